@@ -106,7 +106,10 @@ mod tests {
 
     impl World {
         fn open_count(&self, incident: u32) -> u32 {
-            self.open_alerts.values().filter(|(i, _)| *i == incident).count() as u32
+            self.open_alerts
+                .values()
+                .filter(|(i, _)| *i == incident)
+                .count() as u32
         }
 
         fn apply(&mut self, e: &Ev) -> Decision {
@@ -114,7 +117,9 @@ mod tests {
                 incident_status: self.incidents[inc],
                 incident_open_alerts: self.open_count(*inc),
             });
-            let group_open = e.group.is_some_and(|g| self.group_incidents.contains_key(&g));
+            let group_open = e
+                .group
+                .is_some_and(|g| self.group_incidents.contains_key(&g));
             let d = decide(e.action, open, group_open);
             match d {
                 Decision::OpenIncident => {
@@ -189,8 +194,16 @@ mod tests {
     #[test]
     fn trigger_after_resolve_opens_a_new_incident() {
         let mut w = World::default();
-        let t = |key| Ev { action: EventAction::Trigger, key, group: None };
-        let r = |key| Ev { action: EventAction::Resolve, key, group: None };
+        let t = |key| Ev {
+            action: EventAction::Trigger,
+            key,
+            group: None,
+        };
+        let r = |key| Ev {
+            action: EventAction::Resolve,
+            key,
+            group: None,
+        };
         assert_eq!(w.apply(&t(1)), Decision::OpenIncident);
         assert_eq!(w.apply(&t(1)), Decision::Repeat);
         assert_eq!(w.apply(&r(1)), Decision::Resolve { incident_too: true });
@@ -202,11 +215,24 @@ mod tests {
     #[test]
     fn grouped_alerts_share_an_incident_until_the_last_resolves() {
         let mut w = World::default();
-        let t = |key| Ev { action: EventAction::Trigger, key, group: Some(0) };
-        let r = |key| Ev { action: EventAction::Resolve, key, group: Some(0) };
+        let t = |key| Ev {
+            action: EventAction::Trigger,
+            key,
+            group: Some(0),
+        };
+        let r = |key| Ev {
+            action: EventAction::Resolve,
+            key,
+            group: Some(0),
+        };
         assert_eq!(w.apply(&t(1)), Decision::OpenIncident);
         assert_eq!(w.apply(&t(2)), Decision::JoinIncident);
-        assert_eq!(w.apply(&r(1)), Decision::Resolve { incident_too: false });
+        assert_eq!(
+            w.apply(&r(1)),
+            Decision::Resolve {
+                incident_too: false
+            }
+        );
         assert_eq!(w.apply(&r(2)), Decision::Resolve { incident_too: true });
         assert_eq!(w.apply(&t(2)), Decision::OpenIncident);
     }

@@ -76,7 +76,13 @@ mod tests {
 
     #[test]
     fn bursts_then_sustains_the_rate() {
-        let mut b = TokenBucket::new(RateLimit { per_second: 10, burst: 20 }, at(0));
+        let mut b = TokenBucket::new(
+            RateLimit {
+                per_second: 10,
+                burst: 20,
+            },
+            at(0),
+        );
         for _ in 0..20 {
             assert!(b.take(1, at(0)).is_ok());
         }
@@ -91,7 +97,13 @@ mod tests {
 
     #[test]
     fn zero_rate_is_unlimited() {
-        let mut b = TokenBucket::new(RateLimit { per_second: 0, burst: 0 }, at(0));
+        let mut b = TokenBucket::new(
+            RateLimit {
+                per_second: 0,
+                burst: 0,
+            },
+            at(0),
+        );
         for _ in 0..100_000 {
             assert!(b.take(1, at(0)).is_ok());
         }

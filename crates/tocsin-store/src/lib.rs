@@ -1,1 +1,168 @@
-//! placeholder
+//! Tocsin's storage boundary: the `Store` trait, whose methods are use cases that each run in one
+//! transaction, the records they return, and the SQLite backend. Only this crate contains SQL.
+//! No transaction handle crosses the trait, so a PostgreSQL backend can sit beside SQLite.
+
+mod records;
+pub mod sqlite;
+
+#[cfg(test)]
+mod contract;
+
+pub use records::*;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use std::path::Path;
+use thiserror::Error;
+use tocsin_core::dedup::Decision;
+use tocsin_core::incident::Rejection;
+use tocsin_core::*;
+
+/// Why a store call failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness rule was broken (the message names what).
+    #[error("{0}")]
+    Conflict(String),
+    /// The domain refused the change.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The database failed; the message is for logs, not for users.
+    #[error("database: {0}")]
+    Backend(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One ingested event, already parsed and authorised, on its way into a group commit.
+#[derive(Clone, Debug)]
+pub struct IngestItem {
+    pub integration: Integration,
+    pub event: IngestEvent,
+    pub received_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub enum IngestEvent {
+    Alert(AlertEvent),
+    Change(ChangeEvent),
+}
+
+/// What one ingested event did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IngestOutcome {
+    /// `None` for change events.
+    pub decision: Option<Decision>,
+    /// The incident the event touched, if any.
+    pub incident_id: Option<IncidentId>,
+}
+
+/// What `list_incidents` returns at most, and from where.
+#[derive(Clone, Debug, Default)]
+pub struct IncidentFilter {
+    /// Empty: every status.
+    pub statuses: Vec<IncidentStatus>,
+    pub service_id: Option<ServiceId>,
+    pub limit: u32,
+    /// Incidents with a number below this one (the cursor of the previous page).
+    pub before_number: Option<i64>,
+}
+
+/// Storage use cases. Each method is one transaction; implementations never keep state that
+/// another node would need.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies a batch of events in one durable transaction (group commit): dedup, alerts,
+    /// incidents and timeline, deciding with `tocsin_core::dedup`. Returns one outcome per item,
+    /// in order, only after the commit is durable.
+    async fn ingest(&self, batch: Vec<IngestItem>) -> Result<Vec<IngestOutcome>>;
+
+    // People and access.
+    async fn create_user(&self, user: NewUser, now: Timestamp) -> Result<User>;
+    async fn get_user(&self, id: &UserId) -> Result<User>;
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>>;
+    async fn list_users(&self) -> Result<Vec<User>>;
+    async fn count_users(&self) -> Result<u64>;
+    async fn create_team(&self, team: NewTeam, now: Timestamp) -> Result<Team>;
+    async fn get_team(&self, id: &TeamId) -> Result<Team>;
+    async fn list_teams(&self) -> Result<Vec<Team>>;
+    async fn add_team_member(&self, team: &TeamId, user: &UserId) -> Result<Team>;
+    /// Stores a token by its hash; the secret itself never reaches the store.
+    async fn create_api_token(&self, token: NewApiToken, now: Timestamp) -> Result<ApiToken>;
+    /// The live (not revoked) token with this hash.
+    async fn find_api_token(&self, token_hash: &str, now: Timestamp) -> Result<Option<ApiToken>>;
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>>;
+    async fn revoke_api_token(&self, id: &TokenId, now: Timestamp) -> Result<()>;
+    async fn create_setup_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()>;
+    /// Creates the first admin with a one-time setup token: fails when the token is unknown,
+    /// used or expired, or when any user already exists.
+    async fn complete_setup(
+        &self,
+        token_hash: &str,
+        admin: NewUser,
+        now: Timestamp,
+    ) -> Result<User>;
+    /// Whether a setup token is still usable.
+    async fn setup_token_valid(&self, token_hash: &str, now: Timestamp) -> Result<bool>;
+
+    // Services and integrations.
+    async fn create_service(&self, service: NewService, now: Timestamp) -> Result<Service>;
+    async fn get_service(&self, id: &ServiceId) -> Result<Service>;
+    async fn list_services(&self) -> Result<Vec<Service>>;
+    async fn create_integration(
+        &self,
+        integration: NewIntegration,
+        now: Timestamp,
+    ) -> Result<Integration>;
+    async fn list_integrations(&self, service: &ServiceId) -> Result<Vec<Integration>>;
+    async fn find_integration_by_key(&self, key: &str) -> Result<Option<Integration>>;
+    async fn delete_integration(&self, id: &IntegrationId) -> Result<()>;
+    async fn list_change_events(
+        &self,
+        service: &ServiceId,
+        limit: u32,
+    ) -> Result<Vec<ChangeRecord>>;
+
+    // Incidents.
+    async fn list_incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>>;
+    async fn get_incident(&self, id: &IncidentId) -> Result<Incident>;
+    async fn incident_alerts(&self, id: &IncidentId) -> Result<Vec<Alert>>;
+    async fn acknowledge_incident(
+        &self,
+        id: &IncidentId,
+        by: &Actor,
+        channel: Channel,
+        now: Timestamp,
+    ) -> Result<Incident>;
+    /// Resolves the incident and every alert still open in it.
+    async fn resolve_incident(
+        &self,
+        id: &IncidentId,
+        by: &Actor,
+        channel: Channel,
+        now: Timestamp,
+    ) -> Result<Incident>;
+    async fn add_note(
+        &self,
+        id: &IncidentId,
+        by: &Actor,
+        channel: Channel,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<TimelineEntry>;
+    async fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>>;
+    async fn count_open_incidents(&self) -> Result<u64>;
+
+    // Operations.
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<()>;
+    /// A consistent online copy of the whole database into `to` (a new file).
+    async fn backup(&self, to: &Path) -> Result<()>;
+}

@@ -38,7 +38,9 @@ fn string_map(v: Option<&Value>) -> Map<String, Value> {
 }
 
 fn label<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
-    m.get(k).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
+    m.get(k)
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
 }
 
 /// Alertmanager's own fingerprint is a hash of the label set; senders older than 0.19 (and some
@@ -49,7 +51,12 @@ fn fingerprint_from_labels(labels: &Map<String, Value>) -> String {
     // FNV-1a, 64-bit: stable across versions and platforms, no dependency.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (k, v) in pairs {
-        for b in k.bytes().chain([0xff]).chain(v.as_str().unwrap_or("").bytes()).chain([0xfe]) {
+        for b in k
+            .bytes()
+            .chain([0xff])
+            .chain(v.as_str().unwrap_or("").bytes())
+            .chain([0xfe])
+        {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
@@ -72,11 +79,19 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
     if let Some(v) = f.string("version", 16)
         && v != "4"
     {
-        f.error("version", format!("must be \"4\" (got {v:?}): Tocsin reads Alertmanager's webhook payload version 4"));
+        f.error(
+            "version",
+            format!(
+                "must be \"4\" (got {v:?}): Tocsin reads Alertmanager's webhook payload version 4"
+            ),
+        );
     }
     let group_key = f.string("groupKey", 64 * 1024);
     let external_url = f.string("externalURL", SHORT_TEXT_CHARS_MAX * 4);
-    let truncated_alerts = map.get("truncatedAlerts").and_then(Value::as_u64).unwrap_or(0);
+    let truncated_alerts = map
+        .get("truncatedAlerts")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     let common_labels = string_map(map.get("commonLabels"));
     let items = match map.get("alerts") {
         Some(Value::Array(items)) if items.len() > ALERTMANAGER_ALERTS_MAX => {
@@ -106,7 +121,10 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
             Some("firing") => Some(false),
             Some("resolved") => Some(true),
             other => {
-                af.error("status", format!("must be \"firing\" or \"resolved\" (got {other:?})"));
+                af.error(
+                    "status",
+                    format!("must be \"firing\" or \"resolved\" (got {other:?})"),
+                );
                 None
             }
         };
@@ -133,13 +151,22 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
                 .unwrap_or("alertmanager");
             let mut links = Vec::new();
             if let Some(url) = af.string("generatorURL", SHORT_TEXT_CHARS_MAX * 4) {
-                links.push(Link { href: url, text: Some("Source".into()) });
+                links.push(Link {
+                    href: url,
+                    text: Some("Source".into()),
+                });
             }
             if let Some(url) = label(&annotations, "runbook_url") {
-                links.push(Link { href: url.to_owned(), text: Some("Runbook".into()) });
+                links.push(Link {
+                    href: url.to_owned(),
+                    text: Some("Runbook".into()),
+                });
             }
             if let Some(url) = label(&annotations, "dashboard_url") {
-                links.push(Link { href: url.to_owned(), text: Some("Dashboard".into()) });
+                links.push(Link {
+                    href: url.to_owned(),
+                    text: Some("Dashboard".into()),
+                });
             }
             let timestamp = af.timestamp("startsAt");
             let mut details = Map::new();
@@ -169,7 +196,10 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
         });
     }
     if errors.is_empty() {
-        Ok(Notification { alerts, truncated_alerts })
+        Ok(Notification {
+            alerts,
+            truncated_alerts,
+        })
     } else {
         Err(ParseError::Invalid(errors))
     }
@@ -217,8 +247,13 @@ mod tests {
         assert_eq!(n.alerts.len(), 2);
         let a = &n.alerts[0];
         assert_eq!(a.dedup_key, "c4b2a1f0e9d8c7b6");
-        assert_eq!(a.group_key.as_deref(), Some("{}:{alertname=\"HighErrorRate\"}"));
-        let AlertAction::Trigger(d) = &a.action else { panic!() };
+        assert_eq!(
+            a.group_key.as_deref(),
+            Some("{}:{alertname=\"HighErrorRate\"}")
+        );
+        let AlertAction::Trigger(d) = &a.action else {
+            panic!()
+        };
         assert_eq!(d.summary, "5xx above 5% on web-1");
         assert_eq!(d.source, "web-1");
         assert_eq!(d.severity, Some(Severity::Critical));
@@ -233,7 +268,9 @@ mod tests {
             {"status":"firing","labels":{"a":"1","b":"2"}}]}"#;
         let n = parse(body).unwrap();
         assert_eq!(n.alerts[0].dedup_key, n.alerts[1].dedup_key);
-        let AlertAction::Trigger(d) = &n.alerts[0].action else { panic!() };
+        let AlertAction::Trigger(d) = &n.alerts[0].action else {
+            panic!()
+        };
         assert_eq!(d.summary, "alert");
         assert_eq!(d.severity, Some(Severity::Error));
     }
@@ -246,6 +283,9 @@ mod tests {
         let e = parse(br#"{"version":"3","alerts":[]}"#).unwrap_err();
         let ParseError::Invalid(e) = e else { panic!() };
         assert_eq!(e[0].field, "version");
-        assert!(matches!(parse(br#"{"version":"4"}"#), Err(ParseError::Invalid(_))));
+        assert!(matches!(
+            parse(br#"{"version":"4"}"#),
+            Err(ParseError::Invalid(_))
+        ));
     }
 }

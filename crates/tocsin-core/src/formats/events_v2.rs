@@ -34,7 +34,10 @@ pub fn parse_alert(body: &[u8]) -> Result<AlertRequest, ParseError> {
     let routing_key = routing_key(&mut f);
     let action = match f.string("event_action", 32) {
         None => {
-            f.error("event_action", format!("is required: one of {}", EventAction::words()));
+            f.error(
+                "event_action",
+                format!("is required: one of {}", EventAction::words()),
+            );
             None
         }
         Some(a) => {
@@ -52,12 +55,17 @@ pub fn parse_alert(body: &[u8]) -> Result<AlertRequest, ParseError> {
     let dedup_key = f.string("dedup_key", DEDUP_KEY_CHARS_MAX);
     if dedup_key.is_none()
         && f.errors.len() == before
-        && matches!(action, Some(EventAction::Acknowledge | EventAction::Resolve))
+        && matches!(
+            action,
+            Some(EventAction::Acknowledge | EventAction::Resolve)
+        )
     {
         f.error("dedup_key", "is required to acknowledge or resolve");
     }
     let action = match action {
-        Some(EventAction::Trigger) => parse_trigger(&mut f).map(|d| AlertAction::Trigger(Box::new(d))),
+        Some(EventAction::Trigger) => {
+            parse_trigger(&mut f).map(|d| AlertAction::Trigger(Box::new(d)))
+        }
         // `payload` on acknowledge/resolve is accepted and ignored (Alertmanager always sends it).
         Some(EventAction::Acknowledge) => Some(AlertAction::Acknowledge),
         Some(EventAction::Resolve) => Some(AlertAction::Resolve),
@@ -80,7 +88,10 @@ fn parse_trigger(f: &mut Fields<'_>) -> Option<AlertDetails> {
     let images = f.images("images");
     let Some(payload) = f.object("payload") else {
         if f.raw("payload").is_none() {
-            f.error("payload", "is required for a trigger: {summary, source, severity}");
+            f.error(
+                "payload",
+                "is required for a trigger: {summary, source, severity}",
+            );
         }
         return None;
     };
@@ -89,7 +100,10 @@ fn parse_trigger(f: &mut Fields<'_>) -> Option<AlertDetails> {
     let source = p.required_string("source", SHORT_TEXT_CHARS_MAX);
     let severity = match p.string("severity", 32) {
         None => {
-            p.error("severity", format!("is required: one of {}", Severity::words()));
+            p.error(
+                "severity",
+                format!("is required: one of {}", Severity::words()),
+            );
             None
         }
         Some(s) => {
@@ -134,7 +148,10 @@ pub fn parse_change(body: &[u8]) -> Result<ChangeRequest, ParseError> {
     let event = match f.object("payload") {
         None => {
             if f.raw("payload").is_none() {
-                f.error("payload", "is required: {summary, source?, timestamp?, custom_details?}");
+                f.error(
+                    "payload",
+                    "is required: {summary, source?, timestamp?, custom_details?}",
+                );
             }
             None
         }
@@ -200,7 +217,9 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(r.routing_key, "samplekeyhere");
-        let AlertAction::Trigger(d) = r.action else { panic!() };
+        let AlertAction::Trigger(d) = r.action else {
+            panic!()
+        };
         assert_eq!(d.severity, Some(Severity::Critical));
         assert!(d.timestamp.is_some());
         assert_eq!(d.links.len(), 1);
@@ -221,13 +240,18 @@ mod tests {
 
     #[test]
     fn errors_name_every_field() {
-        assert_eq!(fields(parse(json!({"event_action": "trigger"}))), ["routing_key", "payload"]);
+        assert_eq!(
+            fields(parse(json!({"event_action": "trigger"}))),
+            ["routing_key", "payload"]
+        );
         assert_eq!(
             fields(parse(json!({"routing_key": "k", "event_action": "fire"}))),
             ["event_action"]
         );
         assert_eq!(
-            fields(parse(json!({"routing_key": "k", "event_action": "resolve"}))),
+            fields(parse(
+                json!({"routing_key": "k", "event_action": "resolve"})
+            )),
             ["dedup_key"]
         );
         assert_eq!(
@@ -236,20 +260,29 @@ mod tests {
             ["payload.summary", "payload.severity"]
         );
         assert_eq!(
-            fields(parse(json!({"routing_key": "k", "event_action": "trigger", "dedup_key": "d".repeat(256),
-                "payload": {"summary": ["x"], "source": "s", "severity": "info"}}))),
+            fields(parse(
+                json!({"routing_key": "k", "event_action": "trigger", "dedup_key": "d".repeat(256),
+                "payload": {"summary": ["x"], "source": "s", "severity": "info"}})
+            )),
             ["dedup_key", "payload.summary"]
         );
-        assert!(matches!(parse_alert(b"{not json"), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            parse_alert(b"{not json"),
+            Err(ParseError::Malformed(_))
+        ));
         assert!(matches!(parse_alert(b"[1]"), Err(ParseError::Malformed(_))));
     }
 
     #[test]
     fn severity_is_case_insensitive_and_unknown_fields_are_ignored() {
-        let r = parse(json!({"routing_key": "k", "event_action": "Trigger", "extra": 1,
-            "payload": {"summary": "s", "source": "h", "severity": "WARNING", "more": true}}))
+        let r = parse(
+            json!({"routing_key": "k", "event_action": "Trigger", "extra": 1,
+            "payload": {"summary": "s", "source": "h", "severity": "WARNING", "more": true}}),
+        )
         .unwrap();
-        let AlertAction::Trigger(d) = r.action else { panic!() };
+        let AlertAction::Trigger(d) = r.action else {
+            panic!()
+        };
         assert_eq!(d.severity, Some(Severity::Warning));
         assert_eq!(r.dedup_key, None);
     }

@@ -21,7 +21,10 @@ pub fn parse(body: &[u8]) -> Result<GenericEvent, ParseError> {
         Some(a) => {
             let parsed = EventAction::parse(&a.trim().to_ascii_lowercase());
             if parsed.is_none() {
-                f.error("action", format!("must be one of {} (got {a:?})", EventAction::words()));
+                f.error(
+                    "action",
+                    format!("must be one of {} (got {a:?})", EventAction::words()),
+                );
             }
             parsed
         }
@@ -30,7 +33,10 @@ pub fn parse(body: &[u8]) -> Result<GenericEvent, ParseError> {
     let dedup_key = f.string("dedup_key", DEDUP_KEY_CHARS_MAX);
     if dedup_key.is_none()
         && f.errors.len() == before
-        && matches!(action, Some(EventAction::Acknowledge | EventAction::Resolve))
+        && matches!(
+            action,
+            Some(EventAction::Acknowledge | EventAction::Resolve)
+        )
     {
         f.error("dedup_key", "is required to acknowledge or resolve");
     }
@@ -43,7 +49,10 @@ pub fn parse(body: &[u8]) -> Result<GenericEvent, ParseError> {
                 Some(s) => {
                     let parsed = Severity::parse_lenient(&s);
                     if parsed.is_none() {
-                        f.error("severity", format!("must be one of {} (got {s:?})", Severity::words()));
+                        f.error(
+                            "severity",
+                            format!("must be one of {} (got {s:?})", Severity::words()),
+                        );
                     }
                     parsed
                 }
@@ -55,20 +64,22 @@ pub fn parse(body: &[u8]) -> Result<GenericEvent, ParseError> {
             let group = f.string("group", SHORT_TEXT_CHARS_MAX);
             let class = f.string("class", SHORT_TEXT_CHARS_MAX);
             match (summary, severity) {
-                (Some(summary), Some(severity)) => Some(AlertAction::Trigger(Box::new(AlertDetails {
-                    summary,
-                    source: source.unwrap_or_else(|| "generic".into()),
-                    severity: Some(severity),
-                    timestamp,
-                    component,
-                    group,
-                    class,
-                    custom_details,
-                    links,
-                    images: Vec::new(),
-                    client: None,
-                    client_url: None,
-                }))),
+                (Some(summary), Some(severity)) => {
+                    Some(AlertAction::Trigger(Box::new(AlertDetails {
+                        summary,
+                        source: source.unwrap_or_else(|| "generic".into()),
+                        severity: Some(severity),
+                        timestamp,
+                        component,
+                        group,
+                        class,
+                        custom_details,
+                        links,
+                        images: Vec::new(),
+                        client: None,
+                        client_url: None,
+                    })))
+                }
                 _ => None,
             }
         }
@@ -89,7 +100,9 @@ mod tests {
     #[test]
     fn minimal_and_full() {
         let e = parse(br#"{"summary":"backup failed"}"#).unwrap();
-        let AlertAction::Trigger(d) = e.action else { panic!() };
+        let AlertAction::Trigger(d) = e.action else {
+            panic!()
+        };
         assert_eq!(d.severity, Some(Severity::Error));
         let e = parse(br#"{"summary":"s","severity":"info","dedup_key":"k","action":"trigger","source":"cron","details":{"exit":2}}"#).unwrap();
         assert_eq!(e.dedup_key.as_deref(), Some("k"));
@@ -99,10 +112,14 @@ mod tests {
 
     #[test]
     fn errors() {
-        let ParseError::Invalid(e) = parse(br#"{"severity":"loud"}"#).unwrap_err() else { panic!() };
+        let ParseError::Invalid(e) = parse(br#"{"severity":"loud"}"#).unwrap_err() else {
+            panic!()
+        };
         let fields: Vec<_> = e.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["summary", "severity"]);
-        let ParseError::Invalid(e) = parse(br#"{"action":"ack"}"#).unwrap_err() else { panic!() };
+        let ParseError::Invalid(e) = parse(br#"{"action":"ack"}"#).unwrap_err() else {
+            panic!()
+        };
         assert_eq!(e[0].field, "action");
     }
 }

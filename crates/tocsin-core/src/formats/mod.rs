@@ -53,7 +53,9 @@ impl fmt::Display for ParseError {
 pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ParseError::Malformed("the body must be a JSON object".into())),
+        Ok(_) => Err(ParseError::Malformed(
+            "the body must be a JSON object".into(),
+        )),
         Err(e) => Err(ParseError::Malformed(e.to_string())),
     }
 }
@@ -66,8 +68,16 @@ pub(crate) struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    pub fn new(map: &'a Map<String, Value>, prefix: &'a str, errors: &'a mut Vec<FieldError>) -> Self {
-        Self { map, prefix, errors }
+    pub fn new(
+        map: &'a Map<String, Value>,
+        prefix: &'a str,
+        errors: &'a mut Vec<FieldError>,
+    ) -> Self {
+        Self {
+            map,
+            prefix,
+            errors,
+        }
     }
 
     pub fn path(&self, name: &str) -> String {

@@ -1,0 +1,527 @@
+//! The contract every backend must pass, run here against SQLite on a real file. Each test
+//! states one use case in the words of the glossary.
+
+use crate::sqlite::SqliteStore;
+use crate::*;
+use tocsin_core::dedup::Decision;
+
+pub(crate) struct TempDb {
+    pub dir: std::path::PathBuf,
+    pub store: SqliteStore,
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub(crate) fn temp_store() -> TempDb {
+    let dir = std::env::temp_dir().join(format!("tocsin-store-{}", uuid::Uuid::now_v7().simple()));
+    let store = SqliteStore::open(&dir.join("tocsin.db")).expect("open store");
+    TempDb { dir, store }
+}
+
+fn t(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + secs).unwrap()
+}
+
+async fn service_with_integration(s: &dyn Store, kind: IntegrationType) -> Integration {
+    let svc = s
+        .create_service(
+            NewService {
+                name: format!("svc-{}", uuid::Uuid::now_v7().simple()),
+                description: String::new(),
+                team_id: None,
+                escalation_policy_id: None,
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    s.create_integration(
+        NewIntegration {
+            service_id: svc.id,
+            kind,
+            name: "Prometheus".into(),
+            key: format!("{:032}", uuid::Uuid::now_v7().as_u128() % 10u128.pow(30)),
+            rate_limit: None,
+        },
+        t(0),
+    )
+    .await
+    .unwrap()
+}
+
+fn trigger(key: &str, summary: &str, severity: Severity, group: Option<&str>) -> AlertEvent {
+    AlertEvent {
+        dedup_key: key.into(),
+        action: AlertAction::Trigger(Box::new(AlertDetails {
+            summary: summary.into(),
+            source: "web-1".into(),
+            severity: Some(severity),
+            ..Default::default()
+        })),
+        group_key: group.map(Into::into),
+    }
+}
+
+fn action(key: &str, action: AlertAction) -> AlertEvent {
+    AlertEvent {
+        dedup_key: key.into(),
+        action,
+        group_key: None,
+    }
+}
+
+async fn ingest(
+    s: &dyn Store,
+    i: &Integration,
+    evs: Vec<AlertEvent>,
+    at: Timestamp,
+) -> Vec<IngestOutcome> {
+    let batch = evs
+        .into_iter()
+        .map(|e| IngestItem {
+            integration: i.clone(),
+            event: IngestEvent::Alert(e),
+            received_at: at,
+        })
+        .collect();
+    s.ingest(batch).await.unwrap()
+}
+
+fn decisions(o: &[IngestOutcome]) -> Vec<Decision> {
+    o.iter().map(|o| o.decision.unwrap()).collect()
+}
+
+#[tokio::test]
+async fn an_alert_lives_through_trigger_repeat_acknowledge_resolve() {
+    let db = temp_store();
+    let s: &dyn Store = &db.store;
+    let i = service_with_integration(s, IntegrationType::EventsV2).await;
+    let o = ingest(
+        s,
+        &i,
+        vec![
+            trigger("db", "db down", Severity::Warning, None),
+            trigger("db", "db still down", Severity::Critical, None),
+        ],
+        t(1),
+    )
+    .await;
+    assert_eq!(decisions(&o), [Decision::OpenIncident, Decision::Repeat]);
+    let id = o[0].incident_id.clone().unwrap();
+    assert_eq!(o[1].incident_id.as_ref(), Some(&id));
+    let inc = s.get_incident(&id).await.unwrap();
+    assert_eq!(
+        (inc.status, inc.severity, inc.urgency),
+        (IncidentStatus::Triggered, Severity::Critical, Urgency::High)
+    );
+    assert_eq!(inc.title, "db down");
+    assert_eq!(inc.alert_count, 1);
+    assert_eq!(inc.number, 1);
+    let alerts = s.incident_alerts(&id).await.unwrap();
+    assert_eq!(alerts[0].occurrences, 2);
+    assert_eq!(alerts[0].summary, "db still down");
+
+    let o = ingest(
+        s,
+        &i,
+        vec![
+            action("db", AlertAction::Acknowledge),
+            action("db", AlertAction::Acknowledge),
+        ],
+        t(2),
+    )
+    .await;
+    assert_eq!(
+        decisions(&o),
+        [Decision::Acknowledge, Decision::AlreadyAcknowledged]
+    );
+    // A new trigger on an acknowledged incident pages nobody.
+    let o = ingest(
+        s,
+        &i,
+        vec![trigger("db", "again", Severity::Critical, None)],
+        t(3),
+    )
+    .await;
+    assert_eq!(decisions(&o), [Decision::Repeat]);
+    assert!(!o[0].decision.unwrap().pages());
+
+    let o = ingest(
+        s,
+        &i,
+        vec![
+            action("db", AlertAction::Resolve),
+            action("db", AlertAction::Resolve),
+        ],
+        t(4),
+    )
+    .await;
+    assert_eq!(
+        decisions(&o),
+        [Decision::Resolve { incident_too: true }, Decision::Drop]
+    );
+    let inc = s.get_incident(&id).await.unwrap();
+    assert_eq!(inc.status, IncidentStatus::Resolved);
+    assert_eq!(inc.acknowledged_at, Some(t(2)));
+    assert_eq!(inc.resolved_at, Some(t(4)));
+
+    // Resolved is final: the same key opens a new incident.
+    let o = ingest(
+        s,
+        &i,
+        vec![trigger("db", "db down", Severity::Error, None)],
+        t(5),
+    )
+    .await;
+    assert_eq!(decisions(&o), [Decision::OpenIncident]);
+    assert_ne!(o[0].incident_id.as_ref(), Some(&id));
+    assert_eq!(
+        s.get_incident(o[0].incident_id.as_ref().unwrap())
+            .await
+            .unwrap()
+            .number,
+        2
+    );
+
+    let kinds: Vec<String> = s
+        .timeline(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["triggered", "acknowledged", "resolved"]);
+}
+
+#[tokio::test]
+async fn dedup_scope_is_the_integration() {
+    let db = temp_store();
+    let s: &dyn Store = &db.store;
+    let a = service_with_integration(s, IntegrationType::EventsV2).await;
+    let b = service_with_integration(s, IntegrationType::EventsV2).await;
+    ingest(s, &a, vec![trigger("k", "x", Severity::Info, None)], t(1)).await;
+    let o = ingest(
+        s,
+        &b,
+        vec![
+            action("k", AlertAction::Resolve),
+            trigger("k", "y", Severity::Info, None),
+        ],
+        t(2),
+    )
+    .await;
+    assert_eq!(decisions(&o), [Decision::Drop, Decision::OpenIncident]);
+    assert_eq!(s.count_open_incidents().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn alerts_of_one_group_share_an_incident() {
+    let db = temp_store();
+    let s: &dyn Store = &db.store;
+    let i = service_with_integration(s, IntegrationType::Alertmanager).await;
+    let o = ingest(
+        s,
+        &i,
+        vec![
+            trigger("fp1", "web-1 5xx", Severity::Warning, Some("g")),
+            trigger("fp2", "web-2 5xx", Severity::Critical, Some("g")),
+            trigger("fp3", "other", Severity::Info, Some("h")),
+        ],
+        t(1),
+    )
+    .await;
+    assert_eq!(
+        decisions(&o),
+        [
+            Decision::OpenIncident,
+            Decision::JoinIncident,
+            Decision::OpenIncident
+        ]
+    );
+    let id = o[0].incident_id.clone().unwrap();
+    let inc = s.get_incident(&id).await.unwrap();
+    assert_eq!((inc.alert_count, inc.severity), (2, Severity::Critical));
+    let o = ingest(s, &i, vec![action("fp1", AlertAction::Resolve)], t(2)).await;
+    assert_eq!(
+        decisions(&o),
+        [Decision::Resolve {
+            incident_too: false
+        }]
+    );
+    assert_eq!(
+        s.get_incident(&id).await.unwrap().status,
+        IncidentStatus::Triggered
+    );
+    let o = ingest(s, &i, vec![action("fp2", AlertAction::Resolve)], t(3)).await;
+    assert_eq!(decisions(&o), [Decision::Resolve { incident_too: true }]);
+    assert_eq!(
+        s.get_incident(&id).await.unwrap().status,
+        IncidentStatus::Resolved
+    );
+}
+
+#[tokio::test]
+async fn humans_acknowledge_and_resolve_and_resolving_closes_alerts() {
+    let db = temp_store();
+    let s: &dyn Store = &db.store;
+    let i = service_with_integration(s, IntegrationType::EventsV2).await;
+    let o = ingest(
+        s,
+        &i,
+        vec![trigger("k", "x", Severity::Critical, None)],
+        t(1),
+    )
+    .await;
+    let id = o[0].incident_id.clone().unwrap();
+    let alice = s
+        .create_user(
+            NewUser {
+                name: "Alice".into(),
+                email: "alice@example.com".into(),
+                time_zone: "Europe/Paris".into(),
+                role: Role::Responder,
+                password_hash: None,
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let by = Actor::user(&alice);
+    let inc = s
+        .acknowledge_incident(&id, &by, Channel::Api, t(2))
+        .await
+        .unwrap();
+    assert_eq!(inc.status, IncidentStatus::Acknowledged);
+    s.acknowledge_incident(&id, &by, Channel::Api, t(3))
+        .await
+        .unwrap();
+    s.add_note(&id, &by, Channel::Api, "restarting the primary", t(4))
+        .await
+        .unwrap();
+    let inc = s
+        .resolve_incident(&id, &by, Channel::Api, t(5))
+        .await
+        .unwrap();
+    assert_eq!(inc.status, IncidentStatus::Resolved);
+    assert!(matches!(
+        s.acknowledge_incident(&id, &by, Channel::Api, t(6)).await,
+        Err(StoreError::Rejected(_))
+    ));
+    assert!(matches!(
+        s.resolve_incident(&id, &by, Channel::Api, t(6)).await,
+        Err(StoreError::Rejected(_))
+    ));
+    let tl = s.timeline(&id).await.unwrap();
+    let kinds: Vec<&str> = tl.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["triggered", "acknowledged", "note", "resolved"]);
+    assert_eq!(tl[1].actor, "Alice");
+    assert_eq!(tl[1].channel, Some(Channel::Api));
+    // The alert closed with its incident, so its key is free.
+    let o = ingest(
+        s,
+        &i,
+        vec![trigger("k", "x", Severity::Critical, None)],
+        t(7),
+    )
+    .await;
+    assert_eq!(decisions(&o), [Decision::OpenIncident]);
+    assert!(matches!(
+        s.get_incident(&IncidentId("nope".into())).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn incidents_list_filters_and_pages_newest_first() {
+    let db = temp_store();
+    let s: &dyn Store = &db.store;
+    let i = service_with_integration(s, IntegrationType::EventsV2).await;
+    let other = service_with_integration(s, IntegrationType::EventsV2).await;
+    let evs: Vec<AlertEvent> = (0..7)
+        .map(|n| trigger(&format!("k{n}"), "x", Severity::Error, None))
+        .collect();
+    ingest(s, &i, evs, t(1)).await;
+    ingest(
+        s,
+        &other,
+        vec![trigger("o", "x", Severity::Error, None)],
+        t(1),
+    )
+    .await;
+    ingest(
+        s,
+        &i,
+        vec![
+            action("k0", AlertAction::Resolve),
+            action("k1", AlertAction::Acknowledge),
+        ],
+        t(2),
+    )
+    .await;
+    let page = |before, statuses: Vec<IncidentStatus>| IncidentFilter {
+        statuses,
+        service_id: Some(i.service_id.clone()),
+        limit: 3,
+        before_number: before,
+    };
+    let p1 = s.list_incidents(page(None, vec![])).await.unwrap();
+    assert_eq!(p1.iter().map(|i| i.number).collect::<Vec<_>>(), [7, 6, 5]);
+    let p2 = s.list_incidents(page(Some(5), vec![])).await.unwrap();
+    assert_eq!(p2.iter().map(|i| i.number).collect::<Vec<_>>(), [4, 3, 2]);
+    let p3 = s.list_incidents(page(Some(2), vec![])).await.unwrap();
+    assert_eq!(p3.iter().map(|i| i.number).collect::<Vec<_>>(), [1]);
+    let open = s
+        .list_incidents(IncidentFilter {
+            limit: 100,
+            ..page(
+                None,
+                vec![IncidentStatus::Triggered, IncidentStatus::Acknowledged],
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 6);
+    let resolved = s
+        .list_incidents(page(None, vec![IncidentStatus::Resolved]))
+        .await
+        .unwrap();
+    assert_eq!(resolved.iter().map(|i| i.number).collect::<Vec<_>>(), [1]);
+}
+
+#[tokio::test]
+async fn accounts_tokens_setup_and_conflicts() {
+    let db = temp_store();
+    let s: &dyn Store = &db.store;
+    let admin = NewUser {
+        name: "Root".into(),
+        email: "root@example.com".into(),
+        time_zone: "UTC".into(),
+        role: Role::Admin,
+        password_hash: Some("$argon2id$stub".into()),
+    };
+    s.create_setup_token("h1", t(0), t(3600)).await.unwrap();
+    assert!(s.setup_token_valid("h1", t(1)).await.unwrap());
+    assert!(!s.setup_token_valid("h1", t(4000)).await.unwrap());
+    assert!(
+        s.complete_setup("h1", admin.clone(), t(4000))
+            .await
+            .is_err(),
+        "expired"
+    );
+    assert!(
+        s.complete_setup("nope", admin.clone(), t(1)).await.is_err(),
+        "unknown"
+    );
+    let root = s.complete_setup("h1", admin.clone(), t(1)).await.unwrap();
+    assert_eq!(root.role, Role::Admin);
+    assert!(
+        s.complete_setup("h1", admin.clone(), t(2)).await.is_err(),
+        "single use"
+    );
+    assert!(matches!(
+        s.create_user(admin.clone(), t(2)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let found = s
+        .find_user_by_email("ROOT@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, root.id);
+
+    let tok = s
+        .create_api_token(
+            NewApiToken {
+                name: "ci".into(),
+                role: Role::Viewer,
+                user_id: Some(root.id.clone()),
+                token_hash: "abc".into(),
+            },
+            t(3),
+        )
+        .await
+        .unwrap();
+    let got = s.find_api_token("abc", t(4)).await.unwrap().unwrap();
+    assert_eq!(got.id, tok.id);
+    assert_eq!(
+        s.find_api_token("abc", t(5))
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(t(4))
+    );
+    s.revoke_api_token(&tok.id, t(6)).await.unwrap();
+    assert!(s.find_api_token("abc", t(7)).await.unwrap().is_none());
+
+    let team = s
+        .create_team(
+            NewTeam {
+                name: "SRE".into(),
+                description: "".into(),
+            },
+            t(1),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_team(
+            NewTeam {
+                name: "sre".into(),
+                description: "".into()
+            },
+            t(1)
+        )
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let team = s.add_team_member(&team.id, &root.id).await.unwrap();
+    assert_eq!(team.members, [root.id.clone()]);
+    assert!(matches!(
+        s.add_team_member(&team.id, &UserId("x".into())).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn change_events_are_recorded_on_the_service() {
+    let db = temp_store();
+    let s: &dyn Store = &db.store;
+    let i = service_with_integration(s, IntegrationType::EventsV2).await;
+    let ev = ChangeEvent {
+        summary: "deploy 42".into(),
+        source: Some("ci".into()),
+        timestamp: Some(t(10)),
+        custom_details: Some(serde_json::json!({"sha": "abc"})),
+        links: vec![],
+    };
+    let o = s
+        .ingest(vec![IngestItem {
+            integration: i.clone(),
+            event: IngestEvent::Change(ev),
+            received_at: t(11),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(o[0].decision, None);
+    let changes = s.list_change_events(&i.service_id, 10).await.unwrap();
+    assert_eq!(changes[0].summary, "deploy 42");
+    assert_eq!(changes[0].timestamp, t(10));
+}
+
+#[tokio::test]
+async fn backup_is_a_consistent_copy() {
+    let db = temp_store();
+    let s: &dyn Store = &db.store;
+    let i = service_with_integration(s, IntegrationType::EventsV2).await;
+    ingest(s, &i, vec![trigger("k", "x", Severity::Error, None)], t(1)).await;
+    let to = db.dir.join("backup.db");
+    s.backup(&to).await.unwrap();
+    assert!(matches!(s.backup(&to).await, Err(StoreError::Conflict(_))));
+    let copy = SqliteStore::open(&to).unwrap();
+    assert_eq!(copy.count_open_incidents().await.unwrap(), 1);
+}

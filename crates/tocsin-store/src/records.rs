@@ -1,0 +1,194 @@
+//! The records the store takes and returns: plain data, serialisable, no behaviour.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use tocsin_core::rate::RateLimit;
+use tocsin_core::*;
+
+/// Who did something: a user, an API token, an integration, or Tocsin itself.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Actor {
+    /// `user:ID`, `token:ID`, `integration:ID` or `system`.
+    pub id: String,
+    pub name: String,
+}
+
+impl Actor {
+    pub fn system() -> Self {
+        Self {
+            id: "system".into(),
+            name: "Tocsin".into(),
+        }
+    }
+    pub fn user(u: &User) -> Self {
+        Self {
+            id: format!("user:{}", u.id),
+            name: u.name.clone(),
+        }
+    }
+    pub fn integration(i: &Integration) -> Self {
+        Self {
+            id: format!("integration:{}", i.id),
+            name: i.name.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub name: String,
+    pub email: String,
+    pub time_zone: String,
+    pub role: Role,
+    /// Argon2id PHC string; `None` for users who sign in another way (or not at all yet).
+    pub password_hash: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+    pub time_zone: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewTeam {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Team {
+    pub id: TeamId,
+    pub name: String,
+    pub description: String,
+    pub members: Vec<UserId>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewApiToken {
+    pub name: String,
+    pub role: Role,
+    pub user_id: Option<UserId>,
+    /// Hex SHA-256 of the secret.
+    pub token_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApiToken {
+    pub id: TokenId,
+    pub name: String,
+    pub role: Role,
+    pub user_id: Option<UserId>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewService {
+    pub name: String,
+    pub description: String,
+    pub team_id: Option<TeamId>,
+    pub escalation_policy_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Service {
+    pub id: ServiceId,
+    pub name: String,
+    pub description: String,
+    pub team_id: Option<TeamId>,
+    pub escalation_policy_id: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewIntegration {
+    pub service_id: ServiceId,
+    pub kind: IntegrationType,
+    pub name: String,
+    /// The routing key, made by the caller (32 unguessable characters).
+    pub key: String,
+    /// `None`: the server's default.
+    pub rate_limit: Option<RateLimit>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Integration {
+    pub id: IntegrationId,
+    pub service_id: ServiceId,
+    pub kind: IntegrationType,
+    pub name: String,
+    pub key: String,
+    pub rate_limit: Option<RateLimit>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub number: i64,
+    pub title: String,
+    pub status: IncidentStatus,
+    pub urgency: Urgency,
+    pub severity: Severity,
+    pub service_id: ServiceId,
+    pub dedup_key: Option<String>,
+    pub alert_count: i64,
+    pub created_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    pub assignees: Vec<UserId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alert {
+    pub id: AlertId,
+    pub incident_id: IncidentId,
+    pub integration_id: IntegrationId,
+    pub dedup_key: String,
+    pub status: AlertStatus,
+    pub summary: String,
+    pub source: String,
+    pub severity: Severity,
+    pub component: Option<String>,
+    pub group: Option<String>,
+    pub class: Option<String>,
+    pub custom_details: Option<serde_json::Value>,
+    pub links: Vec<Link>,
+    pub images: Vec<Image>,
+    pub client: Option<String>,
+    pub client_url: Option<String>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub occurrences: i64,
+    pub resolved_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    pub at: Timestamp,
+    /// `triggered`, `alert_added`, `acknowledged`, `resolved`, `alert_resolved`, `note`, …
+    pub kind: String,
+    pub actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChangeRecord {
+    pub id: String,
+    pub service_id: ServiceId,
+    pub summary: String,
+    pub source: Option<String>,
+    pub timestamp: Timestamp,
+    pub custom_details: Option<serde_json::Value>,
+    pub links: Vec<Link>,
+}

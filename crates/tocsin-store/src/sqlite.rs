@@ -1,0 +1,1278 @@
+//! The SQLite backend: one writer connection (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`) behind a
+//! mutex, and a small pool of read-only connections. Blocking calls run on tokio's blocking pool.
+//! It does not batch by itself: group commit is the engine's job, one `ingest` call per batch.
+
+use crate::*;
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
+};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tocsin_core::dedup::{self, OpenAlert};
+use tocsin_core::incident::{self, Transition};
+use tocsin_core::rate::RateLimit;
+
+/// Migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+/// Read connections kept open between calls.
+const READERS_POOLED_MAX: usize = 8;
+/// How long a connection waits for another process's lock (the CLI next to a running server).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, msg)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::Conflict(msg.clone().unwrap_or_else(|| "already exists".into()))
+            }
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound("record"),
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn opt_ts(ms: Option<i64>) -> Option<Timestamp> {
+    ms.map(ts)
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+fn word<T>(s: String, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown value {s:?}").into(),
+        )
+    })
+}
+
+fn json_or_null<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn from_json<T: serde::de::DeserializeOwned + Default>(s: Option<String>) -> T {
+    s.and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(backend)?;
+        }
+        let mut writer = Connection::open(path)?;
+        writer.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL so readers never block the writer; FULL so a commit survives a power cut.
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.pragma_update(None, "foreign_keys", "ON")?;
+        writer.set_prepared_statement_cache_capacity(64);
+        migrate(&mut writer)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().map_err(backend)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().map_err(backend)?.pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &inner.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    c.busy_timeout(BUSY_TIMEOUT)?;
+                    c.set_prepared_statement_cache_capacity(64);
+                    c
+                }
+            };
+            let out = f(&conn);
+            let mut pool = inner.readers.lock().map_err(backend)?;
+            if pool.len() < READERS_POOLED_MAX {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let applied = usize::try_from(applied).map_err(backend)?;
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {applied}, newer than this binary knows ({}): upgrade Tocsin",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1).map_err(backend)?)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied database migration");
+    }
+    Ok(())
+}
+
+const USER_COLS: &str = "id, name, email, time_zone, role, created_at";
+
+fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId(r.get(0)?),
+        name: r.get(1)?,
+        email: r.get(2)?,
+        time_zone: r.get(3)?,
+        role: word(r.get(4)?, Role::parse)?,
+        created_at: ts(r.get(5)?),
+    })
+}
+
+const TOKEN_COLS: &str = "id, name, role, user_id, created_at, last_used_at";
+
+fn token_row(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
+    Ok(ApiToken {
+        id: TokenId(r.get(0)?),
+        name: r.get(1)?,
+        role: word(r.get(2)?, Role::parse)?,
+        user_id: r.get::<_, Option<String>>(3)?.map(UserId),
+        created_at: ts(r.get(4)?),
+        last_used_at: opt_ts(r.get(5)?),
+    })
+}
+
+const SERVICE_COLS: &str = "id, name, description, team_id, escalation_policy_id, created_at";
+
+fn service_row(r: &Row<'_>) -> rusqlite::Result<Service> {
+    Ok(Service {
+        id: ServiceId(r.get(0)?),
+        name: r.get(1)?,
+        description: r.get(2)?,
+        team_id: r.get::<_, Option<String>>(3)?.map(TeamId),
+        escalation_policy_id: r.get(4)?,
+        created_at: ts(r.get(5)?),
+    })
+}
+
+const INTEGRATION_COLS: &str =
+    "id, service_id, type, name, key, rate_per_second, rate_burst, created_at";
+
+fn integration_row(r: &Row<'_>) -> rusqlite::Result<Integration> {
+    let rate: Option<u32> = r.get(5)?;
+    let burst: Option<u32> = r.get(6)?;
+    Ok(Integration {
+        id: IntegrationId(r.get(0)?),
+        service_id: ServiceId(r.get(1)?),
+        kind: word(r.get(2)?, IntegrationType::parse)?,
+        name: r.get(3)?,
+        key: r.get(4)?,
+        rate_limit: rate.map(|per_second| RateLimit {
+            per_second,
+            burst: burst.unwrap_or(per_second),
+        }),
+        created_at: ts(r.get(7)?),
+    })
+}
+
+const INCIDENT_COLS: &str = "id, number, title, status, urgency, severity, service_id, dedup_key, \
+     alert_count, created_at, acknowledged_at, resolved_at";
+
+fn incident_row(r: &Row<'_>) -> rusqlite::Result<Incident> {
+    Ok(Incident {
+        id: IncidentId(r.get(0)?),
+        number: r.get(1)?,
+        title: r.get(2)?,
+        status: word(r.get(3)?, IncidentStatus::parse)?,
+        urgency: word(r.get(4)?, Urgency::parse)?,
+        severity: word(r.get(5)?, Severity::parse)?,
+        service_id: ServiceId(r.get(6)?),
+        dedup_key: r.get(7)?,
+        alert_count: r.get(8)?,
+        created_at: ts(r.get(9)?),
+        acknowledged_at: opt_ts(r.get(10)?),
+        resolved_at: opt_ts(r.get(11)?),
+        assignees: Vec::new(),
+    })
+}
+
+fn with_assignees(conn: &Connection, mut incident: Incident) -> Result<Incident> {
+    let mut st = conn.prepare_cached(
+        "SELECT user_id FROM incident_assignees WHERE incident_id = ?1 ORDER BY user_id",
+    )?;
+    incident.assignees = st
+        .query_map([incident.id.as_str()], |r| {
+            r.get::<_, String>(0).map(UserId)
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(incident)
+}
+
+fn load_incident(conn: &Connection, id: &str) -> Result<Incident> {
+    let sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE id = ?1");
+    let incident = conn
+        .prepare_cached(&sql)?
+        .query_row([id], incident_row)
+        .optional()?
+        .ok_or(StoreError::NotFound("incident"))?;
+    with_assignees(conn, incident)
+}
+
+fn load_team(conn: &Connection, id: &str) -> Result<Team> {
+    let (name, description, created_at): (String, String, i64) = conn
+        .query_row(
+            "SELECT name, description, created_at FROM teams WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?
+        .ok_or(StoreError::NotFound("team"))?;
+    let members = conn
+        .prepare_cached("SELECT user_id FROM team_members WHERE team_id = ?1 ORDER BY user_id")?
+        .query_map([id], |r| r.get::<_, String>(0).map(UserId))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Team {
+        id: TeamId(id.to_owned()),
+        name,
+        description,
+        members,
+        created_at: ts(created_at),
+    })
+}
+
+fn insert_timeline(
+    tx: &Transaction<'_>,
+    incident_id: Option<&str>,
+    service_id: &str,
+    at: Timestamp,
+    kind: &str,
+    actor: &Actor,
+    channel: Channel,
+    message: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO timeline (incident_id, service_id, at, kind, actor_id, actor_name, channel, message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        incident_id,
+        service_id,
+        ms(at),
+        kind,
+        actor.id,
+        actor.name,
+        channel.as_str(),
+        message
+    ])?;
+    Ok(())
+}
+
+/// Applies one alert event inside the batch's transaction.
+fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Result<IngestOutcome> {
+    let integ = &item.integration;
+    let now = item.received_at;
+    let actor = Actor::integration(integ);
+    let channel = Channel::from(integ.kind);
+    let open: Option<(String, String, String, u32)> = tx
+        .prepare_cached(
+            "SELECT a.id, a.incident_id, i.status, i.open_alerts FROM alerts a
+             JOIN incidents i ON i.id = a.incident_id
+             WHERE a.integration_id = ?1 AND a.dedup_key = ?2 AND a.status = 'open'",
+        )?
+        .query_row(params![integ.id.as_str(), ev.dedup_key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let open_view = match &open {
+        Some((_, _, status, n)) => Some(OpenAlert {
+            incident_status: IncidentStatus::parse(status)
+                .ok_or_else(|| StoreError::Backend(format!("bad incident status {status:?}")))?,
+            incident_open_alerts: *n,
+        }),
+        None => None,
+    };
+    let group_incident: Option<(String, String)> = match (&ev.group_key, &open) {
+        (Some(g), None) if ev.action.kind() == EventAction::Trigger => tx
+            .prepare_cached(
+                "SELECT id, severity FROM incidents
+                 WHERE integration_id = ?1 AND group_key = ?2 AND status != 'resolved'
+                 ORDER BY number DESC LIMIT 1",
+            )?
+            .query_row(params![integ.id.as_str(), g], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?,
+        _ => None,
+    };
+    let decision = dedup::decide(ev.action.kind(), open_view, group_incident.is_some());
+    let incident_id: Option<String> = match decision {
+        dedup::Decision::OpenIncident => {
+            let AlertAction::Trigger(d) = &ev.action else {
+                return Err(StoreError::Backend("open decision without trigger".into()));
+            };
+            let severity = d.severity_or_default();
+            let number: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(number), 0) + 1 FROM incidents")?
+                .query_row([], |r| r.get(0))?;
+            let incident_id = new_id();
+            tx.prepare_cached(
+                "INSERT INTO incidents (id, number, service_id, integration_id, title, status, urgency,
+                   severity, dedup_key, group_key, alert_count, open_alerts, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'triggered', ?6, ?7, ?8, ?9, 1, 1, ?10, ?10)",
+            )?
+            .execute(params![
+                incident_id,
+                number,
+                integ.service_id.as_str(),
+                integ.id.as_str(),
+                d.summary,
+                severity.urgency().as_str(),
+                severity.as_str(),
+                ev.dedup_key,
+                ev.group_key,
+                ms(now),
+            ])?;
+            insert_alert(tx, item, ev, d, &incident_id)?;
+            insert_timeline(
+                tx,
+                Some(&incident_id),
+                integ.service_id.as_str(),
+                now,
+                "triggered",
+                &actor,
+                channel,
+                &format!("Triggered by {} ({}): {}", integ.name, severity, d.summary),
+            )?;
+            Some(incident_id)
+        }
+        dedup::Decision::JoinIncident => {
+            let (AlertAction::Trigger(d), Some((incident_id, inc_severity))) =
+                (&ev.action, group_incident)
+            else {
+                return Err(StoreError::Backend("join decision without group".into()));
+            };
+            insert_alert(tx, item, ev, d, &incident_id)?;
+            let severity = worse(&inc_severity, d.severity_or_default());
+            tx.prepare_cached(
+                "UPDATE incidents SET alert_count = alert_count + 1, open_alerts = open_alerts + 1,
+                   severity = ?2, urgency = ?3, updated_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![
+                incident_id,
+                severity.as_str(),
+                severity.urgency().as_str(),
+                ms(now)
+            ])?;
+            insert_timeline(
+                tx,
+                Some(&incident_id),
+                integ.service_id.as_str(),
+                now,
+                "alert_added",
+                &actor,
+                channel,
+                &format!("Alert added ({}): {}", d.severity_or_default(), d.summary),
+            )?;
+            Some(incident_id)
+        }
+        dedup::Decision::Repeat => {
+            let (Some((alert_id, incident_id, _, _)), AlertAction::Trigger(d)) = (open, &ev.action)
+            else {
+                return Err(StoreError::Backend(
+                    "repeat decision without open alert".into(),
+                ));
+            };
+            tx.prepare_cached(
+                "UPDATE alerts SET last_seen = ?2, occurrences = occurrences + 1, summary = ?3,
+                   severity = ?4, custom_details = ?5 WHERE id = ?1",
+            )?
+            .execute(params![
+                alert_id,
+                ms(now),
+                d.summary,
+                d.severity_or_default().as_str(),
+                d.custom_details.as_ref().map(json_or_null),
+            ])?;
+            // Severity only ever rises on an open incident.
+            tx.prepare_cached(
+                "UPDATE incidents SET updated_at = ?2,
+                   severity = CASE WHEN ?3 > (CASE severity WHEN 'critical' THEN 3 WHEN 'error' THEN 2
+                       WHEN 'warning' THEN 1 ELSE 0 END) THEN ?4 ELSE severity END,
+                   urgency = CASE WHEN ?3 > (CASE severity WHEN 'critical' THEN 3 WHEN 'error' THEN 2
+                       WHEN 'warning' THEN 1 ELSE 0 END) THEN ?5 ELSE urgency END
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                incident_id,
+                ms(now),
+                d.severity_or_default().rank(),
+                d.severity_or_default().as_str(),
+                d.severity_or_default().urgency().as_str(),
+            ])?;
+            Some(incident_id)
+        }
+        dedup::Decision::Acknowledge => {
+            let Some((_, incident_id, _, _)) = open else {
+                return Err(StoreError::Backend(
+                    "ack decision without open alert".into(),
+                ));
+            };
+            tx.prepare_cached(
+                "UPDATE incidents SET status = 'acknowledged', acknowledged_at = ?2, updated_at = ?2
+                 WHERE id = ?1",
+            )?
+            .execute(params![incident_id, ms(now)])?;
+            insert_timeline(
+                tx,
+                Some(&incident_id),
+                integ.service_id.as_str(),
+                now,
+                "acknowledged",
+                &actor,
+                channel,
+                &format!(
+                    "Acknowledged by {} (dedup key {})",
+                    integ.name, ev.dedup_key
+                ),
+            )?;
+            Some(incident_id)
+        }
+        dedup::Decision::AlreadyAcknowledged => open.map(|(_, incident_id, _, _)| incident_id),
+        dedup::Decision::Resolve { incident_too } => {
+            let Some((alert_id, incident_id, _, _)) = open else {
+                return Err(StoreError::Backend(
+                    "resolve decision without open alert".into(),
+                ));
+            };
+            tx.prepare_cached(
+                "UPDATE alerts SET status = 'resolved', resolved_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![alert_id, ms(now)])?;
+            if incident_too {
+                tx.prepare_cached(
+                    "UPDATE incidents SET status = 'resolved', open_alerts = 0, resolved_at = ?2,
+                       updated_at = ?2 WHERE id = ?1",
+                )?
+                .execute(params![incident_id, ms(now)])?;
+                insert_timeline(
+                    tx,
+                    Some(&incident_id),
+                    integ.service_id.as_str(),
+                    now,
+                    "resolved",
+                    &actor,
+                    channel,
+                    &format!("Resolved by {} (dedup key {})", integ.name, ev.dedup_key),
+                )?;
+            } else {
+                tx.prepare_cached(
+                    "UPDATE incidents SET open_alerts = open_alerts - 1, updated_at = ?2 WHERE id = ?1",
+                )?
+                .execute(params![incident_id, ms(now)])?;
+                insert_timeline(
+                    tx,
+                    Some(&incident_id),
+                    integ.service_id.as_str(),
+                    now,
+                    "alert_resolved",
+                    &actor,
+                    channel,
+                    &format!("Alert {} resolved by {}", ev.dedup_key, integ.name),
+                )?;
+            }
+            Some(incident_id)
+        }
+        dedup::Decision::Drop => None,
+    };
+    Ok(IngestOutcome {
+        decision: Some(decision),
+        incident_id: incident_id.map(IncidentId),
+    })
+}
+
+fn worse(current: &str, new: Severity) -> Severity {
+    match Severity::parse(current) {
+        Some(c) if c.rank() >= new.rank() => c,
+        _ => new,
+    }
+}
+
+fn insert_alert(
+    tx: &Transaction<'_>,
+    item: &IngestItem,
+    ev: &AlertEvent,
+    d: &AlertDetails,
+    incident_id: &str,
+) -> Result<()> {
+    let now = ms(item.received_at);
+    tx.prepare_cached(
+        "INSERT INTO alerts (id, integration_id, service_id, incident_id, dedup_key, status, summary,
+           source, severity, component, grp, class, custom_details, links, images, client, client_url,
+           detected_at, first_seen, last_seen, occurrences)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18, 1)",
+    )?
+    .execute(params![
+        new_id(),
+        item.integration.id.as_str(),
+        item.integration.service_id.as_str(),
+        incident_id,
+        ev.dedup_key,
+        d.summary,
+        d.source,
+        d.severity_or_default().as_str(),
+        d.component,
+        d.group,
+        d.class,
+        d.custom_details.as_ref().map(json_or_null),
+        (!d.links.is_empty()).then(|| json_or_null(&d.links)),
+        (!d.images.is_empty()).then(|| json_or_null(&d.images)),
+        d.client,
+        d.client_url,
+        d.timestamp.map(ms),
+        now,
+    ])?;
+    Ok(())
+}
+
+fn ingest_change(
+    tx: &Transaction<'_>,
+    item: &IngestItem,
+    ev: &ChangeEvent,
+) -> Result<IngestOutcome> {
+    let integ = &item.integration;
+    let at = ev.timestamp.unwrap_or(item.received_at);
+    tx.prepare_cached(
+        "INSERT INTO change_events (id, service_id, integration_id, summary, source, timestamp,
+           custom_details, links, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        new_id(),
+        integ.service_id.as_str(),
+        integ.id.as_str(),
+        ev.summary,
+        ev.source,
+        ms(at),
+        ev.custom_details.as_ref().map(json_or_null),
+        (!ev.links.is_empty()).then(|| json_or_null(&ev.links)),
+        ms(item.received_at),
+    ])?;
+    insert_timeline(
+        tx,
+        None,
+        integ.service_id.as_str(),
+        at,
+        "change",
+        &Actor::integration(integ),
+        Channel::EventsV2,
+        &format!("Change: {}", ev.summary),
+    )?;
+    Ok(IngestOutcome {
+        decision: None,
+        incident_id: None,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ingest(&self, batch: Vec<IngestItem>) -> Result<Vec<IngestOutcome>> {
+        self.write(move |tx| {
+            batch
+                .iter()
+                .map(|item| match &item.event {
+                    IngestEvent::Alert(ev) => ingest_alert(tx, item, ev),
+                    IngestEvent::Change(ev) => ingest_change(tx, item, ev),
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn create_user(&self, u: NewUser, now: Timestamp) -> Result<User> {
+        self.write(move |tx| insert_user(tx, u, now)).await
+    }
+
+    async fn get_user(&self, id: &UserId) -> Result<User> {
+        let id = id.0.clone();
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+                [id],
+                user_row,
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound("user"))
+        })
+        .await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let email = email.to_owned();
+        self.read(move |c| {
+            Ok(c.query_row(
+                &format!("SELECT {USER_COLS} FROM users WHERE email = ?1"),
+                [email],
+                user_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY name, id"))?;
+            Ok(st
+                .query_map([], user_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+            Ok(n.unsigned_abs())
+        })
+        .await
+    }
+
+    async fn create_team(&self, t: NewTeam, now: Timestamp) -> Result<Team> {
+        self.write(move |tx| {
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO teams (id, name, description, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![id, t.name, t.description, ms(now)],
+            )
+            .map_err(|e| conflict_as(e, "a team with this name already exists"))?;
+            load_team(tx, &id)
+        })
+        .await
+    }
+
+    async fn get_team(&self, id: &TeamId) -> Result<Team> {
+        let id = id.0.clone();
+        self.read(move |c| load_team(c, &id)).await
+    }
+
+    async fn list_teams(&self) -> Result<Vec<Team>> {
+        self.read(|c| {
+            let ids: Vec<String> = c
+                .prepare("SELECT id FROM teams ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            ids.iter().map(|id| load_team(c, id)).collect()
+        })
+        .await
+    }
+
+    async fn add_team_member(&self, team: &TeamId, user: &UserId) -> Result<Team> {
+        let (team, user) = (team.0.clone(), user.0.clone());
+        self.write(move |tx| {
+            load_team(tx, &team)?;
+            let exists: bool = tx.query_row(
+                "SELECT COUNT(*) > 0 FROM users WHERE id = ?1",
+                [&user],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Err(StoreError::NotFound("user"));
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO team_members (team_id, user_id) VALUES (?1, ?2)",
+                params![team, user],
+            )?;
+            load_team(tx, &team)
+        })
+        .await
+    }
+
+    async fn create_api_token(&self, t: NewApiToken, now: Timestamp) -> Result<ApiToken> {
+        self.write(move |tx| {
+            if let Some(u) = &t.user_id {
+                let exists: bool = tx.query_row(
+                    "SELECT COUNT(*) > 0 FROM users WHERE id = ?1",
+                    [u.as_str()],
+                    |r| r.get(0),
+                )?;
+                if !exists {
+                    return Err(StoreError::NotFound("user"));
+                }
+            }
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO api_tokens (id, name, role, user_id, token_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id,
+                    t.name,
+                    t.role.as_str(),
+                    t.user_id.as_ref().map(|u| u.0.clone()),
+                    t.token_hash,
+                    ms(now)
+                ],
+            )?;
+            Ok(tx.query_row(
+                &format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?1"),
+                [id],
+                token_row,
+            )?)
+        })
+        .await
+    }
+
+    async fn find_api_token(&self, token_hash: &str, now: Timestamp) -> Result<Option<ApiToken>> {
+        let hash = token_hash.to_owned();
+        let found = self
+            .read(move |c| {
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL"
+                ))?
+                .query_row([hash], token_row)
+                .optional()?)
+            })
+            .await?;
+        // Record use at most once a minute, so that authentication stays a read.
+        if let Some(t) = &found
+            && t.last_used_at
+                .is_none_or(|u| now.duration_since(u).as_secs() >= 60)
+        {
+            let id = t.id.0.clone();
+            self.write(move |tx| {
+                tx.execute(
+                    "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
+                    params![id, ms(now)],
+                )?;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(found)
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {TOKEN_COLS} FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at"
+            ))?;
+            Ok(st
+                .query_map([], token_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_api_token(&self, id: &TokenId, now: Timestamp) -> Result<()> {
+        let id = id.0.clone();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, ms(now)],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound("API token"));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_setup_token(
+        &self,
+        hash: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        let hash = hash.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES (?1, ?2, ?3)",
+                params![hash, ms(now), ms(expires_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn setup_token_valid(&self, hash: &str, now: Timestamp) -> Result<bool> {
+        let hash = hash.to_owned();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) > 0 FROM setup_tokens WHERE token_hash = ?1 AND used_at IS NULL
+                   AND expires_at > ?2 AND NOT EXISTS (SELECT 1 FROM users)",
+                params![hash, ms(now)],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn complete_setup(&self, hash: &str, admin: NewUser, now: Timestamp) -> Result<User> {
+        let hash = hash.to_owned();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE setup_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL
+                   AND expires_at > ?2 AND NOT EXISTS (SELECT 1 FROM users)",
+                params![hash, ms(now)],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(
+                    "setup link (used, expired, or an admin exists)",
+                ));
+            }
+            insert_user(tx, admin, now)
+        })
+        .await
+    }
+
+    async fn create_service(&self, s: NewService, now: Timestamp) -> Result<Service> {
+        self.write(move |tx| {
+            if let Some(t) = &s.team_id {
+                load_team(tx, t.as_str())?;
+            }
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO services (id, name, description, team_id, escalation_policy_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, s.name, s.description, s.team_id.map(|t| t.0), s.escalation_policy_id, ms(now)],
+            )
+            .map_err(|e| conflict_as(e, "a service with this name already exists"))?;
+            Ok(tx.query_row(&format!("SELECT {SERVICE_COLS} FROM services WHERE id = ?1"), [id], service_row)?)
+        })
+        .await
+    }
+
+    async fn get_service(&self, id: &ServiceId) -> Result<Service> {
+        let id = id.0.clone();
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {SERVICE_COLS} FROM services WHERE id = ?1"),
+                [id],
+                service_row,
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound("service"))
+        })
+        .await
+    }
+
+    async fn list_services(&self) -> Result<Vec<Service>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {SERVICE_COLS} FROM services ORDER BY name"
+            ))?;
+            Ok(st
+                .query_map([], service_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn create_integration(&self, i: NewIntegration, now: Timestamp) -> Result<Integration> {
+        self.write(move |tx| {
+            let exists: bool = tx.query_row(
+                "SELECT COUNT(*) > 0 FROM services WHERE id = ?1",
+                [i.service_id.as_str()],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Err(StoreError::NotFound("service"));
+            }
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO integrations (id, service_id, type, name, key, rate_per_second, rate_burst, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    id,
+                    i.service_id.as_str(),
+                    i.kind.as_str(),
+                    i.name,
+                    i.key,
+                    i.rate_limit.map(|r| r.per_second),
+                    i.rate_limit.map(|r| r.burst),
+                    ms(now)
+                ],
+            )?;
+            Ok(tx.query_row(
+                &format!("SELECT {INTEGRATION_COLS} FROM integrations WHERE id = ?1"),
+                [id],
+                integration_row,
+            )?)
+        })
+        .await
+    }
+
+    async fn list_integrations(&self, service: &ServiceId) -> Result<Vec<Integration>> {
+        let service = service.0.clone();
+        self.read(move |c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {INTEGRATION_COLS} FROM integrations WHERE service_id = ?1 ORDER BY created_at"
+            ))?;
+            Ok(st.query_map([service], integration_row)?.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn find_integration_by_key(&self, key: &str) -> Result<Option<Integration>> {
+        let key = key.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {INTEGRATION_COLS} FROM integrations WHERE key = ?1"
+            ))?
+            .query_row([key], integration_row)
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn delete_integration(&self, id: &IntegrationId) -> Result<()> {
+        let id = id.0.clone();
+        self.write(move |tx| {
+            if tx.execute("DELETE FROM integrations WHERE id = ?1", [id])? == 0 {
+                return Err(StoreError::NotFound("integration"));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_change_events(
+        &self,
+        service: &ServiceId,
+        limit: u32,
+    ) -> Result<Vec<ChangeRecord>> {
+        let service = service.0.clone();
+        self.read(move |c| {
+            let mut st = c.prepare(
+                "SELECT id, service_id, summary, source, timestamp, custom_details, links
+                 FROM change_events WHERE service_id = ?1 ORDER BY timestamp DESC LIMIT ?2",
+            )?;
+            Ok(st
+                .query_map(params![service, limit], |r| {
+                    Ok(ChangeRecord {
+                        id: r.get(0)?,
+                        service_id: ServiceId(r.get(1)?),
+                        summary: r.get(2)?,
+                        source: r.get(3)?,
+                        timestamp: ts(r.get(4)?),
+                        custom_details: r
+                            .get::<_, Option<String>>(5)?
+                            .and_then(|s| serde_json::from_str(&s).ok()),
+                        links: from_json(r.get(6)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn list_incidents(&self, f: IncidentFilter) -> Result<Vec<Incident>> {
+        self.read(move |c| {
+            let mut sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE 1 = 1");
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            if !f.statuses.is_empty() {
+                let marks: Vec<&str> = f.statuses.iter().map(|_| "?").collect();
+                sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+                args.extend(f.statuses.iter().map(|s| s.as_str().to_owned().into()));
+            }
+            if let Some(s) = &f.service_id {
+                sql.push_str(" AND service_id = ?");
+                args.push(s.0.clone().into());
+            }
+            if let Some(n) = f.before_number {
+                sql.push_str(" AND number < ?");
+                args.push(n.into());
+            }
+            sql.push_str(" ORDER BY number DESC LIMIT ?");
+            args.push(i64::from(f.limit).into());
+            let mut st = c.prepare_cached(&sql)?;
+            let rows: Vec<Incident> = st
+                .query_map(rusqlite::params_from_iter(args), incident_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            rows.into_iter().map(|i| with_assignees(c, i)).collect()
+        })
+        .await
+    }
+
+    async fn get_incident(&self, id: &IncidentId) -> Result<Incident> {
+        let id = id.0.clone();
+        self.read(move |c| load_incident(c, &id)).await
+    }
+
+    async fn incident_alerts(&self, id: &IncidentId) -> Result<Vec<Alert>> {
+        let id = id.0.clone();
+        self.read(move |c| {
+            load_incident(c, &id)?;
+            let mut st = c.prepare(
+                "SELECT id, incident_id, integration_id, dedup_key, status, summary, source, severity,
+                   component, grp, class, custom_details, links, images, client, client_url,
+                   first_seen, last_seen, occurrences, resolved_at
+                 FROM alerts WHERE incident_id = ?1 ORDER BY first_seen, id",
+            )?;
+            Ok(st
+                .query_map([id], |r| {
+                    Ok(Alert {
+                        id: AlertId(r.get(0)?),
+                        incident_id: IncidentId(r.get(1)?),
+                        integration_id: IntegrationId(r.get(2)?),
+                        dedup_key: r.get(3)?,
+                        status: word(r.get(4)?, AlertStatus::parse)?,
+                        summary: r.get(5)?,
+                        source: r.get(6)?,
+                        severity: word(r.get(7)?, Severity::parse)?,
+                        component: r.get(8)?,
+                        group: r.get(9)?,
+                        class: r.get(10)?,
+                        custom_details: r
+                            .get::<_, Option<String>>(11)?
+                            .and_then(|s| serde_json::from_str(&s).ok()),
+                        links: from_json(r.get(12)?),
+                        images: from_json(r.get(13)?),
+                        client: r.get(14)?,
+                        client_url: r.get(15)?,
+                        first_seen: ts(r.get(16)?),
+                        last_seen: ts(r.get(17)?),
+                        occurrences: r.get(18)?,
+                        resolved_at: opt_ts(r.get(19)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn acknowledge_incident(
+        &self,
+        id: &IncidentId,
+        by: &Actor,
+        channel: Channel,
+        now: Timestamp,
+    ) -> Result<Incident> {
+        let (id, by) = (id.0.clone(), by.clone());
+        self.write(move |tx| {
+            let inc = load_incident(tx, &id)?;
+            if let Transition::To(_) = incident::acknowledge(inc.status)? {
+                tx.execute(
+                    "UPDATE incidents SET status = 'acknowledged', acknowledged_at = ?2, updated_at = ?2 WHERE id = ?1",
+                    params![id, ms(now)],
+                )?;
+                insert_timeline(tx, Some(&id), inc.service_id.as_str(), now, "acknowledged", &by, channel,
+                    &format!("Acknowledged by {}", by.name))?;
+            }
+            load_incident(tx, &id)
+        })
+        .await
+    }
+
+    async fn resolve_incident(
+        &self,
+        id: &IncidentId,
+        by: &Actor,
+        channel: Channel,
+        now: Timestamp,
+    ) -> Result<Incident> {
+        let (id, by) = (id.0.clone(), by.clone());
+        self.write(move |tx| {
+            let inc = load_incident(tx, &id)?;
+            incident::resolve(inc.status)?;
+            tx.execute(
+                "UPDATE alerts SET status = 'resolved', resolved_at = ?2 WHERE incident_id = ?1 AND status = 'open'",
+                params![id, ms(now)],
+            )?;
+            tx.execute(
+                "UPDATE incidents SET status = 'resolved', open_alerts = 0, resolved_at = ?2, updated_at = ?2 WHERE id = ?1",
+                params![id, ms(now)],
+            )?;
+            insert_timeline(tx, Some(&id), inc.service_id.as_str(), now, "resolved", &by, channel,
+                &format!("Resolved by {}", by.name))?;
+            load_incident(tx, &id)
+        })
+        .await
+    }
+
+    async fn add_note(
+        &self,
+        id: &IncidentId,
+        by: &Actor,
+        channel: Channel,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<TimelineEntry> {
+        let (id, by, text) = (id.0.clone(), by.clone(), text.to_owned());
+        self.write(move |tx| {
+            let inc = load_incident(tx, &id)?;
+            insert_timeline(
+                tx,
+                Some(&id),
+                inc.service_id.as_str(),
+                now,
+                "note",
+                &by,
+                channel,
+                &text,
+            )?;
+            Ok(TimelineEntry {
+                at: now,
+                kind: "note".into(),
+                actor: by.name,
+                actor_id: Some(by.id),
+                channel: Some(channel),
+                message: text,
+            })
+        })
+        .await
+    }
+
+    async fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>> {
+        let id = id.0.clone();
+        self.read(move |c| {
+            load_incident(c, &id)?;
+            let mut st = c.prepare_cached(
+                "SELECT at, kind, actor_name, actor_id, channel, message FROM timeline
+                 WHERE incident_id = ?1 ORDER BY seq",
+            )?;
+            Ok(st
+                .query_map([id], |r| {
+                    Ok(TimelineEntry {
+                        at: ts(r.get(0)?),
+                        kind: r.get(1)?,
+                        actor: r.get(2)?,
+                        actor_id: r.get(3)?,
+                        channel: r
+                            .get::<_, Option<String>>(4)?
+                            .and_then(|c| Channel::parse(&c)),
+                        message: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn count_open_incidents(&self) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row(
+                "SELECT COUNT(*) FROM incidents WHERE status IN ('triggered', 'acknowledged')",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(n.unsigned_abs())
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn backup(&self, to: &Path) -> Result<()> {
+        let to = to.to_owned();
+        if to.exists() {
+            return Err(StoreError::Conflict(format!(
+                "{} already exists",
+                to.display()
+            )));
+        }
+        self.read(move |c| {
+            // VACUUM INTO reads one consistent snapshot and writes a compact, self-contained file.
+            c.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn insert_user(tx: &Transaction<'_>, u: NewUser, now: Timestamp) -> Result<User> {
+    let id = new_id();
+    tx.execute(
+        "INSERT INTO users (id, email, name, time_zone, role, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            id,
+            u.email,
+            u.name,
+            u.time_zone,
+            u.role.as_str(),
+            u.password_hash,
+            ms(now)
+        ],
+    )
+    .map_err(|e| conflict_as(e, "a user with this email already exists"))?;
+    Ok(tx.query_row(
+        &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+        [id],
+        user_row,
+    )?)
+}
+
+fn conflict_as(e: rusqlite::Error, message: &str) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(message.to_owned()),
+        other => other,
+    }
+}
