@@ -1,1 +1,99 @@
-fn main() {}
+//! Project automation, run as `cargo xtask …`:
+//! - `test`: exactly what CI runs (format, lints, the whole test suite, the contract smoke check);
+//! - `bench NAME`: a benchmark against a peer run in the same command (see docs/benchmarks.md).
+
+mod bench;
+
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("bench") => bench::run(&root(), &args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask test [--no-lint] | bench ingest [--duration SECS]");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs a command in the workspace root, failing with its name if it fails.
+pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("xtask: $ {shown}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+pub fn has(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    let lint = !args.iter().any(|a| a == "--no-lint");
+    if lint {
+        run(cargo().args(["fmt", "--all", "--check"]))?;
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    let nextest = cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if nextest {
+        run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
+    } else {
+        eprintln!(
+            "xtask: cargo-nextest not found (install with `cargo install cargo-nextest`); using cargo test"
+        );
+        run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    }
+    // The public surface, walked by the shared smoke check against the binary just built.
+    let smoke = root().join("../shared/checks/contract-smoke.sh");
+    if smoke.exists() {
+        run(cargo().args(["build", "-p", "tocsin"]))?;
+        run(Command::new("bash").arg(smoke).arg("target/debug/tocsin"))?;
+    } else {
+        eprintln!(
+            "xtask: ../shared/checks/contract-smoke.sh not found; skipping the contract smoke check"
+        );
+    }
+    Ok(())
+}

@@ -6,8 +6,9 @@ use std::fmt;
 
 macro_rules! id_type {
     ($($name:ident),* $(,)?) => {$(
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(transparent)]
+        #[schema(value_type = String)]
         pub struct $name(pub String);
 
         impl $name {

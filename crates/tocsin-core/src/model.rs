@@ -9,7 +9,7 @@ use std::fmt;
 macro_rules! word_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $word:literal),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),* }
 
@@ -144,7 +144,7 @@ impl From<IntegrationType> for Channel {
 }
 
 /// A link attached to an alert.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Link {
     pub href: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,7 +152,7 @@ pub struct Link {
 }
 
 /// An image attached to an alert.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Image {
     pub src: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,1 +1,21 @@
-//! placeholder
+//! Tocsin's driver: the clock, the group-committing ingestor, and the live-event bus.
+//! It decides nothing itself (the core does) and holds no SQL (the store does); it sequences
+//! work, batches it, and tells the rest of the process what changed.
+
+pub mod clock;
+pub mod ingest;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use ingest::{IngestError, Ingestor, IngestorConfig};
+
+use tocsin_core::{IncidentId, ServiceId};
+
+/// Something changed that live views (SSE) and other nodes may care about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LiveEvent {
+    IncidentChanged { id: IncidentId },
+    ServiceChanged { id: ServiceId },
+}
+
+/// How many live events a slow subscriber may lag behind before it must reload.
+pub const LIVE_EVENTS_BUFFERED_MAX: usize = 4096;

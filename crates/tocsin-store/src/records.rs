@@ -6,7 +6,7 @@ use tocsin_core::rate::RateLimit;
 use tocsin_core::*;
 
 /// Who did something: a user, an API token, an integration, or Tocsin itself.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Actor {
     /// `user:ID`, `token:ID`, `integration:ID` or `system`.
     pub id: String,
@@ -44,13 +44,14 @@ pub struct NewUser {
     pub password_hash: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     pub name: String,
     pub email: String,
     pub time_zone: String,
     pub role: Role,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
@@ -60,12 +61,13 @@ pub struct NewTeam {
     pub description: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Team {
     pub id: TeamId,
     pub name: String,
     pub description: String,
     pub members: Vec<UserId>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
@@ -78,13 +80,15 @@ pub struct NewApiToken {
     pub token_hash: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ApiToken {
     pub id: TokenId,
     pub name: String,
     pub role: Role,
     pub user_id: Option<UserId>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<Timestamp>,
 }
 
@@ -96,13 +100,14 @@ pub struct NewService {
     pub escalation_policy_id: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Service {
     pub id: ServiceId,
     pub name: String,
     pub description: String,
     pub team_id: Option<TeamId>,
     pub escalation_policy_id: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
@@ -128,7 +133,7 @@ pub struct Integration {
     pub created_at: Timestamp,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Incident {
     pub id: IncidentId,
     pub number: i64,
@@ -139,13 +144,16 @@ pub struct Incident {
     pub service_id: ServiceId,
     pub dedup_key: Option<String>,
     pub alert_count: i64,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub acknowledged_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<Timestamp>,
     pub assignees: Vec<UserId>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Alert {
     pub id: AlertId,
     pub incident_id: IncidentId,
@@ -158,19 +166,24 @@ pub struct Alert {
     pub component: Option<String>,
     pub group: Option<String>,
     pub class: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub custom_details: Option<serde_json::Value>,
     pub links: Vec<Link>,
     pub images: Vec<Image>,
     pub client: Option<String>,
     pub client_url: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub first_seen: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub last_seen: Timestamp,
     pub occurrences: i64,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<Timestamp>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     /// `triggered`, `alert_added`, `acknowledged`, `resolved`, `alert_resolved`, `note`, …
     pub kind: String,
@@ -182,13 +195,15 @@ pub struct TimelineEntry {
     pub message: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChangeRecord {
     pub id: String,
     pub service_id: ServiceId,
     pub summary: String,
     pub source: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub timestamp: Timestamp,
+    #[schema(value_type = Option<Object>)]
     pub custom_details: Option<serde_json::Value>,
     pub links: Vec<Link>,
 }

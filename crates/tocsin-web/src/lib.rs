@@ -1,1 +1,104 @@
-//! placeholder
+//! Tocsin's HTTP surface: ingestion endpoints (PagerDuty Events v2, Alertmanager, generic),
+//! the REST API under `/api/v1` with its OpenAPI document, the first-admin setup page, and the
+//! operations endpoints. Handlers parse at the edge, ask the store or the ingestor, and render;
+//! they hold no domain rules of their own.
+
+pub mod api;
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod ingest;
+pub mod openapi;
+pub mod ops;
+pub mod setup;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use tocsin_core::rate::RateLimit;
+use tocsin_engine::{Clock, Ingestor, LiveEvent};
+use tocsin_store::Store;
+use tokio::sync::broadcast;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// How long one request may take before it is answered 503; an ingest request waits for a
+/// commit, which takes milliseconds, so this only bounds pathological cases.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// The URL users and senders reach this server at, without a trailing slash.
+    pub public_url: String,
+    /// Ingestion limit of integrations that set none.
+    pub default_rate_limit: RateLimit,
+}
+
+/// Everything a handler may use. Built once by the binary (or the test harness).
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub ingestor: Ingestor,
+    pub clock: Arc<dyn Clock>,
+    pub live: broadcast::Sender<LiveEvent>,
+    pub config: WebConfig,
+    pub integrations: ingest::IntegrationCache,
+    /// Set when shutdown begins: `/readyz` turns 503 so load balancers stop sending.
+    pub shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        ingestor: Ingestor,
+        clock: Arc<dyn Clock>,
+        live: broadcast::Sender<LiveEvent>,
+        config: WebConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            ingestor,
+            clock,
+            live,
+            config,
+            integrations: ingest::IntegrationCache::default(),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: Arc<AppState>) -> Router {
+    ops::install_metrics();
+    Router::new()
+        .merge(ingest::routes())
+        .nest("/api/v1", api::routes())
+        .merge(setup::routes())
+        .merge(ops::routes())
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            error::ApiError::internal("a request handler panicked", "panic").into_response_owned()
+        }))
+        // Spans carry the route pattern, never the raw path: paths can hold integration keys
+        // and setup secrets, which must not reach logs.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            tracing::info_span!("http", method = %req.method(), route)
+        }))
+        .with_state(state)
+}
+
+impl error::ApiError {
+    fn into_response_owned(self) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}

@@ -1,0 +1,316 @@
+//! Group commit: every accepted event goes through one writer task that commits whatever is
+//! queued in one transaction, and answers each sender only after that commit is durable.
+//! Batches form by themselves under load (events queue while the previous commit syncs), so a
+//! quiet server answers at once and a busy one pays one fsync for many events.
+
+use crate::LiveEvent;
+use std::sync::Arc;
+use tocsin_store::{IngestItem, IngestOutcome, Store};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+#[derive(Clone, Copy, Debug)]
+pub struct IngestorConfig {
+    /// Events accepted but not yet committed; beyond this, senders are told to come back
+    /// (503 + Retry-After) instead of the queue growing without bound.
+    pub queued_events_max: u32,
+    /// Events in one transaction: bounds the time one commit holds the write lock.
+    pub batch_events_max: usize,
+}
+
+impl Default for IngestorConfig {
+    fn default() -> Self {
+        Self {
+            queued_events_max: 20_000,
+            batch_events_max: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestError {
+    /// Too much is queued: the sender should retry after a moment.
+    Overloaded,
+    /// The server is shutting down and takes nothing more.
+    ShuttingDown,
+    /// The database failed; nothing of this request was stored.
+    Failed(String),
+}
+
+impl std::fmt::Display for IngestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IngestError::Overloaded => f.write_str("too many events queued; retry shortly"),
+            IngestError::ShuttingDown => f.write_str("the server is shutting down"),
+            IngestError::Failed(m) => write!(f, "storing the event failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for IngestError {}
+
+type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, IngestError>>;
+
+struct Job {
+    items: Vec<IngestItem>,
+    reply: Reply,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// The handle senders use. Cloning is cheap; when every handle is dropped the writer drains
+/// what is queued, commits it, and stops.
+#[derive(Clone)]
+pub struct Ingestor {
+    jobs: mpsc::UnboundedSender<Job>,
+    capacity: Arc<Semaphore>,
+}
+
+impl Ingestor {
+    pub fn start(
+        store: Arc<dyn Store>,
+        live: broadcast::Sender<LiveEvent>,
+        config: IngestorConfig,
+    ) -> (Ingestor, JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let capacity = Arc::new(Semaphore::new(config.queued_events_max as usize));
+        let task = tokio::spawn(writer(store, live, rx, config));
+        (Ingestor { jobs: tx, capacity }, task)
+    }
+
+    /// Stores the items in one transaction (with whatever else is queued) and returns their
+    /// outcomes once durable. All or nothing for this call's items.
+    pub async fn submit(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>, IngestError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = u32::try_from(items.len()).map_err(|_| IngestError::Overloaded)?;
+        let permit = self
+            .capacity
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| IngestError::Overloaded)?;
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                items,
+                reply,
+                _permit: permit,
+            })
+            .map_err(|_| IngestError::ShuttingDown)?;
+        rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// Events queued and not yet committed.
+    pub fn queued(&self, config: &IngestorConfig) -> usize {
+        (config.queued_events_max as usize).saturating_sub(self.capacity.available_permits())
+    }
+}
+
+async fn writer(
+    store: Arc<dyn Store>,
+    live: broadcast::Sender<LiveEvent>,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    config: IngestorConfig,
+) {
+    let mut carry: Option<Job> = None;
+    loop {
+        let first = match carry.take() {
+            Some(j) => j,
+            None => match rx.recv().await {
+                Some(j) => j,
+                None => break,
+            },
+        };
+        let mut total = first.items.len();
+        let mut jobs = vec![first];
+        while total < config.batch_events_max {
+            match rx.try_recv() {
+                Ok(j) if total + j.items.len() > config.batch_events_max => {
+                    carry = Some(j);
+                    break;
+                }
+                Ok(j) => {
+                    total += j.items.len();
+                    jobs.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        commit(store.as_ref(), &live, jobs, total).await;
+    }
+    tracing::debug!("ingest writer drained and stopped");
+}
+
+async fn commit(
+    store: &dyn Store,
+    live: &broadcast::Sender<LiveEvent>,
+    jobs: Vec<Job>,
+    total: usize,
+) {
+    let started = std::time::Instant::now();
+    let batch: Vec<IngestItem> = jobs.iter().flat_map(|j| j.items.iter().cloned()).collect();
+    match store.ingest(batch).await {
+        Ok(outcomes) => {
+            metrics::counter!("tocsin_ingest_commits_total").increment(1);
+            metrics::histogram!("tocsin_ingest_batch_events").record(total as f64);
+            metrics::histogram!("tocsin_ingest_commit_seconds")
+                .record(started.elapsed().as_secs_f64());
+            publish(live, &outcomes);
+            let mut rest = outcomes.into_iter();
+            for job in jobs {
+                let mine: Vec<IngestOutcome> = rest.by_ref().take(job.items.len()).collect();
+                let _ = job.reply.send(Ok(mine));
+            }
+        }
+        Err(e) if jobs.len() > 1 => {
+            // Isolate the failing request: commit each on its own so one bad request cannot
+            // fail the others it happened to share a batch with.
+            tracing::warn!(error = %e, jobs = jobs.len(), "batch commit failed; retrying requests one by one");
+            for job in jobs {
+                let n = job.items.len();
+                Box::pin(commit(store, live, vec![job], n)).await;
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "ingest commit failed");
+            for job in jobs {
+                let _ = job.reply.send(Err(IngestError::Failed(e.to_string())));
+            }
+        }
+    }
+}
+
+fn publish(live: &broadcast::Sender<LiveEvent>, outcomes: &[IngestOutcome]) {
+    if live.receiver_count() == 0 {
+        return;
+    }
+    let mut last: Option<&tocsin_core::IncidentId> = None;
+    for id in outcomes.iter().filter_map(|o| o.incident_id.as_ref()) {
+        if last != Some(id) {
+            let _ = live.send(LiveEvent::IncidentChanged { id: id.clone() });
+            last = Some(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::Timestamp;
+    use tocsin_core::dedup::Decision;
+    use tocsin_core::*;
+    use tocsin_store::sqlite::SqliteStore;
+    use tocsin_store::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_senders_share_commits_and_each_gets_its_own_outcome() {
+        let dir = std::env::temp_dir().join(format!("tocsin-engine-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Arc::new(SqliteStore::open(&dir.join("t.db")).unwrap());
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let svc = store
+            .create_service(
+                NewService {
+                    name: "s".into(),
+                    description: String::new(),
+                    team_id: None,
+                    escalation_policy_id: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let integ = store
+            .create_integration(
+                NewIntegration {
+                    service_id: svc.id,
+                    kind: IntegrationType::EventsV2,
+                    name: "i".into(),
+                    key: "k".repeat(32),
+                    rate_limit: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let (live, mut live_rx) = broadcast::channel(1024);
+        let (ing, task) = Ingestor::start(store.clone(), live, IngestorConfig::default());
+        let mut handles = Vec::new();
+        for n in 0..200 {
+            let ing = ing.clone();
+            let integ = integ.clone();
+            handles.push(tokio::spawn(async move {
+                let ev = AlertEvent {
+                    dedup_key: format!("k{}", n % 50),
+                    action: AlertAction::Trigger(Box::new(AlertDetails {
+                        summary: "x".into(),
+                        source: "s".into(),
+                        ..Default::default()
+                    })),
+                    group_key: None,
+                };
+                ing.submit(vec![IngestItem {
+                    integration: integ,
+                    event: IngestEvent::Alert(ev),
+                    received_at: now,
+                }])
+                .await
+            }));
+        }
+        let mut opened = 0;
+        for h in handles {
+            let out = h.await.unwrap().unwrap();
+            assert_eq!(out.len(), 1);
+            if out[0].decision == Some(Decision::OpenIncident) {
+                opened += 1;
+            }
+        }
+        assert_eq!(
+            opened, 50,
+            "one incident per dedup key, however the batches fell"
+        );
+        assert_eq!(store.count_open_incidents().await.unwrap(), 50);
+        assert!(matches!(
+            live_rx.try_recv(),
+            Ok(LiveEvent::IncidentChanged { .. })
+        ));
+        drop(ing);
+        task.await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_overloaded_instead_of_growing() {
+        let dir = std::env::temp_dir().join(format!("tocsin-engine-full-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Arc::new(SqliteStore::open(&dir.join("t.db")).unwrap());
+        let (live, _) = broadcast::channel(16);
+        let config = IngestorConfig {
+            queued_events_max: 2,
+            batch_events_max: 10,
+        };
+        let (ing, _task) = Ingestor::start(store, live, config);
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let integ = Integration {
+            id: IntegrationId("i".into()),
+            service_id: ServiceId("s".into()),
+            kind: IntegrationType::Generic,
+            name: "i".into(),
+            key: "k".into(),
+            rate_limit: None,
+            created_at: now,
+        };
+        let item = IngestItem {
+            integration: integ,
+            event: IngestEvent::Alert(AlertEvent {
+                dedup_key: "d".into(),
+                action: AlertAction::Resolve,
+                group_key: None,
+            }),
+            received_at: now,
+        };
+        let r = ing.submit(vec![item.clone(), item.clone(), item]).await;
+        assert_eq!(r.unwrap_err(), IngestError::Overloaded);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,94 @@
+//! Request bodies read with a size limit and parsed into typed values, with errors in the
+//! contract's shape that name the offending field.
+
+use crate::error::ApiError;
+use axum::body::{Body, Bytes};
+use serde::de::DeserializeOwned;
+
+/// Reads at most `limit` bytes; more is 413.
+pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, usize> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| limit)
+}
+
+/// Deserialises JSON, naming the field that failed.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        // "missing field `name` at line 1 column 2": the path is the parent; name the field.
+        let field = match msg
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            Some(f) if path == "." => f.to_owned(),
+            Some(f) => format!("{path}.{f}"),
+            None if path == "." => String::new(),
+            None => path,
+        };
+        let why = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not valid JSON: {msg}"),
+            )
+        } else if field.is_empty() {
+            ApiError::bad_request(why)
+        } else {
+            ApiError::field(&field, why)
+        }
+    })
+}
+
+/// A JSON body for the REST API, bounded by `API_BODY_BYTES_MAX`.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, Self::Rejection> {
+        let limit = tocsin_core::limits::API_BODY_BYTES_MAX;
+        let bytes = read_limited(req.into_body(), limit)
+            .await
+            .map_err(ApiError::too_large)?;
+        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Bytes::from_static(b"{}")
+        } else {
+            bytes
+        };
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct S {
+        name: String,
+        inner: Option<I>,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct I {
+        n: u32,
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse_json::<S>(br#"{}"#).unwrap_err();
+        assert!(e.fields.contains_key("name"), "{e:?}");
+        let e = parse_json::<S>(br#"{"name": 3}"#).unwrap_err();
+        assert!(e.fields.contains_key("name"), "{e:?}");
+        let e = parse_json::<S>(br#"{"name": "x", "inner": {"n": "x"}}"#).unwrap_err();
+        assert!(e.fields.contains_key("inner.n"), "{e:?}");
+        let e = parse_json::<S>(br#"{"name": "x", "inner": {}}"#).unwrap_err();
+        assert!(e.fields.contains_key("inner.n"), "{e:?}");
+        let e = parse_json::<S>(br#"{"name""#).unwrap_err();
+        assert_eq!(e.code, "invalid_json");
+    }
+}

@@ -1,0 +1,385 @@
+//! The ingestion endpoints. Each parses its wire format into core events, authorises the
+//! integration key, applies the key's rate limit, and answers only after the ingestor has
+//! durably committed the events. PagerDuty's endpoints speak PagerDuty's error shape and 429;
+//! the Alertmanager endpoint never answers 429 (Alertmanager drops 4xx for good): it sheds load
+//! with 503 + Retry-After.
+
+use crate::AppState;
+use crate::body::read_limited;
+use crate::error::{ApiError, PdError};
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use jiff::Timestamp;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+use tocsin_core::formats::{alertmanager, events_v2, generic};
+use tocsin_core::limits::INGEST_BODY_BYTES_MAX;
+use tocsin_core::rate::TokenBucket;
+use tocsin_core::{AlertEvent, IntegrationId, IntegrationType};
+use tocsin_engine::IngestError;
+use tocsin_store::{IngestEvent, IngestItem, IngestOutcome, Integration};
+
+/// Integrations by key, and their rate buckets, kept in memory: every event needs both and
+/// they change rarely. A miss falls through to the store.
+#[derive(Default)]
+pub struct IntegrationCache {
+    by_key: RwLock<HashMap<String, Integration>>,
+    buckets: Mutex<HashMap<IntegrationId, TokenBucket>>,
+}
+
+impl IntegrationCache {
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut m) = self.by_key.write()
+            && let Some(i) = m.remove(key)
+            && let Ok(mut b) = self.buckets.lock()
+        {
+            b.remove(&i.id);
+        }
+    }
+}
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v2/enqueue", post(enqueue))
+        .route("/v2/change/enqueue", post(change_enqueue))
+        .route(
+            "/api/v1/integrations/alertmanager/{key}",
+            post(alertmanager_webhook),
+        )
+        .route("/api/v1/integrations/generic/{key}", post(generic_webhook))
+}
+
+enum KeyError {
+    Unknown,
+    WrongType(IntegrationType),
+    Store(tocsin_store::StoreError),
+}
+
+async fn integration(
+    s: &AppState,
+    key: &str,
+    want: IntegrationType,
+) -> Result<Integration, KeyError> {
+    let cached = s
+        .integrations
+        .by_key
+        .read()
+        .ok()
+        .and_then(|m| m.get(key).cloned());
+    let integ = match cached {
+        Some(i) => i,
+        None => {
+            let found = s
+                .store
+                .find_integration_by_key(key)
+                .await
+                .map_err(KeyError::Store)?;
+            let i = found.ok_or(KeyError::Unknown)?;
+            if let Ok(mut m) = s.integrations.by_key.write() {
+                m.insert(key.to_owned(), i.clone());
+            }
+            i
+        }
+    };
+    if integ.kind != want {
+        return Err(KeyError::WrongType(integ.kind));
+    }
+    Ok(integ)
+}
+
+/// Takes `n` events from the integration's budget, or says in how many seconds to retry.
+fn take_budget(s: &AppState, integ: &Integration, n: u32, now: Timestamp) -> Result<(), u64> {
+    let limit = integ.rate_limit.unwrap_or(s.config.default_rate_limit);
+    if limit.is_unlimited() {
+        return Ok(());
+    }
+    let Ok(mut buckets) = s.integrations.buckets.lock() else {
+        return Ok(());
+    };
+    let bucket = buckets
+        .entry(integ.id.clone())
+        .or_insert_with(|| TokenBucket::new(limit, now));
+    bucket
+        .take(n, now)
+        .map_err(|wait| u64::try_from(wait.as_millis().div_euclid(1000) + 1).unwrap_or(1))
+}
+
+fn items(integ: &Integration, events: Vec<IngestEvent>, now: Timestamp) -> Vec<IngestItem> {
+    events
+        .into_iter()
+        .map(|event| IngestItem {
+            integration: integ.clone(),
+            event,
+            received_at: now,
+        })
+        .collect()
+}
+
+fn server_dedup_key() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+fn record(kind: IntegrationType, started: Instant, accepted: usize) {
+    metrics::counter!("tocsin_events_accepted_total", "integration_type" => kind.as_str())
+        .increment(accepted as u64);
+    metrics::histogram!("tocsin_ingest_latency_seconds", "integration_type" => kind.as_str())
+        .record(started.elapsed().as_secs_f64());
+}
+
+fn rejected(kind: IntegrationType, reason: &'static str) {
+    metrics::counter!("tocsin_events_rejected_total", "integration_type" => kind.as_str(), "reason" => reason)
+        .increment(1);
+}
+
+/// Seconds a sender should wait when the server is saturated.
+const OVERLOAD_RETRY_AFTER_SECS: u64 = 1;
+
+async fn submit(s: &AppState, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>, IngestError> {
+    s.ingestor.submit(items).await
+}
+
+/// `POST /v2/enqueue`: PagerDuty Events API v2.
+pub async fn enqueue(State(s): State<Arc<AppState>>, body: Body) -> Response {
+    let kind = IntegrationType::EventsV2;
+    let started = Instant::now();
+    let Ok(bytes) = read_limited(body, INGEST_BODY_BYTES_MAX).await else {
+        rejected(kind, "too_large");
+        return PdError::too_large(INGEST_BODY_BYTES_MAX).into_response();
+    };
+    let req = match events_v2::parse_alert(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            rejected(kind, "invalid");
+            return PdError::from_parse(e).into_response();
+        }
+    };
+    let integ = match integration(&s, &req.routing_key, kind).await {
+        Ok(i) => i,
+        Err(e) => {
+            rejected(kind, "routing_key");
+            return pd_key_error(e).into_response();
+        }
+    };
+    let now = s.clock.now();
+    if let Err(secs) = take_budget(&s, &integ, 1, now) {
+        rejected(kind, "rate_limited");
+        return PdError::rate_limited(secs).into_response();
+    }
+    let dedup_key = req.dedup_key.unwrap_or_else(server_dedup_key);
+    let event = AlertEvent {
+        dedup_key: dedup_key.clone(),
+        action: req.action,
+        group_key: None,
+    };
+    match submit(&s, items(&integ, vec![IngestEvent::Alert(event)], now)).await {
+        Ok(_) => {
+            record(kind, started, 1);
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({
+                    "status": "success",
+                    "message": "Event processed",
+                    "dedup_key": dedup_key,
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            rejected(kind, "unavailable");
+            pd_ingest_error(e).into_response()
+        }
+    }
+}
+
+/// `POST /v2/change/enqueue`: PagerDuty change events, recorded on the service.
+pub async fn change_enqueue(State(s): State<Arc<AppState>>, body: Body) -> Response {
+    let kind = IntegrationType::EventsV2;
+    let started = Instant::now();
+    let Ok(bytes) = read_limited(body, INGEST_BODY_BYTES_MAX).await else {
+        return PdError::too_large(INGEST_BODY_BYTES_MAX).into_response();
+    };
+    let req = match events_v2::parse_change(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            rejected(kind, "invalid");
+            return PdError::from_parse(e).into_response();
+        }
+    };
+    let integ = match integration(&s, &req.routing_key, kind).await {
+        Ok(i) => i,
+        Err(e) => return pd_key_error(e).into_response(),
+    };
+    let now = s.clock.now();
+    if let Err(secs) = take_budget(&s, &integ, 1, now) {
+        return PdError::rate_limited(secs).into_response();
+    }
+    match submit(&s, items(&integ, vec![IngestEvent::Change(req.event)], now)).await {
+        Ok(_) => {
+            record(kind, started, 1);
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({"status": "success", "message": "Change event processed"})),
+            )
+                .into_response()
+        }
+        Err(e) => pd_ingest_error(e).into_response(),
+    }
+}
+
+fn pd_key_error(e: KeyError) -> PdError {
+    match e {
+        KeyError::Unknown => PdError::invalid(vec!["Invalid routing key".into()]),
+        KeyError::WrongType(t) => PdError::invalid(vec![format!(
+            "this routing key belongs to a {t} integration; create an events_v2 integration for /v2/enqueue"
+        )]),
+        KeyError::Store(e) => {
+            tracing::error!(error = %e, "integration lookup failed");
+            PdError::internal()
+        }
+    }
+}
+
+fn pd_ingest_error(e: IngestError) -> PdError {
+    match e {
+        IngestError::Overloaded => {
+            PdError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)
+        }
+        IngestError::ShuttingDown => PdError::unavailable(
+            "Tocsin is restarting; retry shortly",
+            OVERLOAD_RETRY_AFTER_SECS,
+        ),
+        IngestError::Failed(m) => {
+            tracing::error!(error = %m, "storing an event failed");
+            PdError::internal()
+        }
+    }
+}
+
+fn api_key_error(e: KeyError) -> ApiError {
+    match e {
+        KeyError::Unknown => ApiError::not_found("integration key"),
+        KeyError::WrongType(t) => ApiError::field(
+            "key",
+            format!("belongs to a {t} integration, not this endpoint's type"),
+        ),
+        KeyError::Store(e) => ApiError::from(e),
+    }
+}
+
+fn api_ingest_error(e: IngestError) -> ApiError {
+    match e {
+        IngestError::Overloaded => {
+            ApiError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)
+        }
+        IngestError::ShuttingDown => ApiError::unavailable(
+            "Tocsin is restarting; retry shortly",
+            OVERLOAD_RETRY_AFTER_SECS,
+        ),
+        IngestError::Failed(m) => ApiError::internal("storing events failed", m),
+    }
+}
+
+/// `POST /api/v1/integrations/alertmanager/{key}`: Alertmanager's webhook, payload version 4.
+pub async fn alertmanager_webhook(
+    State(s): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let kind = IntegrationType::Alertmanager;
+    let started = Instant::now();
+    let integ = integration(&s, &key, kind).await.map_err(|e| {
+        rejected(kind, "routing_key");
+        api_key_error(e)
+    })?;
+    let bytes = read_limited(body, INGEST_BODY_BYTES_MAX)
+        .await
+        .map_err(|l| {
+            rejected(kind, "too_large");
+            ApiError::too_large(l)
+        })?;
+    let n = alertmanager::parse(&bytes).map_err(|e| {
+        rejected(kind, "invalid");
+        ApiError::from_parse(e)
+    })?;
+    let now = s.clock.now();
+    let count = u32::try_from(n.alerts.len()).unwrap_or(u32::MAX);
+    if let Err(secs) = take_budget(&s, &integ, count.max(1), now) {
+        rejected(kind, "rate_limited");
+        // Never 429 here: Alertmanager would drop the notification for good.
+        return Err(ApiError::unavailable(
+            "too many events for this integration key; retry",
+            secs,
+        ));
+    }
+    if n.truncated_alerts > 0 {
+        tracing::warn!(
+            truncated = n.truncated_alerts,
+            "Alertmanager truncated a notification (max_alerts)"
+        );
+    }
+    let accepted = n.alerts.len();
+    let events = n.alerts.into_iter().map(IngestEvent::Alert).collect();
+    submit(&s, items(&integ, events, now)).await.map_err(|e| {
+        rejected(kind, "unavailable");
+        api_ingest_error(e)
+    })?;
+    record(kind, started, accepted);
+    Ok((
+        StatusCode::OK,
+        Json(serde_json::json!({"status": "success", "alerts": accepted})),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/integrations/generic/{key}`: the generic JSON webhook.
+pub async fn generic_webhook(
+    State(s): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let kind = IntegrationType::Generic;
+    let started = Instant::now();
+    let integ = integration(&s, &key, kind).await.map_err(|e| {
+        rejected(kind, "routing_key");
+        api_key_error(e)
+    })?;
+    let bytes = read_limited(body, INGEST_BODY_BYTES_MAX)
+        .await
+        .map_err(|l| {
+            rejected(kind, "too_large");
+            ApiError::too_large(l)
+        })?;
+    let ev = generic::parse(&bytes).map_err(|e| {
+        rejected(kind, "invalid");
+        ApiError::from_parse(e)
+    })?;
+    let now = s.clock.now();
+    if let Err(secs) = take_budget(&s, &integ, 1, now) {
+        rejected(kind, "rate_limited");
+        return Err(ApiError::rate_limited(secs));
+    }
+    let dedup_key = ev.dedup_key.unwrap_or_else(server_dedup_key);
+    let event = AlertEvent {
+        dedup_key: dedup_key.clone(),
+        action: ev.action,
+        group_key: None,
+    };
+    submit(&s, items(&integ, vec![IngestEvent::Alert(event)], now))
+        .await
+        .map_err(|e| {
+            rejected(kind, "unavailable");
+            api_ingest_error(e)
+        })?;
+    record(kind, started, 1);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"status": "success", "dedup_key": dedup_key})),
+    )
+        .into_response())
+}

@@ -1,0 +1,64 @@
+//! The OpenAPI 3 document of `/api/v1`, generated from the handlers' annotations.
+
+use crate::api;
+use crate::error::ErrorBody;
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tocsin API", description = "Alerting, on-call and incident response. Authenticate with `Authorization: Bearer <token>`."),
+    paths(
+        api::list_services, api::create_service, api::get_service,
+        api::list_integrations, api::create_integration, api::delete_integration, api::list_changes,
+        api::list_incidents, api::get_incident, api::acknowledge, api::resolve, api::add_note,
+        api::timeline, api::alerts,
+        api::list_users, api::create_user, api::get_user,
+        api::list_teams, api::create_team, api::get_team, api::add_member,
+        api::list_tokens, api::create_token, api::revoke_token,
+        alertmanager_webhook, generic_webhook,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Bearer),
+    tags(
+        (name = "incidents", description = "What humans handle"),
+        (name = "services", description = "What is monitored, and the integrations that feed it"),
+        (name = "people", description = "Users, teams and API tokens"),
+        (name = "ingestion", description = "Inbound alerts, authorised by the integration key in the path"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Alertmanager's webhook (payload version 4). Answers 503 + Retry-After, never 429, when it
+/// must shed load: Alertmanager drops any 4xx for good.
+#[utoipa::path(post, path = "/api/v1/integrations/alertmanager/{key}", tag = "ingestion",
+    request_body(content = Object, description = "Alertmanager webhook payload, version 4"),
+    responses((status = 200, description = "Stored"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[allow(dead_code)]
+fn alertmanager_webhook() {}
+
+/// The generic JSON webhook: `{summary, severity?, dedup_key?, action?, source?, details?}`.
+#[utoipa::path(post, path = "/api/v1/integrations/generic/{key}", tag = "ingestion",
+    request_body(content = Object, description = "Generic event"),
+    responses((status = 202, description = "Stored"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[allow(dead_code)]
+fn generic_webhook() {}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,199 @@
+//! Configuration: command-line flags and `TOCSIN_*` variables win over the optional TOML file
+//! (`--config`), which wins over the defaults. Secrets never appear in `Debug` output.
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tocsin_core::rate::RateLimit;
+use tocsin_engine::IngestorConfig;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./tocsin-data";
+/// The SQLite database's file name inside the data folder.
+pub const SQLITE_FILE: &str = "tocsin.db";
+
+/// The optional TOML file. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    /// The URL people and senders use to reach this server (behind a proxy, say).
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (default) or `json`.
+    pub format: Option<String>,
+    /// A tracing filter such as `info` or `tocsin=debug,info`.
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Default sustained events/s per integration key (0 = unlimited).
+    pub rate_limit_per_second: Option<u32>,
+    /// Default burst per integration key.
+    pub rate_limit_burst: Option<u32>,
+    /// Events accepted but not yet committed before senders get 503 + Retry-After.
+    pub queued_events_max: Option<u32>,
+    /// Events in one group commit.
+    pub batch_events_max: Option<usize>,
+}
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("in the configuration file {}", path.display()))
+    }
+}
+
+/// Where the data lives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Database {
+    Sqlite(PathBuf),
+}
+
+/// Resolves `--database-url` / `--data-dir` into a database.
+pub fn database(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Database> {
+    match database_url.map(str::trim).filter(|u| !u.is_empty()) {
+        None => Ok(Database::Sqlite(data_dir.join(SQLITE_FILE))),
+        Some(url) => {
+            if let Some(path) = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+            {
+                let path = path.split('?').next().unwrap_or(path);
+                if path.is_empty() {
+                    bail!(
+                        "--database-url sqlite:// needs a file path, e.g. sqlite:///var/lib/tocsin/tocsin.db"
+                    );
+                }
+                Ok(Database::Sqlite(PathBuf::from(path)))
+            } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                bail!(
+                    "this build of Tocsin stores data in SQLite only; PostgreSQL support is on the roadmap. \
+                     Omit --database-url to use {}",
+                    data_dir.join(SQLITE_FILE).display()
+                )
+            } else {
+                bail!("--database-url must start with sqlite:// (got a URL with another scheme)")
+            }
+        }
+    }
+}
+
+/// Everything `serve` needs, resolved.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: Database,
+    pub public_url: Option<String>,
+    pub rate_limit: RateLimit,
+    pub ingest: IngestorConfig,
+}
+
+impl ServeConfig {
+    pub fn resolve(
+        listen: Option<String>,
+        data_dir: Option<PathBuf>,
+        database_url: Option<String>,
+        file: &FileConfig,
+    ) -> anyhow::Result<Self> {
+        let listen_raw = listen
+            .or_else(|| file.listen.clone())
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_raw.parse().with_context(|| {
+            format!("--listen must be ADDRESS:PORT such as 127.0.0.1:8080 (got {listen_raw:?})")
+        })?;
+        let data_dir = data_dir
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let url = database_url.or_else(|| file.database_url.clone());
+        let database = database(url.as_deref(), &data_dir)?;
+        let defaults = RateLimit::INGEST_DEFAULT;
+        let per_second = file
+            .ingest
+            .rate_limit_per_second
+            .unwrap_or(defaults.per_second);
+        let burst = file
+            .ingest
+            .rate_limit_burst
+            .unwrap_or(if per_second == defaults.per_second {
+                defaults.burst
+            } else {
+                per_second.saturating_mul(10)
+            });
+        let d = IngestorConfig::default();
+        Ok(Self {
+            listen,
+            data_dir,
+            database,
+            public_url: file
+                .public_url
+                .clone()
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            rate_limit: RateLimit { per_second, burst },
+            ingest: IngestorConfig {
+                queued_events_max: file
+                    .ingest
+                    .queued_events_max
+                    .unwrap_or(d.queued_events_max)
+                    .max(1),
+                batch_events_max: file
+                    .ingest
+                    .batch_events_max
+                    .unwrap_or(d.batch_events_max)
+                    .max(1),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        let dir = Path::new("/d");
+        assert_eq!(
+            database(None, dir).unwrap(),
+            Database::Sqlite("/d/tocsin.db".into())
+        );
+        assert_eq!(
+            database(Some("sqlite:///x/y.db"), dir).unwrap(),
+            Database::Sqlite("/x/y.db".into())
+        );
+        assert!(database(Some("postgres://u@h/db"), dir).is_err());
+        assert!(database(Some("mysql://h"), dir).is_err());
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_flags_override_file() {
+        let file: FileConfig =
+            toml::from_str("listen = \"127.0.0.1:9000\"\n[ingest]\nrate_limit_per_second = 0\n")
+                .unwrap();
+        let c = ServeConfig::resolve(None, None, None, &file).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert!(c.rate_limit.is_unlimited());
+        let c = ServeConfig::resolve(Some("127.0.0.1:1".into()), None, None, &file).unwrap();
+        assert_eq!(c.listen.port(), 1);
+        assert!(toml::from_str::<FileConfig>("nonsense = 1").is_err());
+    }
+}

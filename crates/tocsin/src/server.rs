@@ -1,0 +1,173 @@
+//! Starting and stopping the whole server: store, ingestor, HTTP. `tocsin serve` and the tests
+//! both come through here.
+
+use crate::config::{Database, ServeConfig};
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tocsin_engine::{Clock, Ingestor, LIVE_EVENTS_BUFFERED_MAX};
+use tocsin_store::Store;
+use tocsin_store::sqlite::SqliteStore;
+use tocsin_web::{AppState, WebConfig};
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+
+/// How long a first-admin setup link stays valid.
+const SETUP_LINK_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+/// How long shutdown waits for queued events to commit.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Opens the configured store and applies migrations.
+pub fn open_store(db: &Database) -> anyhow::Result<Arc<dyn Store>> {
+    match db {
+        Database::Sqlite(path) => {
+            let store = SqliteStore::open(path)
+                .with_context(|| format!("opening the SQLite database {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub state: Arc<AppState>,
+    /// The first-admin link, when the database has no user yet.
+    pub setup_link: Option<String>,
+    stop: Option<oneshot::Sender<()>>,
+    http: JoinHandle<std::io::Result<()>>,
+    writer: JoinHandle<()>,
+    _lock: Option<std::fs::File>,
+}
+
+/// Only one server may use a SQLite data folder: two would both run the engine.
+fn lock_data_dir(config: &ServeConfig) -> anyhow::Result<Option<std::fs::File>> {
+    let Database::Sqlite(path) = &config.database;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the data folder {}", dir.display()))?;
+    let lock_path = dir.join("tocsin.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another `tocsin serve` is already using {}; with SQLite only one server may run. \
+             Stop it, or use another --data-dir",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).context("locking the data folder"),
+    }
+}
+
+/// Starts everything and returns once the listener is bound.
+pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    let lock = lock_data_dir(&config)?;
+    let store = open_store(&config.database)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+
+    let setup_link = if store.count_users().await? == 0 {
+        let secret = tocsin_web::auth::new_link_secret();
+        let now = clock.now();
+        let expires = now + jiff::SignedDuration::try_from(SETUP_LINK_VALIDITY)?;
+        store
+            .create_setup_token(&tocsin_web::auth::hash_secret(&secret), now, expires)
+            .await?;
+        Some(format!("{url}/setup/{secret}"))
+    } else {
+        None
+    };
+
+    let (live, _) = broadcast::channel(LIVE_EVENTS_BUFFERED_MAX);
+    let (ingestor, writer) = Ingestor::start(store.clone(), live.clone(), config.ingest);
+    let state = AppState::new(
+        store,
+        ingestor,
+        clock,
+        live,
+        WebConfig {
+            public_url: url.clone(),
+            default_rate_limit: config.rate_limit,
+        },
+    );
+    let app = tocsin_web::router(state.clone());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        url,
+        state,
+        setup_link,
+        stop: Some(stop_tx),
+        http,
+        writer,
+        _lock: lock,
+    })
+}
+
+impl Running {
+    /// Stops taking connections, finishes in-flight requests, commits what is queued.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.state.shutting_down.store(true, Ordering::SeqCst);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.http
+            .await
+            .context("HTTP task")?
+            .context("HTTP server")?;
+        // The router (and its handles on the ingestor) is gone; drop ours so the writer drains.
+        let Running { state, writer, .. } = self;
+        drop(state);
+        match tokio::time::timeout(DRAIN_TIMEOUT, writer).await {
+            Ok(r) => r.context("ingest writer")?,
+            Err(_) => tracing::warn!("ingest writer still busy after the drain timeout"),
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
