@@ -1,1 +1,9 @@
+//! Tocsin's integration tests: the whole server started as `tocsin serve` starts it (real SQLite
+//! file, real HTTP on 127.0.0.1, manual clock), driven through its public surface. One binary,
+//! so linking stays fast.
 
+mod api;
+mod cli;
+mod crash;
+mod ingest;
+mod support;

@@ -1,0 +1,1 @@
+//! Crash safety, with the real binary.

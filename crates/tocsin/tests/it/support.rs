@@ -1,0 +1,220 @@
+//! `TestApp`: one server per test on port 0 with a fresh data folder and a manual clock, plus
+//! helpers to call it the way a user or a sender would.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tocsin::config::{Database, ServeConfig};
+use tocsin::server::{self, Running};
+use tocsin_core::Role;
+use tocsin_core::rate::RateLimit;
+use tocsin_engine::{IngestorConfig, ManualClock};
+use tocsin_store::NewApiToken;
+
+pub const T0: &str = "2026-11-25T10:00:00Z";
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "tocsin-it-{tag}-{}-{}",
+        std::process::id(),
+        uuid_like()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub dir: PathBuf,
+    pub clock: Arc<ManualClock>,
+    pub client: reqwest::Client,
+    pub admin: String,
+    pub running: Option<Running>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Options {
+    pub rate_limit: RateLimit,
+    pub ingest: IngestorConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { rate_limit: RateLimit::INGEST_DEFAULT, ingest: IngestorConfig::default() }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(o: Options) -> Self {
+        // As `main` does: one rustls provider for every client in the process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = temp_dir("app");
+        let config = ServeConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: dir.clone(),
+            database: Database::Sqlite(dir.join("tocsin.db")),
+            public_url: None,
+            rate_limit: o.rate_limit,
+            ingest: o.ingest,
+        };
+        let clock = Arc::new(ManualClock::new(T0.parse().expect("T0")));
+        let running = server::start(config, clock.clone()).await.expect("server starts");
+        let admin = tocsin_web::auth::new_token();
+        running
+            .state
+            .store
+            .create_api_token(
+                NewApiToken {
+                    name: "test admin".into(),
+                    role: Role::Admin,
+                    user_id: None,
+                    token_hash: tocsin_web::auth::hash_secret(&admin),
+                },
+                tocsin_engine::Clock::now(&*clock),
+            )
+            .await
+            .expect("admin token");
+        Self {
+            url: running.url.clone(),
+            dir,
+            clock,
+            client: reqwest::Client::new(),
+            admin,
+            running: Some(running),
+        }
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await.expect("clean shutdown");
+        }
+    }
+
+    /// Sends JSON (or nothing) with an optional bearer token; returns status, headers and body.
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Resp::from(req.send().await.expect("request sent")).await
+    }
+
+    /// Posts raw bytes (for malformed bodies).
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Resp {
+        let req = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body);
+        Resp::from(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.call("GET", path, Some(&self.admin), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.call("POST", path, Some(&self.admin), Some(body)).await
+    }
+
+    pub async fn service(&self, name: &str) -> String {
+        let r = self.post("/api/v1/services", json!({"name": name})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates an integration; returns its key.
+    pub async fn integration(&self, service: &str, kind: &str) -> String {
+        self.integration_with(service, json!({"type": kind})).await
+    }
+
+    pub async fn integration_with(&self, service: &str, body: Value) -> String {
+        let r = self.post(&format!("/api/v1/services/{service}/integrations"), body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["key"].as_str().expect("key").to_owned()
+    }
+
+    /// A token of the given role, made through the API.
+    pub async fn token(&self, role: &str) -> String {
+        let r = self.post("/api/v1/tokens", json!({"name": role, "role": role})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["secret"].as_str().expect("secret").to_owned()
+    }
+
+    pub async fn enqueue(&self, body: Value) -> Resp {
+        self.call("POST", "/v2/enqueue", None, Some(body)).await
+    }
+
+    /// Every incident of a service, all pages.
+    pub async fn incidents(&self, service: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let r = self
+                .get(&format!("/api/v1/incidents?service_id={service}&limit=100&cursor={cursor}"))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            all.extend(r.body["incidents"].as_array().cloned().unwrap_or_default());
+            match r.body["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_owned(),
+                None => return all,
+            }
+        }
+    }
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub async fn from(r: reqwest::Response) -> Self {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self { status, headers, body, text }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A fixture file's text.
+pub fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// A fixture with `{{KEY}}` replaced.
+pub fn fixture_with_key(name: &str, key: &str) -> Value {
+    serde_json::from_str(&fixture(name).replace("{{KEY}}", key)).expect("fixture is JSON")
+}
