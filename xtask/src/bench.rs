@@ -1,7 +1,1514 @@
-//! Benchmarks (placeholder until `bench ingest` lands).
+//! `cargo xtask bench ingest [--duration SECS]`: Tocsin's ingestion measured beside Prometheus
+//! Alertmanager (Debian's `prometheus-alertmanager`, `group_wait: 0s`) on this machine, with
+//! Debian's `wrk` as the load generator, everything on 127.0.0.1.
+//!
+//! For each of the two servers it runs, on a fresh process and fresh storage each time:
+//! - memory: idle RSS right after start, then batches of 64 new alerts until 100,032 are open,
+//!   then RSS again (reported per open alert);
+//! - load: (c) a steady ~1,000 events/s (accept latency p99), (a) single events per request
+//!   (16 and 64 connections),
+//!   (b) batches of 64 alerts per request; and for Tocsin only (e) an overload at twice its
+//!   sustainable batch rate (answers must be 2xx/429/503, with Retry-After, memory bounded,
+//!   nothing acknowledged lost) and a rate-limited key (429 + Retry-After).
+//!
+//! Tocsin's `/metrics` gives events accepted and commits per phase, so events per commit (the
+//! group commit at work) shows beside events/s. Every wait and loop is bounded in time; every
+//! process started here is stopped by its own handle; temporary folders are removed.
+//! docs/benchmarks.md explains each figure and records a run.
 
-use std::path::Path;
+use anyhow::{Context, bail, ensure};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub fn run(_root: &Path, args: &[String]) -> anyhow::Result<()> {
-    anyhow::bail!("unknown benchmark {:?}; available: ingest", args.first())
+/// Alerts in one batch request (the figure).
+const BATCH: usize = 64;
+/// Open alerts for the memory figure: the smallest whole number of batches ≥ 100,000.
+const OPEN_ALERTS: usize = 100_000_usize.div_ceil(BATCH) * BATCH;
+/// wrk threads: the machine has two cores, shared with the server under test.
+const WRK_THREADS: u32 = 2;
+/// Connections for the single-event and batch loads ("a few"). Single events run at two
+/// concurrencies: group commit batches at most as many events as are in flight.
+const SINGLE_CONNECTIONS: u32 = 16;
+const SINGLE_WIDE_CONNECTIONS: u32 = 64;
+const BATCH_CONNECTIONS: u32 = 8;
+/// The steady load: requests/s, paced by paced.lua, over a few connections.
+const STEADY_RATE: f64 = 1_000.0;
+const STEADY_CONNECTIONS: u32 = 10;
+/// The overload: paced at twice the sustainable rate, over enough connections that the
+/// requests in flight (× 64 alerts) can far exceed any sane ingest queue.
+const OVERLOAD_CONNECTIONS: u32 = 1_500;
+/// The rate-limited key's limit (events/s, and its burst).
+const LIMITED_RATE: u32 = 2_000;
+/// Connections of the loader that fills memory.
+const FILL_CONNECTIONS: usize = 4;
+/// Bounds on waiting.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const FILL_TIMEOUT: Duration = Duration::from_secs(180);
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    match args.first().map(String::as_str) {
+        Some("ingest") => ingest(root, Options::parse(&args[1..])?),
+        other => bail!("unknown benchmark {other:?}; available: ingest [--duration SECS]"),
+    }
+}
+
+struct Options {
+    /// Seconds of each throughput and latency phase.
+    duration: u64,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> anyhow::Result<Self> {
+        let mut o = Options { duration: 10 };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let value = |v: Option<&String>| -> anyhow::Result<u64> {
+                v.context("--duration needs a number of seconds")?
+                    .parse()
+                    .context("--duration must be a whole number of seconds")
+            };
+            match a.as_str() {
+                "--duration" => o.duration = value(it.next())?,
+                s if s.starts_with("--duration=") => {
+                    o.duration = value(Some(&s["--duration=".len()..].to_owned()))?;
+                }
+                other => bail!("unknown option {other:?}; usage: bench ingest [--duration SECS]"),
+            }
+        }
+        ensure!(
+            (2..=600).contains(&o.duration),
+            "--duration must be between 2 and 600 seconds"
+        );
+        Ok(o)
+    }
+}
+
+/// What every phase needs.
+struct Env {
+    tocsin_bin: PathBuf,
+    scripts: PathBuf,
+    work: TempDir,
+    starts_at: String,
+    duration: u64,
+}
+
+fn ingest(root: &Path, opts: Options) -> anyhow::Result<()> {
+    ensure_tools()?;
+    crate::run(crate::cargo().args(["build", "--release", "-p", "tocsin"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| root.join("target"), |t| root.join(t));
+    let env = Env {
+        tocsin_bin: target.join("release/tocsin"),
+        scripts: root.join("xtask/bench"),
+        work: TempDir::new()?,
+        starts_at: rfc3339(SystemTime::now()),
+        duration: opts.duration,
+    };
+    ensure!(
+        env.tocsin_bin.exists(),
+        "{} was not built",
+        env.tocsin_bin.display()
+    );
+    eprintln!(
+        "bench: {} core(s); loader (wrk) on the same machine; {} s per phase; work folder {}",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        env.duration,
+        env.work.path.display()
+    );
+    let am = measure(&env, Kind::Alertmanager)?;
+    let tocsin = measure(&env, Kind::Tocsin)?;
+    print!("{}", report(&env, &tocsin, &am));
+    Ok(())
+}
+
+// ---- tools ----
+
+fn ensure_tools() -> anyhow::Result<()> {
+    const NEEDED: [&str; 2] = ["wrk", "prometheus-alertmanager"];
+    let missing: Vec<&str> = NEEDED.into_iter().filter(|b| !crate::has(b)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        bail!(
+            "missing {}: install the Debian packages with `sudo apt-get install -y wrk prometheus-alertmanager` and run again",
+            missing.join(" and ")
+        );
+    }
+    // Another apt may be running on this machine: wait for its lock rather than failing.
+    let apt = |args: &[&str]| {
+        let mut c = Command::new("apt-get");
+        c.args(["-o", "DPkg::Lock::Timeout=600"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    crate::run(&mut apt(&["update"]))?;
+    crate::run(&mut apt(&[
+        "install",
+        "-y",
+        "wrk",
+        "prometheus-alertmanager",
+    ]))?;
+    let still: Vec<&str> = NEEDED.into_iter().filter(|b| !crate::has(b)).collect();
+    ensure!(
+        still.is_empty(),
+        "{} still missing after apt-get install",
+        still.join(", ")
+    );
+    Ok(())
+}
+
+// ---- the two servers ----
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Tocsin,
+    Alertmanager,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Tocsin => "tocsin",
+            Kind::Alertmanager => "alertmanager",
+        }
+    }
+}
+
+/// A running server under test, stopped (kill + wait, by its own handle) when dropped.
+struct Server {
+    kind: Kind,
+    child: Child,
+    log: PathBuf,
+    addr: SocketAddr,
+    /// Tocsin's integration keys: events_v2 and alertmanager (unlimited), events_v2 limited.
+    events_key: String,
+    webhook_key: String,
+    limited_key: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(env: &Env, kind: Kind, session: &str) -> anyhow::Result<Server> {
+        let port = free_port()?;
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let name = format!("{}-{session}", kind.name());
+        let log = env.work.path.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log)?;
+        let mut cmd = match kind {
+            Kind::Tocsin => {
+                let data = env.work.path.join(format!("{name}-data"));
+                let mut c = Command::new(&env.tocsin_bin);
+                c.arg("serve")
+                    .arg("--listen")
+                    .arg(addr.to_string())
+                    .arg("--data-dir")
+                    .arg(&data);
+                c
+            }
+            Kind::Alertmanager => {
+                let config = env.work.path.join(format!("{name}.yml"));
+                std::fs::copy(env.scripts.join("alertmanager.yml"), &config)
+                    .context("copying xtask/bench/alertmanager.yml")?;
+                let mut c = Command::new("prometheus-alertmanager");
+                c.arg(format!("--config.file={}", config.display()))
+                    .arg(format!(
+                        "--storage.path={}",
+                        env.work.path.join(format!("{name}-data")).display()
+                    ))
+                    .arg(format!("--web.listen-address={addr}"))
+                    .arg("--cluster.listen-address=")
+                    .arg("--log.level=warn");
+                c
+            }
+        };
+        for var in ["TOCSIN_CONFIG", "TOCSIN_DATABASE_URL", "TOCSIN_DATA_DIR"] {
+            cmd.env_remove(var);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", kind.name()))?;
+        let mut server = Server {
+            kind,
+            child,
+            log,
+            addr,
+            events_key: String::new(),
+            webhook_key: String::new(),
+            limited_key: String::new(),
+        };
+        let ready = match kind {
+            Kind::Tocsin => "/readyz",
+            Kind::Alertmanager => "/-/ready",
+        };
+        server.wait_ready(ready)?;
+        if kind == Kind::Tocsin {
+            let data = env.work.path.join(format!("{name}-data"));
+            server.set_up_tocsin(env, &data)?;
+        }
+        eprintln!(
+            "bench: {} ({session}) is up on {addr}, pid {}",
+            kind.name(),
+            server.child.id()
+        );
+        Ok(server)
+    }
+
+    fn wait_ready(&mut self, path: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "{} exited with {status} while starting:\n{}",
+                    self.kind.name(),
+                    log_tail(&self.log)
+                );
+            }
+            if request(self.addr, "GET", path, &[], b"").is_ok_and(|r| r.status == 200) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} not ready after {READY_TIMEOUT:?}:\n{}",
+                    self.kind.name(),
+                    log_tail(&self.log)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// An admin token from the CLI, then a service with three integrations over the API.
+    fn set_up_tocsin(&mut self, env: &Env, data: &Path) -> anyhow::Result<()> {
+        let out = Command::new(&env.tocsin_bin)
+            .args(["token", "create", "--name", "bench", "--role", "admin"])
+            .arg("--data-dir")
+            .arg(data)
+            .env_remove("TOCSIN_CONFIG")
+            .env_remove("TOCSIN_DATABASE_URL")
+            .output()
+            .context("running tocsin token create")?;
+        ensure!(
+            out.status.success(),
+            "tocsin token create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = String::from_utf8(out.stdout)?.trim().to_owned();
+        let bearer = format!("Bearer {token}");
+        let post = |path: &str, body: Value| -> anyhow::Result<Value> {
+            let r = request(
+                self.addr,
+                "POST",
+                path,
+                &[
+                    ("Authorization", &bearer),
+                    ("Content-Type", "application/json"),
+                ],
+                body.to_string().as_bytes(),
+            )?;
+            ensure!(
+                r.status == 201 || r.status == 200,
+                "POST {path} answered {}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+            Ok(serde_json::from_slice(&r.body)?)
+        };
+        let key = |service: &Value, body: Value| -> anyhow::Result<String> {
+            let id = service["id"].as_str().context("service without id")?;
+            let i = post(&format!("/api/v1/services/{id}/integrations"), body)?;
+            Ok(i["key"]
+                .as_str()
+                .context("integration without key")?
+                .to_owned())
+        };
+        let service = post("/api/v1/services", json!({"name": "bench"}))?;
+        self.events_key = key(
+            &service,
+            json!({"type": "events_v2", "rate_limit_per_second": 0}),
+        )?;
+        self.webhook_key = key(
+            &service,
+            json!({"type": "alertmanager", "rate_limit_per_second": 0}),
+        )?;
+        let limited = post("/api/v1/services", json!({"name": "bench-limited"}))?;
+        self.limited_key = key(
+            &limited,
+            json!({"type": "events_v2", "rate_limit_per_second": LIMITED_RATE,
+                   "rate_limit_burst": LIMITED_RATE}),
+        )?;
+        Ok(())
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("no VmRSS in /proc/PID/status")
+    }
+
+    /// CPU seconds (user + system) the process has used so far.
+    fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        let after = stat.rsplit_once(')').context("odd /proc/PID/stat")?.1;
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = f.get(11).context("utime")?.parse::<u64>()?
+            + f.get(12).context("stime")?.parse::<u64>()?;
+        Ok(ticks as f64 / clock_ticks())
+    }
+
+    /// `/metrics`: Tocsin's counters, or Alertmanager's active alerts.
+    fn metrics(&self) -> anyhow::Result<Metrics> {
+        let r = request(self.addr, "GET", "/metrics", &[], b"")?;
+        ensure!(r.status == 200, "/metrics answered {}", r.status);
+        let text = String::from_utf8_lossy(&r.body);
+        Ok(Metrics {
+            accepted: metric_sum(&text, "tocsin_events_accepted_total", None),
+            commits: metric_sum(&text, "tocsin_ingest_commits_total", None),
+            open_incidents: metric_sum(&text, "tocsin_open_incidents", None),
+            // Alerts Alertmanager holds, whatever their state (active, unprocessed, suppressed).
+            am_alerts: metric_sum(&text, "alertmanager_alerts", None),
+        })
+    }
+
+    /// The body of one request carrying `count` new alerts named `{prefix}-{n}`.
+    fn batch_body(&self, prefix: &str, count: usize, starts_at: &str) -> (String, String) {
+        let labels = |id: &str| json!({"alertname": "TocsinBench", "instance": id, "job": "bench", "severity": "critical"});
+        let annotations = |id: &str| {
+            json!({"summary": format!("Bench alert {id}"),
+                   "description": "generated by cargo xtask bench ingest"})
+        };
+        match self.kind {
+            Kind::Tocsin => {
+                let alerts: Vec<Value> = (0..count)
+                    .map(|n| {
+                        let id = format!("{prefix}-{n}");
+                        json!({"status": "firing", "labels": labels(&id),
+                               "annotations": annotations(&id), "startsAt": starts_at,
+                               "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
+                               "fingerprint": id})
+                    })
+                    .collect();
+                let body = json!({"version": "4", "groupKey": format!("bench/{prefix}"),
+                    "truncatedAlerts": 0, "status": "firing", "receiver": "tocsin",
+                    "groupLabels": {"job": "bench"},
+                    "commonLabels": {"alertname": "TocsinBench", "job": "bench", "severity": "critical"},
+                    "commonAnnotations": {}, "externalURL": "http://127.0.0.1:9093",
+                    "alerts": alerts});
+                (
+                    format!("/api/v1/integrations/alertmanager/{}", self.webhook_key),
+                    body.to_string(),
+                )
+            }
+            Kind::Alertmanager => {
+                let alerts: Vec<Value> = (0..count)
+                    .map(|n| {
+                        let id = format!("{prefix}-{n}");
+                        json!({"labels": labels(&id), "annotations": annotations(&id),
+                               "startsAt": starts_at})
+                    })
+                    .collect();
+                (
+                    "/api/v2/alerts".to_owned(),
+                    Value::Array(alerts).to_string(),
+                )
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Metrics {
+    accepted: f64,
+    commits: f64,
+    open_incidents: f64,
+    am_alerts: f64,
+}
+
+/// Sums every series of `name` (optionally only those whose labels contain `label`).
+fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let labels = match rest.chars().next()? {
+                '{' => &rest[..rest.find('}')?],
+                ' ' => "",
+                _ => return None,
+            };
+            if label.is_some_and(|want| !labels.contains(want)) {
+                return None;
+            }
+            l.rsplit(' ').next()?.parse::<f64>().ok()
+        })
+        .sum()
+}
+
+// ---- measuring ----
+
+/// One wrk run, as ingest.lua's done() reports it.
+#[derive(Clone, Debug, Default)]
+struct WrkResult {
+    requests: u64,
+    seconds: f64,
+    socket_errors: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    statuses: BTreeMap<u16, u64>,
+    missing_retry_after: u64,
+}
+
+impl WrkResult {
+    fn ok(&self) -> u64 {
+        self.statuses
+            .iter()
+            .filter(|(s, _)| (200..300).contains(*s))
+            .map(|(_, n)| n)
+            .sum()
+    }
+    fn ok_per_second(&self) -> f64 {
+        self.ok() as f64 / self.seconds.max(1e-9)
+    }
+    fn statuses_text(&self) -> String {
+        let mut s = self
+            .statuses
+            .iter()
+            .map(|(c, n)| format!("{c}×{n}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if self.socket_errors > 0 {
+            let _ = write!(s, " socket-errors×{}", self.socket_errors);
+        }
+        s
+    }
+}
+
+/// One load phase: what wrk saw, the server's CPU, and for Tocsin what /metrics counted.
+#[derive(Clone, Debug, Default)]
+struct Phase {
+    wrk: WrkResult,
+    /// Cores the server used on average while wrk ran.
+    server_cores: f64,
+    /// Tocsin only: deltas of its counters over the phase (read after in-flight work settles).
+    accepted: f64,
+    commits: f64,
+    open_incidents: f64,
+}
+
+impl Phase {
+    fn commits_per_second(&self) -> f64 {
+        self.commits / self.wrk.seconds.max(1e-9)
+    }
+    fn accepted_per_second(&self) -> f64 {
+        self.accepted / self.wrk.seconds.max(1e-9)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Single,
+    Batch,
+}
+
+struct Load<'a> {
+    shape: Shape,
+    connections: u32,
+    seconds: u64,
+    /// Offer this many requests/s in all (paced.lua) instead of sending as fast as answers come.
+    rate: Option<f64>,
+    /// Overrides the integration key (the rate-limited one).
+    key: Option<&'a str>,
+    prefix: &'a str,
+}
+
+fn run_wrk(env: &Env, server: &Server, load: &Load) -> anyhow::Result<WrkResult> {
+    let (target, key) = match server.kind {
+        Kind::Tocsin => (
+            "tocsin",
+            load.key.unwrap_or(match load.shape {
+                Shape::Single => &server.events_key,
+                Shape::Batch => &server.webhook_key,
+            }),
+        ),
+        Kind::Alertmanager => ("alertmanager", "-"),
+    };
+    let shape = match load.shape {
+        Shape::Single => "single",
+        Shape::Batch => "batch",
+    };
+    let threads = WRK_THREADS.min(load.connections);
+    let script = if load.rate.is_some() {
+        "paced.lua"
+    } else {
+        "ingest.lua"
+    };
+    let out_path = env
+        .work
+        .path
+        .join(format!("wrk-{}-{}.out", server.kind.name(), load.prefix));
+    let out = std::fs::File::create(&out_path)?;
+    let mut cmd = Command::new("wrk");
+    cmd.current_dir(&env.scripts)
+        .arg("-t")
+        .arg(threads.to_string())
+        .arg("-c")
+        .arg(load.connections.to_string())
+        .arg("-d")
+        .arg(format!("{}s", load.seconds))
+        .args(["--timeout", "10s", "-s", script])
+        .arg(format!("http://{}/", server.addr))
+        .arg("--")
+        .args([target, shape, key, load.prefix, &env.starts_at])
+        .arg(BATCH.to_string())
+        .arg(format!(
+            "{:.3}",
+            load.rate.unwrap_or(0.0) / f64::from(threads)
+        ))
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    let mut child = cmd.spawn().context("starting wrk")?;
+    let deadline = Instant::now() + Duration::from_secs(load.seconds + 60);
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "wrk ran past its deadline; output in {}",
+                out_path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&out_path)?;
+    ensure!(status.success(), "wrk failed ({status}):\n{text}");
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("BENCH_JSON "))
+        .with_context(|| format!("no BENCH_JSON line in wrk's output:\n{text}"))?;
+    let v: Value = serde_json::from_str(line).with_context(|| format!("parsing {line}"))?;
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    let ms = |k: &str| n(k) as f64 / 1000.0;
+    let statuses = v["statuses"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, c)| Some((k.parse().ok()?, c.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(WrkResult {
+        requests: n("requests"),
+        seconds: n("duration_us") as f64 / 1e6,
+        socket_errors: n("connect_errors") + n("read_errors") + n("write_errors") + n("timeouts"),
+        p50_ms: ms("p50_us"),
+        p99_ms: ms("p99_us"),
+        max_ms: ms("max_us"),
+        statuses,
+        missing_retry_after: n("missing_retry_after"),
+    })
+}
+
+fn phase(env: &Env, server: &Server, label: &str, load: &Load) -> anyhow::Result<Phase> {
+    let before = server.metrics()?;
+    let cpu0 = server.cpu_seconds()?;
+    let wrk = run_wrk(env, server, load)?;
+    let cpu1 = server.cpu_seconds()?;
+    // Let requests still in flight when wrk stopped reach their commit before counting.
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = server.metrics()?;
+    let p = Phase {
+        server_cores: (cpu1 - cpu0) / wrk.seconds.max(1e-9),
+        accepted: after.accepted - before.accepted,
+        commits: after.commits - before.commits,
+        open_incidents: after.open_incidents - before.open_incidents,
+        wrk,
+    };
+    eprintln!(
+        "bench: {} {label}: {:.0} ok requests/s, p50 {:.2} ms, p99 {:.2} ms, server {:.2} cores; answers {}",
+        server.kind.name(),
+        p.wrk.ok_per_second(),
+        p.wrk.p50_ms,
+        p.wrk.p99_ms,
+        p.server_cores,
+        p.wrk.statuses_text()
+    );
+    if server.kind == Kind::Tocsin {
+        eprintln!(
+            "bench:   tocsin counted {:.0} events accepted in {:.0} commits ({:.1} events/commit), {:.0} incidents opened",
+            p.accepted,
+            p.commits,
+            p.accepted / p.commits.max(1.0),
+            p.open_incidents
+        );
+    }
+    Ok(p)
+}
+
+/// The memory figure: idle RSS, then batches until [`OPEN_ALERTS`] alerts are open.
+#[derive(Clone, Debug, Default)]
+struct Memory {
+    idle_kib: u64,
+    full_kib: u64,
+    open_alerts: u64,
+    fill_seconds: f64,
+    /// What the server itself reports after the fill (accepted events / active alerts).
+    server_count: f64,
+}
+
+impl Memory {
+    fn bytes_per_alert(&self) -> f64 {
+        (self.full_kib.saturating_sub(self.idle_kib) * 1024) as f64 / self.open_alerts.max(1) as f64
+    }
+}
+
+fn memory(env: &Env, kind: Kind) -> anyhow::Result<Memory> {
+    let server = Server::start(env, kind, "memory")?;
+    std::thread::sleep(Duration::from_secs(1));
+    let idle_kib = server.rss_kib()?;
+    let started = Instant::now();
+    let open_alerts = fill(env, &server, OPEN_ALERTS)?;
+    let fill_seconds = started.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(2));
+    let full_kib = server.rss_kib()?;
+    let m = server.metrics()?;
+    let server_count = match kind {
+        Kind::Tocsin => m.accepted,
+        Kind::Alertmanager => m.am_alerts,
+    };
+    eprintln!(
+        "bench: {} memory: idle {} KiB; {open_alerts} open alerts in {fill_seconds:.1} s (server counts {server_count:.0}); {full_kib} KiB",
+        kind.name(),
+        idle_kib
+    );
+    Ok(Memory {
+        idle_kib,
+        full_kib,
+        open_alerts,
+        fill_seconds,
+        server_count,
+    })
+}
+
+/// Posts batches of new alerts over a few keep-alive connections until `alerts` are accepted,
+/// honouring Retry-After; bounded by [`FILL_TIMEOUT`].
+fn fill(env: &Env, server: &Server, alerts: usize) -> anyhow::Result<u64> {
+    let batches = alerts.div_ceil(BATCH);
+    let next = AtomicUsize::new(0);
+    let accepted = AtomicU64::new(0);
+    let deadline = Instant::now() + FILL_TIMEOUT;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..FILL_CONNECTIONS)
+            .map(|_| {
+                s.spawn(|| -> anyhow::Result<()> {
+                    let mut conn = Http::connect(server.addr)?;
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= batches {
+                            return Ok(());
+                        }
+                        let (path, body) =
+                            server.batch_body(&format!("fill-{i}"), BATCH, &env.starts_at);
+                        loop {
+                            ensure!(
+                                Instant::now() < deadline,
+                                "filling took longer than {FILL_TIMEOUT:?}"
+                            );
+                            let r = conn.send(
+                                "POST",
+                                &path,
+                                &[("Content-Type", "application/json")],
+                                body.as_bytes(),
+                            )?;
+                            match r.status {
+                                200..=299 => {
+                                    accepted.fetch_add(BATCH as u64, Ordering::Relaxed);
+                                    break;
+                                }
+                                429 | 503 => {
+                                    let secs: u64 = r
+                                        .header("retry-after")
+                                        .and_then(|v| v.parse().ok())
+                                        .unwrap_or(1);
+                                    std::thread::sleep(Duration::from_secs(secs.clamp(1, 5)));
+                                }
+                                other => bail!(
+                                    "{} answered {other}: {}",
+                                    path,
+                                    String::from_utf8_lossy(&r.body)
+                                ),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a fill thread panicked"))?
+        })
+    })?;
+    Ok(accepted.into_inner())
+}
+
+/// Tocsin at twice its sustainable rate: what it answered, whether memory stayed bounded,
+/// and whether everything it acknowledged is stored.
+#[derive(Clone, Debug, Default)]
+struct Overload {
+    offered_alerts_per_second: f64,
+    phase: Phase,
+    rss_before_kib: u64,
+    rss_peak_kib: u64,
+    rss_after_kib: u64,
+}
+
+impl Overload {
+    fn unexpected_statuses(&self) -> u64 {
+        self.phase
+            .wrk
+            .statuses
+            .iter()
+            .filter(|(s, _)| !((200..300).contains(*s) || **s == 429 || **s == 503))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+fn overload(
+    env: &Env,
+    server: &Server,
+    sustainable_alerts_per_second: f64,
+) -> anyhow::Result<Overload> {
+    let offered = 2.0 * sustainable_alerts_per_second.max(1_000.0);
+    let seconds = (env.duration / 2).clamp(3, 10);
+    let rss_before_kib = server.rss_kib()?;
+    let stop = AtomicBool::new(false);
+    let peak = AtomicU64::new(rss_before_kib);
+    let phase = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(k) = server.rss_kib() {
+                    peak.fetch_max(k, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let r = phase(
+            env,
+            server,
+            "overload (2x batch rate)",
+            &Load {
+                shape: Shape::Batch,
+                connections: OVERLOAD_CONNECTIONS,
+                seconds,
+                rate: Some(offered / BATCH as f64),
+                key: None,
+                prefix: "overload",
+            },
+        );
+        stop.store(true, Ordering::Relaxed);
+        r
+    })?;
+    let rss_after_kib = server.rss_kib()?;
+    Ok(Overload {
+        offered_alerts_per_second: offered,
+        phase,
+        rss_before_kib,
+        rss_peak_kib: peak.into_inner(),
+        rss_after_kib,
+    })
+}
+
+/// Everything measured for one server.
+#[derive(Clone, Debug, Default)]
+struct Figures {
+    memory: Memory,
+    steady: Phase,
+    single: Phase,
+    single_wide: Phase,
+    batch: Phase,
+    overload: Option<Overload>,
+    limited: Option<Phase>,
+}
+
+fn measure(env: &Env, kind: Kind) -> anyhow::Result<Figures> {
+    eprintln!("bench: ---- {} ----", kind.name());
+    let memory = memory(env, kind)?;
+    let server = Server::start(env, kind, "load")?;
+    let d = env.duration;
+    let steady = phase(
+        env,
+        &server,
+        "steady ~1,000/s",
+        &Load {
+            shape: Shape::Single,
+            connections: STEADY_CONNECTIONS,
+            seconds: d,
+            rate: Some(STEADY_RATE),
+            key: None,
+            prefix: "steady",
+        },
+    )?;
+    let single = phase(
+        env,
+        &server,
+        "single events",
+        &Load {
+            shape: Shape::Single,
+            connections: SINGLE_CONNECTIONS,
+            seconds: d,
+            rate: None,
+            key: None,
+            prefix: "single",
+        },
+    )?;
+    let single_wide = phase(
+        env,
+        &server,
+        "single events, 64 conns",
+        &Load {
+            shape: Shape::Single,
+            connections: SINGLE_WIDE_CONNECTIONS,
+            seconds: d,
+            rate: None,
+            key: None,
+            prefix: "wide",
+        },
+    )?;
+    let batch = phase(
+        env,
+        &server,
+        "batches of 64",
+        &Load {
+            shape: Shape::Batch,
+            connections: BATCH_CONNECTIONS,
+            seconds: d,
+            rate: None,
+            key: None,
+            prefix: "batch",
+        },
+    )?;
+    let (overload, limited) = if kind == Kind::Tocsin {
+        let sustainable = batch.wrk.ok_per_second() * BATCH as f64;
+        let o = overload(env, &server, sustainable)?;
+        let limited = phase(
+            env,
+            &server,
+            "rate-limited key",
+            &Load {
+                shape: Shape::Single,
+                connections: SINGLE_CONNECTIONS,
+                seconds: 3,
+                rate: None,
+                key: Some(server.limited_key.as_str()),
+                prefix: "limited",
+            },
+        )?;
+        (Some(o), Some(limited))
+    } else {
+        (None, None)
+    };
+    drop(server);
+    Ok(Figures {
+        memory,
+        steady,
+        single,
+        single_wide,
+        batch,
+        overload,
+        limited,
+    })
+}
+
+// ---- the report ----
+
+fn report(env: &Env, t: &Figures, am: &Figures) -> String {
+    let mut s = String::new();
+    let mb = |kib: u64| kib as f64 / 1024.0;
+    let _ = writeln!(
+        s,
+        "\nTocsin ingestion vs Prometheus Alertmanager — {} s per phase, wrk -t{WRK_THREADS} on the same {}-core machine",
+        env.duration,
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    let _ = writeln!(
+        s,
+        "{:<44} {:>12} {:>12} {:>8}  {:<26}",
+        "figure", "Tocsin", "Alertmanager", "T/AM", "target (Tocsin)"
+    );
+    let _ = writeln!(
+        s,
+        "run started {}; tocsin {}; {}",
+        env.starts_at,
+        command_line("git", &["describe", "--always", "--dirty"]),
+        command_line("prometheus-alertmanager", &["--version"])
+    );
+    let _ = writeln!(s, "{}", "-".repeat(108));
+    let mut row = |name: &str, tv: f64, av: f64, digits: usize, target: &str| {
+        let ratio = if av > 0.0 {
+            format!("{:.2}", tv / av)
+        } else {
+            "-".into()
+        };
+        let _ = writeln!(
+            s,
+            "{name:<44} {:>12} {:>12} {ratio:>8}  {target:<26}",
+            num(tv, digits),
+            num(av, digits)
+        );
+    };
+    let met = |ok: bool| if ok { "met" } else { "MISSED" };
+    let single = t.single.wrk.ok_per_second();
+    row(
+        &format!("(a) single events/s, {SINGLE_CONNECTIONS} conns (2xx)"),
+        single,
+        am.single.wrk.ok_per_second(),
+        0,
+        &format!("≥10,000 (goal 20,000+): {}", met(single >= 10_000.0)),
+    );
+    row(
+        "(a) single: request p99 ms",
+        t.single.wrk.p99_ms,
+        am.single.wrk.p99_ms,
+        2,
+        "",
+    );
+    row(
+        "(a) single: server CPU, cores",
+        t.single.server_cores,
+        am.single.server_cores,
+        2,
+        "",
+    );
+    let wide = t.single_wide.wrk.ok_per_second();
+    row(
+        &format!("(a) single events/s, {SINGLE_WIDE_CONNECTIONS} conns (2xx)"),
+        wide,
+        am.single_wide.wrk.ok_per_second(),
+        0,
+        &format!("≥10,000 (goal 20,000+): {}", met(wide >= 10_000.0)),
+    );
+    row(
+        "(a) single, 64 conns: request p99 ms",
+        t.single_wide.wrk.p99_ms,
+        am.single_wide.wrk.p99_ms,
+        2,
+        "",
+    );
+    row(
+        "(a) single, 64 conns: server CPU, cores",
+        t.single_wide.server_cores,
+        am.single_wide.server_cores,
+        2,
+        "",
+    );
+    let batch = t.batch.wrk.ok_per_second() * BATCH as f64;
+    row(
+        &format!("(b) alerts/s, batches of {BATCH}, {BATCH_CONNECTIONS} conns"),
+        batch,
+        am.batch.wrk.ok_per_second() * BATCH as f64,
+        0,
+        &format!("≥30,000: {}", met(batch >= 30_000.0)),
+    );
+    row(
+        "(b) batch: request p99 ms",
+        t.batch.wrk.p99_ms,
+        am.batch.wrk.p99_ms,
+        2,
+        "",
+    );
+    row(
+        "(b) batch: server CPU, cores",
+        t.batch.server_cores,
+        am.batch.server_cores,
+        2,
+        "",
+    );
+    row(
+        "(c) steady load: events/s achieved",
+        t.steady.wrk.ok_per_second(),
+        am.steady.wrk.ok_per_second(),
+        0,
+        "",
+    );
+    row(
+        "(c) steady load: accept latency p50 ms",
+        t.steady.wrk.p50_ms,
+        am.steady.wrk.p50_ms,
+        2,
+        "",
+    );
+    row(
+        "(c) steady load: accept latency p99 ms",
+        t.steady.wrk.p99_ms,
+        am.steady.wrk.p99_ms,
+        2,
+        &format!("≤10 ms: {}", met(t.steady.wrk.p99_ms <= 10.0)),
+    );
+    row(
+        "(d) idle RSS MB",
+        mb(t.memory.idle_kib),
+        mb(am.memory.idle_kib),
+        1,
+        &format!("≤25 MB: {}", met(mb(t.memory.idle_kib) <= 25.0)),
+    );
+    row(
+        &format!("(d) RSS MB with {} open alerts", num(OPEN_ALERTS as f64, 0)),
+        mb(t.memory.full_kib),
+        mb(am.memory.full_kib),
+        1,
+        &format!("≤200 MB: {}", met(mb(t.memory.full_kib) <= 200.0)),
+    );
+    row(
+        "(d) RSS bytes per open alert",
+        t.memory.bytes_per_alert(),
+        am.memory.bytes_per_alert(),
+        0,
+        "",
+    );
+    row(
+        "(d) fill: alerts/s (4 conns, batches of 64)",
+        t.memory.open_alerts as f64 / t.memory.fill_seconds.max(1e-9),
+        am.memory.open_alerts as f64 / am.memory.fill_seconds.max(1e-9),
+        0,
+        "",
+    );
+
+    let _ = writeln!(
+        s,
+        "\nTocsin group commit (from /metrics deltas; durable = acknowledged after fsync):"
+    );
+    let _ = writeln!(
+        s,
+        "{:<28} {:>14} {:>14} {:>12} {:>14} {:>14}",
+        "phase", "2xx events/s", "accepted/s", "commits/s", "events/commit", "incidents +"
+    );
+    let mut commit_row = |name: &str, p: &Phase, per_request: f64| {
+        let _ = writeln!(
+            s,
+            "{name:<28} {:>14} {:>14} {:>12} {:>14} {:>14}",
+            num(p.wrk.ok_per_second() * per_request, 0),
+            num(p.accepted_per_second(), 0),
+            num(p.commits_per_second(), 0),
+            num(p.accepted / p.commits.max(1.0), 1),
+            num(p.open_incidents, 0),
+        );
+    };
+    commit_row("(c) steady ~1,000/s", &t.steady, 1.0);
+    commit_row("(a) single, 16 conns", &t.single, 1.0);
+    commit_row("(a) single, 64 conns", &t.single_wide, 1.0);
+    commit_row("(b) batches of 64", &t.batch, BATCH as f64);
+    if let Some(o) = &t.overload {
+        commit_row("(e) overload", &o.phase, BATCH as f64);
+    }
+    if let Some(l) = &t.limited {
+        commit_row("(e) rate-limited key", l, 1.0);
+    }
+
+    if let Some(o) = &t.overload {
+        let w = &o.phase.wrk;
+        let acked = w.ok();
+        // Each batch opens one incident (its own group key), so incidents opened = batches stored.
+        let stored = o.phase.open_incidents;
+        let lost = acked as f64 > stored;
+        let _ = writeln!(
+            s,
+            "\n(e) overload: {} conns offering ~{} alerts/s (2x the batch rate) for {:.0} s",
+            OVERLOAD_CONNECTIONS,
+            num(o.offered_alerts_per_second, 0),
+            w.seconds
+        );
+        let _ = writeln!(
+            s,
+            "    answers: {}; acknowledged {} alerts/s, stored {} alerts/s; p99 {:.1} ms, max {:.1} ms",
+            w.statuses_text(),
+            num(w.ok_per_second() * BATCH as f64, 0),
+            num(stored * BATCH as f64 / w.seconds.max(1e-9), 0),
+            w.p99_ms,
+            w.max_ms
+        );
+        let _ = writeln!(
+            s,
+            "    only 2xx/429/503: {}; 429/503 without Retry-After: {}",
+            if o.unexpected_statuses() == 0 && w.socket_errors == 0 {
+                "yes".to_owned()
+            } else {
+                format!(
+                    "NO ({} other statuses, {} socket errors)",
+                    o.unexpected_statuses(),
+                    w.socket_errors
+                )
+            },
+            w.missing_retry_after
+        );
+        let _ = writeln!(
+            s,
+            "    acknowledged batches {acked}, stored (incidents opened) {stored:.0}, events counted {:.0} vs {} acknowledged: {}",
+            o.phase.accepted,
+            acked * BATCH as u64,
+            if lost {
+                "LOST SOME"
+            } else {
+                "nothing acknowledged was lost"
+            }
+        );
+        let _ = writeln!(
+            s,
+            "    RSS before {:.1} MB, peak {:.1} MB, after {:.1} MB",
+            mb(o.rss_before_kib),
+            mb(o.rss_peak_kib),
+            mb(o.rss_after_kib)
+        );
+    }
+    if let Some(l) = &t.limited {
+        let _ = writeln!(
+            s,
+            "(e) rate-limited key ({LIMITED_RATE}/s, burst {LIMITED_RATE}): answers {}; 429 without Retry-After: {}; accepted {:.0}/s",
+            l.wrk.statuses_text(),
+            l.wrk.missing_retry_after,
+            l.accepted_per_second()
+        );
+    }
+    let checks = [
+        ("Tocsin single", &t.single, 1u64),
+        ("Tocsin single, 64 conns", &t.single_wide, 1),
+        ("Tocsin batch", &t.batch, BATCH as u64),
+        ("Tocsin steady", &t.steady, 1),
+    ];
+    for (name, p, per) in checks {
+        let acked = p.wrk.ok() * per;
+        if p.accepted < acked as f64 || p.open_incidents < (p.wrk.ok() as f64) {
+            let _ = writeln!(
+                s,
+                "WARNING {name}: {acked} events acknowledged but /metrics counts {:.0} accepted, {:.0} incidents",
+                p.accepted, p.open_incidents
+            );
+        }
+    }
+    for (name, f) in [("Tocsin", t), ("Alertmanager", am)] {
+        for (phase, p) in [
+            ("single", &f.single),
+            ("single, 64 conns", &f.single_wide),
+            ("batch", &f.batch),
+            ("steady", &f.steady),
+        ] {
+            if p.wrk.ok() < p.wrk.requests || p.wrk.socket_errors > 0 {
+                let _ = writeln!(
+                    s,
+                    "WARNING {name} {phase}: not every answer was 2xx: {}",
+                    p.wrk.statuses_text()
+                );
+            }
+        }
+        if (f.memory.server_count - f.memory.open_alerts as f64).abs() > 0.5 {
+            let _ = writeln!(
+                s,
+                "WARNING {name} memory: sent {} alerts, the server counts {:.0}",
+                f.memory.open_alerts, f.memory.server_count
+            );
+        }
+    }
+    s
+}
+
+/// A number with thousands separators.
+fn num(v: f64, digits: usize) -> String {
+    if !v.is_finite() {
+        return "-".into();
+    }
+    let text = format!("{:.*}", digits, v.abs());
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let mut out = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    if v < 0.0 { format!("-{out}") } else { out }
+}
+
+// ---- small helpers: HTTP/1.1 client, ports, temp folder, time ----
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection: enough for JSON requests to our two servers.
+struct Http {
+    addr: SocketAddr,
+    reader: BufReader<TcpStream>,
+}
+
+impl Http {
+    fn connect(addr: SocketAddr) -> anyhow::Result<Http> {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .with_context(|| format!("connecting to {addr}"))?;
+        s.set_read_timeout(Some(HTTP_TIMEOUT))?;
+        s.set_write_timeout(Some(HTTP_TIMEOUT))?;
+        s.set_nodelay(true)?;
+        Ok(Http {
+            addr,
+            reader: BufReader::new(s),
+        })
+    }
+
+    fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> anyhow::Result<Reply> {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            let _ = write!(head, "{k}: {v}\r\n");
+        }
+        head.push_str("\r\n");
+        let stream = self.reader.get_mut();
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body)?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("bad status line {line:?} from {path}"))?;
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            ensure!(
+                self.reader.read_line(&mut line)? > 0,
+                "connection closed in the headers"
+            );
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+        let mut reply = Reply {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        let chunked = reply
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let length = reply.header("content-length").map(str::parse::<usize>);
+        if method == "HEAD" || status == 204 || status == 304 || status < 200 {
+        } else if chunked {
+            loop {
+                line.clear();
+                self.reader.read_line(&mut line)?;
+                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                    .context("bad chunk size")?;
+                if size == 0 {
+                    loop {
+                        line.clear();
+                        if self.reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                let start = reply.body.len();
+                reply.body.resize(start + size, 0);
+                self.reader.read_exact(&mut reply.body[start..])?;
+                line.clear();
+                self.reader.read_line(&mut line)?;
+            }
+        } else if let Some(len) = length {
+            reply.body.resize(len?, 0);
+            self.reader.read_exact(&mut reply.body)?;
+        } else {
+            self.reader.read_to_end(&mut reply.body)?;
+        }
+        Ok(reply)
+    }
+}
+
+/// One request on its own connection.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> anyhow::Result<Reply> {
+    let mut all = headers.to_vec();
+    all.push(("Connection", "close"));
+    Http::connect(addr)?.send(method, path, &all, body)
+}
+
+/// The first line a command prints (stdout or stderr), for the report's header.
+fn command_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| {
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// A fresh folder under the system's temporary folder, removed when dropped.
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    fn new() -> anyhow::Result<TempDir> {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+        let path = std::env::temp_dir().join(format!(
+            "tocsin-bench-{}-{}",
+            std::process::id(),
+            nanos % 1_000_000_000
+        ));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(TempDir { path })
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for a moment (UTC).
+fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_of_known_moments() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_709_210_096); // a leap day
+        assert_eq!(rfc3339(t), "2024-02-29T12:34:56Z");
+    }
+
+    #[test]
+    fn metric_sums_over_labels() {
+        let text = "# TYPE x counter\nx_total{a=\"1\"} 2\nx_total{a=\"2\"} 3.5\nx_total_other 9\nalertmanager_alerts{state=\"active\"} 7\nalertmanager_alerts{state=\"suppressed\"} 1\n";
+        assert_eq!(metric_sum(text, "x_total", None), 5.5);
+        assert_eq!(
+            metric_sum(text, "alertmanager_alerts", Some("state=\"active\"")),
+            7.0
+        );
+    }
+
+    #[test]
+    fn numbers_get_separators() {
+        assert_eq!(num(1234567.0, 0), "1,234,567");
+        assert_eq!(num(999.456, 2), "999.46");
+        assert_eq!(num(-1000.0, 0), "-1,000");
+    }
 }
