@@ -967,15 +967,15 @@ fn report(env: &Env, t: &Figures, am: &Figures) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<44} {:>12} {:>12} {:>8}  {:<26}",
-        "figure", "Tocsin", "Alertmanager", "T/AM", "target (Tocsin)"
-    );
-    let _ = writeln!(
-        s,
         "run started {}; tocsin {}; {}",
         env.starts_at,
         command_line("git", &["describe", "--always", "--dirty"]),
         command_line("prometheus-alertmanager", &["--version"])
+    );
+    let _ = writeln!(
+        s,
+        "{:<44} {:>12} {:>12} {:>8}  {:<26}",
+        "figure", "Tocsin", "Alertmanager", "T/AM", "target (Tocsin)"
     );
     let _ = writeln!(s, "{}", "-".repeat(108));
     let mut row = |name: &str, tv: f64, av: f64, digits: usize, target: &str| {
