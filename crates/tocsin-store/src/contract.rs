@@ -480,7 +480,7 @@ async fn accounts_tokens_setup_and_conflicts() {
         Err(StoreError::Conflict(_))
     ));
     let team = s.add_team_member(&team.id, &root.id).await.unwrap();
-    assert_eq!(team.members, [root.id.clone()]);
+    assert_eq!(team.members, std::slice::from_ref(&root.id));
     assert!(matches!(
         s.add_team_member(&team.id, &UserId("x".into())).await,
         Err(StoreError::NotFound(_))

@@ -305,29 +305,31 @@ fn load_team(conn: &Connection, id: &str) -> Result<Team> {
     })
 }
 
-fn insert_timeline(
-    tx: &Transaction<'_>,
-    incident_id: Option<&str>,
-    service_id: &str,
+/// One timeline entry to append.
+struct Entry<'a> {
+    incident_id: Option<&'a str>,
+    service_id: &'a str,
     at: Timestamp,
-    kind: &str,
-    actor: &Actor,
+    kind: &'a str,
+    actor: &'a Actor,
     channel: Channel,
-    message: &str,
-) -> Result<()> {
+    message: &'a str,
+}
+
+fn insert_timeline(tx: &Transaction<'_>, e: Entry<'_>) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO timeline (incident_id, service_id, at, kind, actor_id, actor_name, channel, message)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
-        incident_id,
-        service_id,
-        ms(at),
-        kind,
-        actor.id,
-        actor.name,
-        channel.as_str(),
-        message
+        e.incident_id,
+        e.service_id,
+        ms(e.at),
+        e.kind,
+        e.actor.id,
+        e.actor.name,
+        e.channel.as_str(),
+        e.message
     ])?;
     Ok(())
 }
@@ -400,13 +402,15 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
             insert_alert(tx, item, ev, d, &incident_id)?;
             insert_timeline(
                 tx,
-                Some(&incident_id),
-                integ.service_id.as_str(),
-                now,
-                "triggered",
-                &actor,
-                channel,
-                &format!("Triggered by {} ({}): {}", integ.name, severity, d.summary),
+                Entry {
+                    incident_id: Some(&incident_id),
+                    service_id: integ.service_id.as_str(),
+                    at: now,
+                    kind: "triggered",
+                    actor: &actor,
+                    channel,
+                    message: &format!("Triggered by {} ({}): {}", integ.name, severity, d.summary),
+                },
             )?;
             Some(incident_id)
         }
@@ -430,13 +434,15 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
             ])?;
             insert_timeline(
                 tx,
-                Some(&incident_id),
-                integ.service_id.as_str(),
-                now,
-                "alert_added",
-                &actor,
-                channel,
-                &format!("Alert added ({}): {}", d.severity_or_default(), d.summary),
+                Entry {
+                    incident_id: Some(&incident_id),
+                    service_id: integ.service_id.as_str(),
+                    at: now,
+                    kind: "alert_added",
+                    actor: &actor,
+                    channel,
+                    message: &format!("Alert added ({}): {}", d.severity_or_default(), d.summary),
+                },
             )?;
             Some(incident_id)
         }
@@ -489,16 +495,18 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
             .execute(params![incident_id, ms(now)])?;
             insert_timeline(
                 tx,
-                Some(&incident_id),
-                integ.service_id.as_str(),
-                now,
-                "acknowledged",
-                &actor,
-                channel,
-                &format!(
-                    "Acknowledged by {} (dedup key {})",
-                    integ.name, ev.dedup_key
-                ),
+                Entry {
+                    incident_id: Some(&incident_id),
+                    service_id: integ.service_id.as_str(),
+                    at: now,
+                    kind: "acknowledged",
+                    actor: &actor,
+                    channel,
+                    message: &format!(
+                        "Acknowledged by {} (dedup key {})",
+                        integ.name, ev.dedup_key
+                    ),
+                },
             )?;
             Some(incident_id)
         }
@@ -521,13 +529,18 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
                 .execute(params![incident_id, ms(now)])?;
                 insert_timeline(
                     tx,
-                    Some(&incident_id),
-                    integ.service_id.as_str(),
-                    now,
-                    "resolved",
-                    &actor,
-                    channel,
-                    &format!("Resolved by {} (dedup key {})", integ.name, ev.dedup_key),
+                    Entry {
+                        incident_id: Some(&incident_id),
+                        service_id: integ.service_id.as_str(),
+                        at: now,
+                        kind: "resolved",
+                        actor: &actor,
+                        channel,
+                        message: &format!(
+                            "Resolved by {} (dedup key {})",
+                            integ.name, ev.dedup_key
+                        ),
+                    },
                 )?;
             } else {
                 tx.prepare_cached(
@@ -536,13 +549,15 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
                 .execute(params![incident_id, ms(now)])?;
                 insert_timeline(
                     tx,
-                    Some(&incident_id),
-                    integ.service_id.as_str(),
-                    now,
-                    "alert_resolved",
-                    &actor,
-                    channel,
-                    &format!("Alert {} resolved by {}", ev.dedup_key, integ.name),
+                    Entry {
+                        incident_id: Some(&incident_id),
+                        service_id: integ.service_id.as_str(),
+                        at: now,
+                        kind: "alert_resolved",
+                        actor: &actor,
+                        channel,
+                        message: &format!("Alert {} resolved by {}", ev.dedup_key, integ.name),
+                    },
                 )?;
             }
             Some(incident_id)
@@ -623,13 +638,15 @@ fn ingest_change(
     ])?;
     insert_timeline(
         tx,
-        None,
-        integ.service_id.as_str(),
-        at,
-        "change",
-        &Actor::integration(integ),
-        Channel::EventsV2,
-        &format!("Change: {}", ev.summary),
+        Entry {
+            incident_id: None,
+            service_id: integ.service_id.as_str(),
+            at,
+            kind: "change",
+            actor: &Actor::integration(integ),
+            channel: Channel::EventsV2,
+            message: &format!("Change: {}", ev.summary),
+        },
     )?;
     Ok(IngestOutcome {
         decision: None,
@@ -1120,8 +1137,7 @@ impl Store for SqliteStore {
                     "UPDATE incidents SET status = 'acknowledged', acknowledged_at = ?2, updated_at = ?2 WHERE id = ?1",
                     params![id, ms(now)],
                 )?;
-                insert_timeline(tx, Some(&id), inc.service_id.as_str(), now, "acknowledged", &by, channel,
-                    &format!("Acknowledged by {}", by.name))?;
+                insert_timeline(tx, Entry { incident_id: Some(&id), service_id: inc.service_id.as_str(), at: now, kind: "acknowledged", actor: &by, channel, message: &format!("Acknowledged by {}", by.name) })?;
             }
             load_incident(tx, &id)
         })
@@ -1147,8 +1163,7 @@ impl Store for SqliteStore {
                 "UPDATE incidents SET status = 'resolved', open_alerts = 0, resolved_at = ?2, updated_at = ?2 WHERE id = ?1",
                 params![id, ms(now)],
             )?;
-            insert_timeline(tx, Some(&id), inc.service_id.as_str(), now, "resolved", &by, channel,
-                &format!("Resolved by {}", by.name))?;
+            insert_timeline(tx, Entry { incident_id: Some(&id), service_id: inc.service_id.as_str(), at: now, kind: "resolved", actor: &by, channel, message: &format!("Resolved by {}", by.name) })?;
             load_incident(tx, &id)
         })
         .await
@@ -1167,13 +1182,15 @@ impl Store for SqliteStore {
             let inc = load_incident(tx, &id)?;
             insert_timeline(
                 tx,
-                Some(&id),
-                inc.service_id.as_str(),
-                now,
-                "note",
-                &by,
-                channel,
-                &text,
+                Entry {
+                    incident_id: Some(&id),
+                    service_id: inc.service_id.as_str(),
+                    at: now,
+                    kind: "note",
+                    actor: &by,
+                    channel,
+                    message: &text,
+                },
             )?;
             Ok(TimelineEntry {
                 at: now,

@@ -108,7 +108,11 @@ fn take_budget(s: &AppState, integ: &Integration, n: u32, now: Timestamp) -> Res
     bucket
         .take(n, now)
         // Whole seconds, rounded up: retrying earlier would only be refused again.
-        .map_err(|wait| u64::try_from((wait.as_millis() + 999).div_euclid(1000)).unwrap_or(1).max(1))
+        .map_err(|wait| {
+            u64::try_from((wait.as_millis() + 999).div_euclid(1000))
+                .unwrap_or(1)
+                .max(1)
+        })
 }
 
 fn items(integ: &Integration, events: Vec<IngestEvent>, now: Timestamp) -> Vec<IngestItem> {

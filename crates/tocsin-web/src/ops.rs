@@ -28,7 +28,7 @@ pub fn install_metrics() {
             .and_then(|b| {
                 b.set_buckets_for_metric(Matcher::Suffix("_events".into()), BATCH_BUCKETS)
             });
-        match builder.and_then(|b| b.install_recorder().map_err(Into::into)) {
+        match builder.and_then(|b| b.install_recorder()) {
             Ok(h) => Some(h),
             Err(e) => {
                 tracing::warn!(error = %e, "metrics recorder not installed");

@@ -12,7 +12,12 @@ async fn open_incident(app: &TestApp, svc: &str, key: &str, dedup: &str) -> Stri
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     let list = app.incidents(svc).await;
-    list.iter().find(|i| i["dedup_key"] == dedup).expect("incident")["id"].as_str().unwrap().to_owned()
+    list.iter()
+        .find(|i| i["dedup_key"] == dedup)
+        .expect("incident")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -24,46 +29,122 @@ async fn every_route_checks_the_token_and_its_role() {
     let viewer = app.token("viewer").await;
     let responder = app.token("responder").await;
 
-    for (path, method) in [("/api/v1/incidents", "GET"), ("/api/v1/services", "POST"), (&*format!("/api/v1/incidents/{id}/acknowledge"), "POST")] {
+    for (path, method) in [
+        ("/api/v1/incidents", "GET"),
+        ("/api/v1/services", "POST"),
+        (&*format!("/api/v1/incidents/{id}/acknowledge"), "POST"),
+    ] {
         let r = app.call(method, path, None, Some(json!({}))).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
         assert_eq!(r.body["error"]["code"], "unauthorized");
-        let r = app.call(method, path, Some("tcn_not_a_real_token"), Some(json!({}))).await;
+        let r = app
+            .call(method, path, Some("tcn_not_a_real_token"), Some(json!({})))
+            .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
 
     // Viewers read.
-    assert_eq!(app.call("GET", "/api/v1/incidents", Some(&viewer), None).await.status, StatusCode::OK);
-    assert_eq!(app.call("GET", &format!("/api/v1/incidents/{id}/timeline"), Some(&viewer), None).await.status, StatusCode::OK);
-    let r = app.call("POST", &format!("/api/v1/incidents/{id}/acknowledge"), Some(&viewer), None).await;
+    assert_eq!(
+        app.call("GET", "/api/v1/incidents", Some(&viewer), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.call(
+            "GET",
+            &format!("/api/v1/incidents/{id}/timeline"),
+            Some(&viewer),
+            None
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{id}/acknowledge"),
+            Some(&viewer),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.body["error"]["code"], "forbidden");
     // Viewers never see integration keys.
-    let r = app.call("GET", &format!("/api/v1/services/{svc}/integrations"), Some(&viewer), None).await;
+    let r = app
+        .call(
+            "GET",
+            &format!("/api/v1/services/{svc}/integrations"),
+            Some(&viewer),
+            None,
+        )
+        .await;
     assert!(r.body["integrations"][0].get("key").is_none(), "{}", r.body);
     assert!(!r.text.contains(&key));
 
     // Responders act on incidents but do not administer.
-    let r = app.call("POST", &format!("/api/v1/incidents/{id}/acknowledge"), Some(&responder), None).await;
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{id}/acknowledge"),
+            Some(&responder),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["status"], "acknowledged");
     for (path, body) in [
         ("/api/v1/services", json!({"name": "x"})),
-        ("/api/v1/users", json!({"name": "x", "email": "x@example.com"})),
+        (
+            "/api/v1/users",
+            json!({"name": "x", "email": "x@example.com"}),
+        ),
         ("/api/v1/tokens", json!({"name": "x", "role": "admin"})),
         ("/api/v1/teams", json!({"name": "x"})),
     ] {
         let r = app.call("POST", path, Some(&responder), Some(body)).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
     }
-    assert_eq!(app.call("GET", "/api/v1/tokens", Some(&responder), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.call("GET", "/api/v1/tokens", Some(&responder), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
 
     // A revoked token stops working at once.
     let tokens = app.get("/api/v1/tokens").await.body;
-    let viewer_id = tokens["tokens"].as_array().unwrap().iter().find(|t| t["name"] == "viewer").unwrap()["id"].as_str().unwrap().to_owned();
-    assert!(!tokens.to_string().contains(&viewer), "secrets are never listed");
-    assert_eq!(app.call("DELETE", &format!("/api/v1/tokens/{viewer_id}"), Some(&app.admin), None).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.call("GET", "/api/v1/incidents", Some(&viewer), None).await.status, StatusCode::UNAUTHORIZED);
+    let viewer_id = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "viewer")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !tokens.to_string().contains(&viewer),
+        "secrets are never listed"
+    );
+    assert_eq!(
+        app.call(
+            "DELETE",
+            &format!("/api/v1/tokens/{viewer_id}"),
+            Some(&app.admin),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.call("GET", "/api/v1/incidents", Some(&viewer), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -77,33 +158,71 @@ async fn incidents_are_listed_newest_first_with_filters_and_cursors() {
         open_incident(&app, &svc, &key, &format!("k{n}")).await;
     }
     open_incident(&app, &other, &other_key, "o").await;
-    app.enqueue(json!({"routing_key": key, "event_action": "resolve", "dedup_key": "k0"})).await;
-    app.enqueue(json!({"routing_key": key, "event_action": "acknowledge", "dedup_key": "k1"})).await;
+    app.enqueue(json!({"routing_key": key, "event_action": "resolve", "dedup_key": "k0"}))
+        .await;
+    app.enqueue(json!({"routing_key": key, "event_action": "acknowledge", "dedup_key": "k1"}))
+        .await;
 
-    let r = app.get(&format!("/api/v1/incidents?service_id={svc}&limit=2")).await;
-    let numbers = |b: &serde_json::Value| b["incidents"].as_array().unwrap().iter().map(|i| i["number"].as_i64().unwrap()).collect::<Vec<_>>();
+    let r = app
+        .get(&format!("/api/v1/incidents?service_id={svc}&limit=2"))
+        .await;
+    let numbers = |b: &serde_json::Value| {
+        b["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["number"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(numbers(&r.body), [5, 4]);
     let cursor = r.body["next_cursor"].as_str().unwrap().to_owned();
-    let r = app.get(&format!("/api/v1/incidents?service_id={svc}&limit=2&cursor={cursor}")).await;
+    let r = app
+        .get(&format!(
+            "/api/v1/incidents?service_id={svc}&limit=2&cursor={cursor}"
+        ))
+        .await;
     assert_eq!(numbers(&r.body), [3, 2]);
     let cursor = r.body["next_cursor"].as_str().unwrap().to_owned();
-    let r = app.get(&format!("/api/v1/incidents?service_id={svc}&limit=2&cursor={cursor}")).await;
+    let r = app
+        .get(&format!(
+            "/api/v1/incidents?service_id={svc}&limit=2&cursor={cursor}"
+        ))
+        .await;
     assert_eq!(numbers(&r.body), [1]);
     assert!(r.body["next_cursor"].is_null());
 
-    let r = app.get("/api/v1/incidents?status=triggered,acknowledged").await;
+    let r = app
+        .get("/api/v1/incidents?status=triggered,acknowledged")
+        .await;
     assert_eq!(r.body["incidents"].as_array().unwrap().len(), 5);
     let r = app.get("/api/v1/incidents?status=resolved").await;
     assert_eq!(numbers(&r.body), [1]);
     let r = app.get("/api/v1/incidents").await;
-    assert_eq!(r.body["incidents"].as_array().unwrap().len(), 6, "all statuses by default");
+    assert_eq!(
+        r.body["incidents"].as_array().unwrap().len(),
+        6,
+        "all statuses by default"
+    );
 
-    for (q, field) in [("status=open", "status"), ("limit=0", "limit"), ("limit=101", "limit"), ("limit=x", "limit"), ("cursor=zz", "cursor")] {
+    for (q, field) in [
+        ("status=open", "status"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=x", "limit"),
+        ("cursor=zz", "cursor"),
+    ] {
         let r = app.get(&format!("/api/v1/incidents?{q}")).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}");
-        assert!(r.body["error"]["fields"][field].is_string(), "{q}: {}", r.body);
+        assert!(
+            r.body["error"]["fields"][field].is_string(),
+            "{q}: {}",
+            r.body
+        );
     }
-    assert_eq!(app.get("/api/v1/incidents/nope").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/api/v1/incidents/nope").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -117,32 +236,71 @@ async fn humans_acknowledge_resolve_and_write_notes() {
         .await;
     assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
     let uid = user.body["id"].as_str().unwrap();
-    let r = app.post("/api/v1/tokens", json!({"name": "ada", "role": "responder", "user_id": uid})).await;
+    let r = app
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "ada", "role": "responder", "user_id": uid}),
+        )
+        .await;
     let ada = r.body["secret"].as_str().unwrap().to_owned();
 
     let base = format!("/api/v1/incidents/{id}");
-    let r = app.call("POST", &format!("{base}/acknowledge"), Some(&ada), None).await;
+    let r = app
+        .call("POST", &format!("{base}/acknowledge"), Some(&ada), None)
+        .await;
     assert_eq!(r.body["status"], "acknowledged");
     assert_eq!(r.body["acknowledged_at"], T0);
-    let r = app.call("POST", &format!("{base}/notes"), Some(&ada), Some(json!({"content": "failing over to the replica"}))).await;
+    let r = app
+        .call(
+            "POST",
+            &format!("{base}/notes"),
+            Some(&ada),
+            Some(json!({"content": "failing over to the replica"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["id"], id.as_str());
-    let r = app.call("POST", &format!("{base}/notes"), Some(&ada), Some(json!({"content": "  "}))).await;
+    let r = app
+        .call(
+            "POST",
+            &format!("{base}/notes"),
+            Some(&ada),
+            Some(json!({"content": "  "})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["error"]["fields"]["content"].is_string());
-    let r = app.call("POST", &format!("{base}/notes"), Some(&ada), Some(json!({"content": 3}))).await;
-    assert!(r.body["error"]["fields"]["content"].is_string(), "{}", r.body);
+    let r = app
+        .call(
+            "POST",
+            &format!("{base}/notes"),
+            Some(&ada),
+            Some(json!({"content": 3})),
+        )
+        .await;
+    assert!(
+        r.body["error"]["fields"]["content"].is_string(),
+        "{}",
+        r.body
+    );
     app.clock.advance(jiff::SignedDuration::from_mins(7));
-    let r = app.call("POST", &format!("{base}/resolve"), Some(&ada), None).await;
+    let r = app
+        .call("POST", &format!("{base}/resolve"), Some(&ada), None)
+        .await;
     assert_eq!(r.body["status"], "resolved");
     assert_eq!(r.body["resolved_at"], "2026-11-25T10:07:00Z");
-    let r = app.call("POST", &format!("{base}/acknowledge"), Some(&ada), None).await;
+    let r = app
+        .call("POST", &format!("{base}/acknowledge"), Some(&ada), None)
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.body["error"]["code"], "conflict");
 
     let tl = app.get(&format!("{base}/timeline")).await.body;
     let entries = tl["entries"].as_array().unwrap();
-    let kinds: Vec<&str> = entries.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["triggered", "acknowledged", "note", "resolved"]);
     assert_eq!(entries[1]["actor"], "Ada Lovelace");
     assert_eq!(entries[1]["channel"], "api");
@@ -159,17 +317,33 @@ async fn people_teams_and_services_validate_their_fields() {
     let app = TestApp::spawn().await;
     for (body, field) in [
         (json!({"name": "x", "email": "not-an-email"}), "email"),
-        (json!({"name": "x", "email": "x@example.com", "time_zone": "Mars/Olympus"}), "time_zone"),
-        (json!({"name": "x", "email": "x@example.com", "role": "king"}), "role"),
+        (
+            json!({"name": "x", "email": "x@example.com", "time_zone": "Mars/Olympus"}),
+            "time_zone",
+        ),
+        (
+            json!({"name": "x", "email": "x@example.com", "role": "king"}),
+            "role",
+        ),
         (json!({"name": "", "email": "x@example.com"}), "name"),
         (json!({"email": "x@example.com"}), "name"),
-        (json!({"name": "x", "email": "x@example.com", "password": "short"}), "password"),
-        (json!({"name": "x", "email": "x@example.com", "shoe_size": 44}), ""),
+        (
+            json!({"name": "x", "email": "x@example.com", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"name": "x", "email": "x@example.com", "shoe_size": 44}),
+            "",
+        ),
     ] {
         let r = app.post("/api/v1/users", body.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
         if !field.is_empty() {
-            assert!(r.body["error"]["fields"][field].is_string(), "{body}: {}", r.body);
+            assert!(
+                r.body["error"]["fields"][field].is_string(),
+                "{body}: {}",
+                r.body
+            );
         }
     }
     let r = app.post("/api/v1/users", json!({"name": "Grace", "email": "grace@example.com", "password": "a long enough password"})).await;
@@ -178,42 +352,106 @@ async fn people_teams_and_services_validate_their_fields() {
     assert_eq!(r.body["time_zone"], "UTC");
     assert!(r.body.get("password_hash").is_none());
     let grace = r.body["id"].as_str().unwrap().to_owned();
-    let r = app.post("/api/v1/users", json!({"name": "Grace 2", "email": "GRACE@example.com"})).await;
+    let r = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "Grace 2", "email": "GRACE@example.com"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 
-    let r = app.post("/api/v1/teams", json!({"name": "Databases", "description": "the DBAs"})).await;
+    let r = app
+        .post(
+            "/api/v1/teams",
+            json!({"name": "Databases", "description": "the DBAs"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let team = r.body["id"].as_str().unwrap().to_owned();
-    let r = app.post(&format!("/api/v1/teams/{team}/members"), json!({"user_id": grace})).await;
+    let r = app
+        .post(
+            &format!("/api/v1/teams/{team}/members"),
+            json!({"user_id": grace}),
+        )
+        .await;
     assert_eq!(r.body["members"], json!([grace]));
-    let r = app.post("/api/v1/services", json!({"name": "postgres", "description": "primary DB", "team_id": team})).await;
+    let r = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "postgres", "description": "primary DB", "team_id": team}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.body["team_id"], team.as_str());
-    let r = app.post("/api/v1/services", json!({"name": "postgres"})).await;
+    let r = app
+        .post("/api/v1/services", json!({"name": "postgres"}))
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    let r = app.post("/api/v1/services", json!({"name": "x", "team_id": "nope"})).await;
+    let r = app
+        .post("/api/v1/services", json!({"name": "x", "team_id": "nope"}))
+        .await;
     assert!(r.body["error"]["fields"]["team_id"].is_string());
     let r = app.post_raw("/api/v1/services", b"{".to_vec()).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "auth comes before the body");
-    let r = app.call("POST", "/api/v1/services", Some(&app.admin), Some(json!({"name": "x".repeat(201)}))).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "auth comes before the body"
+    );
+    let r = app
+        .call(
+            "POST",
+            "/api/v1/services",
+            Some(&app.admin),
+            Some(json!({"name": "x".repeat(201)})),
+        )
+        .await;
     assert!(r.body["error"]["fields"]["name"].is_string());
     let svc = app.service("svc").await;
-    let r = app.post(&format!("/api/v1/services/{svc}/integrations"), json!({"type": "carrier-pigeon"})).await;
+    let r = app
+        .post(
+            &format!("/api/v1/services/{svc}/integrations"),
+            json!({"type": "carrier-pigeon"}),
+        )
+        .await;
     assert!(r.body["error"]["fields"]["type"].is_string());
-    let r = app.post("/api/v1/services/nope/integrations", json!({"type": "generic"})).await;
+    let r = app
+        .post(
+            "/api/v1/services/nope/integrations",
+            json!({"type": "generic"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = app.post(&format!("/api/v1/services/{svc}/integrations"), json!({"type": "alertmanager"})).await;
+    let r = app
+        .post(
+            &format!("/api/v1/services/{svc}/integrations"),
+            json!({"type": "alertmanager"}),
+        )
+        .await;
     assert_eq!(r.body["key"].as_str().unwrap().len(), 32);
-    assert!(r.body["url"].as_str().unwrap().ends_with(&format!("/api/v1/integrations/alertmanager/{}", r.body["key"].as_str().unwrap())));
-    assert_eq!(app.get("/api/v1/nothing-here").await.status, StatusCode::NOT_FOUND);
+    assert!(r.body["url"].as_str().unwrap().ends_with(&format!(
+        "/api/v1/integrations/alertmanager/{}",
+        r.body["key"].as_str().unwrap()
+    )));
+    assert_eq!(
+        app.get("/api/v1/nothing-here").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn openapi_metrics_health_and_readiness() {
     let mut app = TestApp::spawn().await;
-    let doc = app.call("GET", "/api/v1/openapi.json", None, None).await.body;
+    let doc = app
+        .call("GET", "/api/v1/openapi.json", None, None)
+        .await
+        .body;
     assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
-    for path in ["/api/v1/incidents", "/api/v1/incidents/{id}/acknowledge", "/api/v1/services/{id}/integrations", "/api/v1/integrations/alertmanager/{key}"] {
+    for path in [
+        "/api/v1/incidents",
+        "/api/v1/incidents/{id}/acknowledge",
+        "/api/v1/services/{id}/integrations",
+        "/api/v1/integrations/alertmanager/{key}",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
     assert!(doc["components"]["schemas"]["Incident"].is_object());
@@ -222,40 +460,99 @@ async fn openapi_metrics_health_and_readiness() {
     let key = app.integration(&svc, "events_v2").await;
     open_incident(&app, &svc, &key, "m").await;
     let m = app.call("GET", "/metrics", None, None).await.text;
-    for name in ["tocsin_events_accepted_total", "tocsin_ingest_latency_seconds_bucket", "tocsin_open_incidents", "tocsin_ingest_commits_total"] {
+    for name in [
+        "tocsin_events_accepted_total",
+        "tocsin_ingest_latency_seconds_bucket",
+        "tocsin_open_incidents",
+        "tocsin_ingest_commits_total",
+    ] {
         assert!(m.contains(name), "{name} in /metrics");
     }
     assert!(!m.contains(&key), "no secret in metrics");
-    assert_eq!(app.call("GET", "/healthz", None, None).await.status, StatusCode::OK);
-    assert_eq!(app.call("GET", "/readyz", None, None).await.status, StatusCode::OK);
+    assert_eq!(
+        app.call("GET", "/healthz", None, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.call("GET", "/readyz", None, None).await.status,
+        StatusCode::OK
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn the_setup_link_creates_the_first_admin_once() {
     let app = TestApp::spawn().await;
-    let link = app.running.as_ref().unwrap().setup_link.clone().expect("a link when there is no user");
+    let link = app
+        .running
+        .as_ref()
+        .unwrap()
+        .setup_link
+        .clone()
+        .expect("a link when there is no user");
     let path = link.strip_prefix(&app.url).unwrap().to_owned();
     let r = app.client.get(&link).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert!(r.text().await.unwrap().contains("<form method=\"post\">"));
-    let form = [("name", "Root"), ("email", "root@example.com"), ("time_zone", "Europe/Paris"), ("password", "correct horse battery staple")];
+    let form = [
+        ("name", "Root"),
+        ("email", "root@example.com"),
+        ("time_zone", "Europe/Paris"),
+        ("password", "correct horse battery staple"),
+    ];
     // A cross-site post is refused.
-    let r = app.client.post(&link).header("Origin", "https://evil.example").form(&form).send().await.unwrap();
+    let r = app
+        .client
+        .post(&link)
+        .header("Origin", "https://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let short = [("name", "Root"), ("email", "root@example.com"), ("time_zone", ""), ("password", "short")];
+    let short = [
+        ("name", "Root"),
+        ("email", "root@example.com"),
+        ("time_zone", ""),
+        ("password", "short"),
+    ];
     let r = app.client.post(&link).form(&short).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(r.text().await.unwrap().contains("Password must be at least 10 characters"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Password must be at least 10 characters")
+    );
     let r = app.client.post(&link).form(&form).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let users = app.get("/api/v1/users").await.body;
     assert_eq!(users["users"][0]["role"], "admin");
     assert_eq!(users["users"][0]["time_zone"], "Europe/Paris");
     // Single use.
-    assert_eq!(app.client.get(&link).send().await.unwrap().status(), StatusCode::NOT_FOUND);
-    assert_eq!(app.client.post(&link).form(&form).send().await.unwrap().status(), StatusCode::NOT_FOUND);
-    assert_eq!(app.client.get(format!("{}/setup/guess", app.url)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.client.get(&link).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.client
+            .post(&link)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.client
+            .get(format!("{}/setup/guess", app.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
     assert!(path.starts_with("/setup/"));
 }

@@ -56,7 +56,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { rate_limit: RateLimit::INGEST_DEFAULT, ingest: IngestorConfig::default() }
+        Self {
+            rate_limit: RateLimit::INGEST_DEFAULT,
+            ingest: IngestorConfig::default(),
+        }
     }
 }
 
@@ -78,7 +81,9 @@ impl TestApp {
             ingest: o.ingest,
         };
         let clock = Arc::new(ManualClock::new(T0.parse().expect("T0")));
-        let running = server::start(config, clock.clone()).await.expect("server starts");
+        let running = server::start(config, clock.clone())
+            .await
+            .expect("server starts");
         let admin = tocsin_web::auth::new_token();
         running
             .state
@@ -111,7 +116,13 @@ impl TestApp {
     }
 
     /// Sends JSON (or nothing) with an optional bearer token; returns status, headers and body.
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.client.request(method, format!("{}{path}", self.url));
         if let Some(t) = token {
@@ -153,14 +164,18 @@ impl TestApp {
     }
 
     pub async fn integration_with(&self, service: &str, body: Value) -> String {
-        let r = self.post(&format!("/api/v1/services/{service}/integrations"), body).await;
+        let r = self
+            .post(&format!("/api/v1/services/{service}/integrations"), body)
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["key"].as_str().expect("key").to_owned()
     }
 
     /// A token of the given role, made through the API.
     pub async fn token(&self, role: &str) -> String {
-        let r = self.post("/api/v1/tokens", json!({"name": role, "role": role})).await;
+        let r = self
+            .post("/api/v1/tokens", json!({"name": role, "role": role}))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["secret"].as_str().expect("secret").to_owned()
     }
@@ -175,7 +190,9 @@ impl TestApp {
         let mut cursor = String::new();
         loop {
             let r = self
-                .get(&format!("/api/v1/incidents?service_id={service}&limit=100&cursor={cursor}"))
+                .get(&format!(
+                    "/api/v1/incidents?service_id={service}&limit=100&cursor={cursor}"
+                ))
                 .await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             all.extend(r.body["incidents"].as_array().cloned().unwrap_or_default());
@@ -200,7 +217,12 @@ impl Resp {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Self { status, headers, body, text }
+        Self {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -210,11 +232,127 @@ impl Resp {
 
 /// A fixture file's text.
 pub fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/fixtures")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
 /// A fixture with `{{KEY}}` replaced.
 pub fn fixture_with_key(name: &str, key: &str) -> Value {
     serde_json::from_str(&fixture(name).replace("{{KEY}}", key)).expect("fixture is JSON")
+}
+
+/// The `tocsin` binary built for these tests.
+pub fn bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"));
+    c.env_remove("TOCSIN_DATA_DIR")
+        .env_remove("TOCSIN_DATABASE_URL")
+        .env_remove("TOCSIN_CONFIG")
+        .env_remove("TOCSIN_LISTEN");
+    c
+}
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `tocsin serve` as a child process; killed (SIGKILL) on drop if still running.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub url: String,
+    pub stdout: std::sync::mpsc::Receiver<String>,
+}
+
+impl ServeProcess {
+    pub async fn start(data_dir: &std::path::Path) -> Self {
+        use std::io::BufRead;
+        let port = free_port();
+        let mut child = bin()
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env("TOCSIN_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn tocsin serve");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if client
+                .get(format!("{url}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("tocsin serve exited early: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tocsin serve did not come up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        Self {
+            child,
+            url,
+            stdout: rx,
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs the CLI to completion; returns (success, stdout, stderr).
+pub fn cli(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = bin()
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tocsin");
+    // Write the input (if any), then close standard input by dropping the handle.
+    if let (Some(mut input), Some(s)) = (child.stdin.take(), stdin) {
+        input.write_all(s.as_bytes()).expect("stdin");
+    }
+    let out = child.wait_with_output().expect("tocsin ran");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
