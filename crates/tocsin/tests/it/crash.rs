@@ -16,7 +16,7 @@ const ROUNDS: usize = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_loses_no_accepted_event_and_duplicates_none() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crypto();
     let dir = temp_dir("crash");
     let d = dir.to_str().unwrap().to_owned();
     let mut server = ServeProcess::start(&dir).await;

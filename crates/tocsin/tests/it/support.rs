@@ -69,8 +69,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(o: Options) -> Self {
-        // As `main` does: one rustls provider for every client in the process.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crypto();
         let dir = temp_dir("app");
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -243,6 +242,12 @@ pub fn fixture_with_key(name: &str, key: &str) -> Value {
     serde_json::from_str(&fixture(name).replace("{{KEY}}", key)).expect("fixture is JSON")
 }
 
+/// As `main` does: one rustls provider for every HTTP client in the process (nextest runs
+/// each test in a process of its own, so every entry point calls this).
+pub fn crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The `tocsin` binary built for these tests.
 pub fn bin() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"));
@@ -271,6 +276,7 @@ pub struct ServeProcess {
 impl ServeProcess {
     pub async fn start(data_dir: &std::path::Path) -> Self {
         use std::io::BufRead;
+        crypto();
         let port = free_port();
         let mut child = bin()
             .args([
