@@ -43,7 +43,9 @@ impl TokenBucket {
         self.limit
     }
 
-    /// Take `n` tokens, or say how long until they would be there.
+    /// Take `n` tokens, or say how long until they would be there. A request larger than the
+    /// burst costs the whole burst, so that it can pass once the bucket is full instead of
+    /// being refused forever.
     pub fn take(&mut self, n: u32, now: Timestamp) -> Result<(), SignedDuration> {
         if self.limit.is_unlimited() {
             return Ok(());
@@ -55,7 +57,7 @@ impl TokenBucket {
             self.tokens = (self.tokens + elapsed * rate).min(cap);
             self.updated = now;
         }
-        let need = f64::from(n);
+        let need = f64::from(n).min(cap);
         if self.tokens >= need {
             self.tokens -= need;
             Ok(())
@@ -93,6 +95,20 @@ mod tests {
         // A long pause refills to the burst, not beyond.
         assert!(b.take(20, at(60_000)).is_ok());
         assert!(b.take(1, at(60_000)).is_err());
+    }
+
+    #[test]
+    fn a_request_larger_than_the_burst_passes_when_the_bucket_is_full() {
+        let mut b = TokenBucket::new(
+            RateLimit {
+                per_second: 1,
+                burst: 2,
+            },
+            at(0),
+        );
+        assert!(b.take(64, at(0)).is_ok());
+        assert_eq!(b.take(64, at(0)).unwrap_err().as_millis(), 2000);
+        assert!(b.take(64, at(2000)).is_ok());
     }
 
     #[test]

@@ -54,6 +54,11 @@ type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, IngestError>>;
 struct Job {
     items: Vec<IngestItem>,
     reply: Reply,
+    _room: Room,
+}
+
+/// Room for some events in the ingest queue, held until they are committed.
+pub struct Room {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -63,6 +68,7 @@ struct Job {
 pub struct Ingestor {
     jobs: mpsc::UnboundedSender<Job>,
     capacity: Arc<Semaphore>,
+    queued_events_max: u32,
 }
 
 impl Ingestor {
@@ -72,9 +78,17 @@ impl Ingestor {
         config: IngestorConfig,
     ) -> (Ingestor, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let capacity = Arc::new(Semaphore::new(config.queued_events_max as usize));
+        let capacity = Arc::new(Semaphore::new(config.queued_events_max.max(1) as usize));
         let task = tokio::spawn(writer(store, live, rx, config));
-        (Ingestor { jobs: tx, capacity }, task)
+        let queued_events_max = config.queued_events_max.max(1);
+        (
+            Ingestor {
+                jobs: tx,
+                capacity,
+                queued_events_max,
+            },
+            task,
+        )
     }
 
     /// Stores the items in one transaction (with whatever else is queued) and returns their
@@ -83,26 +97,45 @@ impl Ingestor {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let n = u32::try_from(items.len()).map_err(|_| IngestError::Overloaded)?;
-        let permit = self
-            .capacity
+        let room = self.reserve(items.len())?;
+        self.submit_reserved(room, items).await
+    }
+
+    /// Takes room for `n` events in the queue, or answers `Overloaded` at once. A request
+    /// larger than the whole queue costs the whole queue: it passes when the queue is empty
+    /// instead of never.
+    pub fn reserve(&self, n: usize) -> Result<Room, IngestError> {
+        let n = u32::try_from(n)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.queued_events_max);
+        self.capacity
             .clone()
             .try_acquire_many_owned(n)
-            .map_err(|_| IngestError::Overloaded)?;
+            .map(|p| Room { _permit: p })
+            .map_err(|_| IngestError::Overloaded)
+    }
+
+    /// Commits items in room reserved before; the room is released when they are committed.
+    pub async fn submit_reserved(
+        &self,
+        room: Room,
+        items: Vec<IngestItem>,
+    ) -> Result<Vec<IngestOutcome>, IngestError> {
         let (reply, rx) = oneshot::channel();
         self.jobs
             .send(Job {
                 items,
                 reply,
-                _permit: permit,
+                _room: room,
             })
             .map_err(|_| IngestError::ShuttingDown)?;
         rx.await.map_err(|_| IngestError::ShuttingDown)?
     }
 
-    /// Events queued and not yet committed.
-    pub fn queued(&self, config: &IngestorConfig) -> usize {
-        (config.queued_events_max as usize).saturating_sub(self.capacity.available_permits())
+    /// Whether the queue has room right now: checked before reading a request's body, so that
+    /// a saturated server refuses cheaply instead of buffering bodies it cannot queue.
+    pub fn has_room(&self) -> bool {
+        self.capacity.available_permits() > 0
     }
 }
 
@@ -290,27 +323,17 @@ mod tests {
             batch_events_max: 10,
         };
         let (ing, _task) = Ingestor::start(store, live, config);
-        let now = Timestamp::from_second(1_800_000_000).unwrap();
-        let integ = Integration {
-            id: IntegrationId("i".into()),
-            service_id: ServiceId("s".into()),
-            kind: IntegrationType::Generic,
-            name: "i".into(),
-            key: "k".into(),
-            rate_limit: None,
-            created_at: now,
-        };
-        let item = IngestItem {
-            integration: integ,
-            event: IngestEvent::Alert(AlertEvent {
-                dedup_key: "d".into(),
-                action: AlertAction::Resolve,
-                group_key: None,
-            }),
-            received_at: now,
-        };
-        let r = ing.submit(vec![item.clone(), item.clone(), item]).await;
-        assert_eq!(r.unwrap_err(), IngestError::Overloaded);
+        let held = ing.reserve(1).unwrap();
+        assert!(ing.has_room());
+        let full = ing.reserve(1).unwrap();
+        assert!(!ing.has_room());
+        assert_eq!(ing.reserve(1).err(), Some(IngestError::Overloaded));
+        drop((held, full));
+        // A request larger than the whole queue takes all of it, when it is all free.
+        let all = ing.reserve(500).unwrap();
+        assert_eq!(ing.reserve(1).err(), Some(IngestError::Overloaded));
+        drop(all);
+        assert!(ing.reserve(2).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

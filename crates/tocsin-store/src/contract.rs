@@ -524,4 +524,8 @@ async fn backup_is_a_consistent_copy() {
     assert!(matches!(s.backup(&to).await, Err(StoreError::Conflict(_))));
     let copy = SqliteStore::open(&to).unwrap();
     assert_eq!(copy.count_open_incidents().await.unwrap(), 1);
+    // After close, the main file alone holds everything.
+    s.close().await.unwrap();
+    let wal = db.dir.join("tocsin.db-wal");
+    assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
 }

@@ -165,4 +165,7 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// A consistent online copy of the whole database into `to` (a new file).
     async fn backup(&self, to: &Path) -> Result<()>;
+    /// Called once on graceful shutdown, after the last write: leaves the database in one
+    /// self-contained file (SQLite folds its write-ahead log back in).
+    async fn close(&self) -> Result<()>;
 }

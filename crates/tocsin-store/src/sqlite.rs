@@ -3,6 +3,7 @@
 //! It does not batch by itself: group commit is the engine's job, one `ingest` call per batch.
 
 use crate::*;
+use rusqlite::config::DbConfig;
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
 };
@@ -99,6 +100,7 @@ impl SqliteStore {
         writer.pragma_update(None, "synchronous", "FULL")?;
         writer.pragma_update(None, "foreign_keys", "ON")?;
         writer.set_prepared_statement_cache_capacity(64);
+        stable_plans(&writer)?;
         migrate(&mut writer)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -147,6 +149,7 @@ impl SqliteStore {
                     )?;
                     c.busy_timeout(BUSY_TIMEOUT)?;
                     c.set_prepared_statement_cache_capacity(64);
+                    stable_plans(&c)?;
                     c
                 }
             };
@@ -160,6 +163,14 @@ impl SqliteStore {
         .await
         .map_err(backend)?
     }
+}
+
+/// Keeps one query plan per prepared statement. Without it, SQLite re-prepares statements
+/// that touch partial indexes (the open-alert lookup) whenever a parameter is re-bound, which
+/// cost about half of the writer's time under load; the plans are the same either way.
+fn stable_plans(conn: &Connection) -> Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -1247,6 +1258,13 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn close(&self) -> Result<()> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.checkpoint_now())
+            .await
+            .map_err(backend)?
+    }
+
     async fn backup(&self, to: &Path) -> Result<()> {
         let to = to.to_owned();
         if to.exists() {
@@ -1261,6 +1279,14 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+impl SqliteStore {
+    fn checkpoint_now(&self) -> Result<()> {
+        let conn = self.inner.writer.lock().map_err(backend)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 }
 

@@ -5,9 +5,47 @@ use crate::error::ApiError;
 use axum::body::{Body, Bytes};
 use serde::de::DeserializeOwned;
 
-/// Reads at most `limit` bytes; more is 413.
-pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, usize> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| limit)
+/// How long a sender may take to send its body: a slow client must not hold a slot forever.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why a body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over the limit (the limit in bytes): 413.
+    TooLarge(usize),
+    /// Not sent within `BODY_READ_TIMEOUT`, or the connection broke: 408.
+    Incomplete,
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge(limit) => ApiError::too_large(limit),
+            BodyError::Incomplete => ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "body_incomplete",
+                "the request body did not arrive in time",
+            ),
+        }
+    }
+}
+
+/// Reads at most `limit` bytes within the read timeout.
+pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            // `to_bytes` reports the limit as a length-limit error in its source chain.
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.to_string().contains("length limit"));
+            if over || e.to_string().contains("length limit") {
+                Err(BodyError::TooLarge(limit))
+            } else {
+                Err(BodyError::Incomplete)
+            }
+        }
+        Err(_) => Err(BodyError::Incomplete),
+    }
 }
 
 /// Deserialises JSON, naming the field that failed.
@@ -50,9 +88,7 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for Json
 
     async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, Self::Rejection> {
         let limit = tocsin_core::limits::API_BODY_BYTES_MAX;
-        let bytes = read_limited(req.into_body(), limit)
-            .await
-            .map_err(ApiError::too_large)?;
+        let bytes = read_limited(req.into_body(), limit).await?;
         let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
             Bytes::from_static(b"{}")
         } else {

@@ -218,6 +218,19 @@ impl PdError {
         }
     }
 
+    pub fn from_body(e: crate::body::BodyError) -> Self {
+        match e {
+            crate::body::BodyError::TooLarge(limit) => Self::too_large(limit),
+            crate::body::BodyError::Incomplete => Self {
+                status: StatusCode::REQUEST_TIMEOUT,
+                pd_status: "invalid event",
+                message: "The request body did not arrive in time".into(),
+                errors: vec!["incomplete request body".into()],
+                retry_after_secs: None,
+            },
+        }
+    }
+
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         Self {
             status: StatusCode::TOO_MANY_REQUESTS,

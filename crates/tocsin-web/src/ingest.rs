@@ -24,6 +24,32 @@ use tocsin_core::rate::TokenBucket;
 use tocsin_core::{AlertEvent, IntegrationId, IntegrationType};
 use tocsin_engine::IngestError;
 use tocsin_store::{IngestEvent, IngestItem, IngestOutcome, Integration};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Ingestion requests being read, parsed or committed at once. With bodies up to 512 KiB this
+/// bounds the memory a flood can take (about 128 MiB); beyond it senders get 503 + Retry-After.
+pub const INGEST_REQUESTS_IN_FLIGHT_MAX: usize = 256;
+
+/// Admission before a body is read: a slot among the requests in flight, and room in the
+/// ingest queue. Refusing here costs nothing; refusing after reading 512 KiB costs memory.
+pub struct Gate {
+    slots: Arc<Semaphore>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(INGEST_REQUESTS_IN_FLIGHT_MAX)),
+        }
+    }
+}
+
+fn admit(s: &AppState) -> Option<OwnedSemaphorePermit> {
+    if !s.ingestor.has_room() {
+        return None;
+    }
+    s.gate.slots.clone().try_acquire_owned().ok()
+}
 
 /// Integrations by key, and their rate buckets, kept in memory: every event needs both and
 /// they change rarely. A miss falls through to the store.
@@ -138,7 +164,11 @@ fn record(kind: IntegrationType, started: Instant, accepted: usize) {
 }
 
 fn rejected(kind: IntegrationType, reason: &'static str) {
-    metrics::counter!("tocsin_events_rejected_total", "integration_type" => kind.as_str(), "reason" => reason)
+    rejected_change(kind.as_str(), reason);
+}
+
+fn rejected_change(label: &'static str, reason: &'static str) {
+    metrics::counter!("tocsin_events_rejected_total", "integration_type" => label, "reason" => reason)
         .increment(1);
 }
 
@@ -153,9 +183,17 @@ async fn submit(s: &AppState, items: Vec<IngestItem>) -> Result<Vec<IngestOutcom
 pub async fn enqueue(State(s): State<Arc<AppState>>, body: Body) -> Response {
     let kind = IntegrationType::EventsV2;
     let started = Instant::now();
-    let Ok(bytes) = read_limited(body, INGEST_BODY_BYTES_MAX).await else {
-        rejected(kind, "too_large");
-        return PdError::too_large(INGEST_BODY_BYTES_MAX).into_response();
+    let Some(_slot) = admit(&s) else {
+        rejected(kind, "unavailable");
+        return PdError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)
+            .into_response();
+    };
+    let bytes = match read_limited(body, INGEST_BODY_BYTES_MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            rejected(kind, "body");
+            return PdError::from_body(e).into_response();
+        }
     };
     let req = match events_v2::parse_alert(&bytes) {
         Ok(r) => r,
@@ -204,36 +242,57 @@ pub async fn enqueue(State(s): State<Arc<AppState>>, body: Body) -> Response {
 
 /// `POST /v2/change/enqueue`: PagerDuty change events, recorded on the service.
 pub async fn change_enqueue(State(s): State<Arc<AppState>>, body: Body) -> Response {
+    // Change events are counted apart from alert events.
     let kind = IntegrationType::EventsV2;
+    let metric = "change";
     let started = Instant::now();
-    let Ok(bytes) = read_limited(body, INGEST_BODY_BYTES_MAX).await else {
-        return PdError::too_large(INGEST_BODY_BYTES_MAX).into_response();
+    let Some(_slot) = admit(&s) else {
+        rejected_change(metric, "unavailable");
+        return PdError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)
+            .into_response();
+    };
+    let bytes = match read_limited(body, INGEST_BODY_BYTES_MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            rejected_change(metric, "body");
+            return PdError::from_body(e).into_response();
+        }
     };
     let req = match events_v2::parse_change(&bytes) {
         Ok(r) => r,
         Err(e) => {
-            rejected(kind, "invalid");
+            rejected_change(metric, "invalid");
             return PdError::from_parse(e).into_response();
         }
     };
     let integ = match integration(&s, &req.routing_key, kind).await {
         Ok(i) => i,
-        Err(e) => return pd_key_error(e).into_response(),
+        Err(e) => {
+            rejected_change(metric, "routing_key");
+            return pd_key_error(e).into_response();
+        }
     };
     let now = s.clock.now();
     if let Err(secs) = take_budget(&s, &integ, 1, now) {
+        rejected_change(metric, "rate_limited");
         return PdError::rate_limited(secs).into_response();
     }
     match submit(&s, items(&integ, vec![IngestEvent::Change(req.event)], now)).await {
         Ok(_) => {
-            record(kind, started, 1);
+            metrics::counter!("tocsin_events_accepted_total", "integration_type" => metric)
+                .increment(1);
+            metrics::histogram!("tocsin_ingest_latency_seconds", "integration_type" => metric)
+                .record(started.elapsed().as_secs_f64());
             (
                 StatusCode::ACCEPTED,
                 Json(serde_json::json!({"status": "success", "message": "Change event processed"})),
             )
                 .into_response()
         }
-        Err(e) => pd_ingest_error(e).into_response(),
+        Err(e) => {
+            rejected_change(metric, "unavailable");
+            pd_ingest_error(e).into_response()
+        }
     }
 }
 
@@ -241,7 +300,7 @@ fn pd_key_error(e: KeyError) -> PdError {
     match e {
         KeyError::Unknown => PdError::invalid(vec!["Invalid routing key".into()]),
         KeyError::WrongType(t) => PdError::invalid(vec![format!(
-            "this routing key belongs to a {t} integration; create an events_v2 integration for /v2/enqueue"
+            "this routing key belongs to an integration of type {t}; create an events_v2 integration for /v2/enqueue"
         )]),
         KeyError::Store(e) => {
             tracing::error!(error = %e, "integration lookup failed");
@@ -271,7 +330,7 @@ fn api_key_error(e: KeyError) -> ApiError {
         KeyError::Unknown => ApiError::not_found("integration key"),
         KeyError::WrongType(t) => ApiError::field(
             "key",
-            format!("belongs to a {t} integration, not this endpoint's type"),
+            format!("belongs to an integration of type {t}, not this endpoint's type"),
         ),
         KeyError::Store(e) => ApiError::from(e),
     }
@@ -302,11 +361,15 @@ pub async fn alertmanager_webhook(
         rejected(kind, "routing_key");
         api_key_error(e)
     })?;
+    let _slot = admit(&s).ok_or_else(|| {
+        rejected(kind, "unavailable");
+        ApiError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)
+    })?;
     let bytes = read_limited(body, INGEST_BODY_BYTES_MAX)
         .await
-        .map_err(|l| {
-            rejected(kind, "too_large");
-            ApiError::too_large(l)
+        .map_err(|e| {
+            rejected(kind, "body");
+            ApiError::from(e)
         })?;
     let n = alertmanager::parse(&bytes).map_err(|e| {
         rejected(kind, "invalid");
@@ -354,11 +417,15 @@ pub async fn generic_webhook(
         rejected(kind, "routing_key");
         api_key_error(e)
     })?;
+    let _slot = admit(&s).ok_or_else(|| {
+        rejected(kind, "unavailable");
+        ApiError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)
+    })?;
     let bytes = read_limited(body, INGEST_BODY_BYTES_MAX)
         .await
-        .map_err(|l| {
-            rejected(kind, "too_large");
-            ApiError::too_large(l)
+        .map_err(|e| {
+            rejected(kind, "body");
+            ApiError::from(e)
         })?;
     let ev = generic::parse(&bytes).map_err(|e| {
         rejected(kind, "invalid");

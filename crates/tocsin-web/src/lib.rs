@@ -25,9 +25,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-/// How long one request may take before it is answered 503; an ingest request waits for a
-/// commit, which takes milliseconds, so this only bounds pathological cases.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one REST API request may take before it is answered 503. Ingestion is not under
+/// this timeout: an event that is committing must be answered with its real outcome, or a
+/// sender would retry an event that was stored.
+const API_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of the HTTP layer.
 #[derive(Clone, Debug)]
@@ -46,6 +47,8 @@ pub struct AppState {
     pub live: broadcast::Sender<LiveEvent>,
     pub config: WebConfig,
     pub integrations: ingest::IntegrationCache,
+    /// Admission of ingestion requests before their bodies are read.
+    pub gate: ingest::Gate,
     /// Set when shutdown begins: `/readyz` turns 503 so load balancers stop sending.
     pub shutting_down: AtomicBool,
 }
@@ -65,6 +68,7 @@ impl AppState {
             live,
             config,
             integrations: ingest::IntegrationCache::default(),
+            gate: ingest::Gate::default(),
             shutting_down: AtomicBool::new(false),
         })
     }
@@ -75,13 +79,15 @@ pub fn router(state: Arc<AppState>) -> Router {
     ops::install_metrics();
     Router::new()
         .merge(ingest::routes())
-        .nest("/api/v1", api::routes())
+        .nest(
+            "/api/v1",
+            api::routes().layer(TimeoutLayer::with_status_code(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                API_REQUEST_TIMEOUT,
+            )),
+        )
         .merge(setup::routes())
         .merge(ops::routes())
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::internal("a request handler panicked", "panic").into_response_owned()
         }))

@@ -213,7 +213,14 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             let running =
                 server::start(config.clone(), Arc::new(tocsin_engine::SystemClock)).await?;
             tracing::info!(url = %running.url, data = ?config.database, "Tocsin is listening");
-            println!("Tocsin is listening on {}", running.url);
+            if running.url == format!("http://{}", running.addr) {
+                println!("Tocsin is listening on {}", running.url);
+            } else {
+                println!(
+                    "Tocsin is listening on {} (public URL {})",
+                    running.addr, running.url
+                );
+            }
             if let Some(link) = &running.setup_link {
                 println!(
                     "No user yet. Create the first administrator (one-time link, valid 24 h):\n  {link}"

@@ -32,9 +32,12 @@ pub fn open_store(db: &Database) -> anyhow::Result<Arc<dyn Store>> {
 
 /// A running server.
 pub struct Running {
+    /// The address actually bound.
     pub addr: SocketAddr,
+    /// The public URL (configured), else `http://{addr}`.
     pub url: String,
     pub state: Arc<AppState>,
+    store: Arc<dyn Store>,
     /// The first-admin link, when the database has no user yet.
     pub setup_link: Option<String>,
     stop: Option<oneshot::Sender<()>>,
@@ -98,7 +101,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
     let (live, _) = broadcast::channel(LIVE_EVENTS_BUFFERED_MAX);
     let (ingestor, writer) = Ingestor::start(store.clone(), live.clone(), config.ingest);
     let state = AppState::new(
-        store,
+        store.clone(),
         ingestor,
         clock,
         live,
@@ -120,6 +123,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         addr,
         url,
         state,
+        store,
         setup_link,
         stop: Some(stop_tx),
         http,
@@ -140,12 +144,18 @@ impl Running {
             .context("HTTP task")?
             .context("HTTP server")?;
         // The router (and its handles on the ingestor) is gone; drop ours so the writer drains.
-        let Running { state, writer, .. } = self;
+        let Running {
+            state,
+            writer,
+            store,
+            ..
+        } = self;
         drop(state);
         match tokio::time::timeout(DRAIN_TIMEOUT, writer).await {
             Ok(r) => r.context("ingest writer")?,
             Err(_) => tracing::warn!("ingest writer still busy after the drain timeout"),
         }
+        store.close().await.context("closing the database")?;
         Ok(())
     }
 }

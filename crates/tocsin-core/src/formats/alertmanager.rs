@@ -76,16 +76,9 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
     let map = object(body)?;
     let mut errors: Vec<FieldError> = Vec::new();
     let mut f = Fields::new(&map, "", &mut errors);
-    if let Some(v) = f.string("version", 16)
-        && v != "4"
-    {
-        f.error(
-            "version",
-            format!(
-                "must be \"4\" (got {v:?}): Tocsin reads Alertmanager's webhook payload version 4"
-            ),
-        );
-    }
+    // Alertmanager sends "4"; Grafana's webhook contact point sends the same shape as "1".
+    // The alerts array is what matters, so any version is read.
+    let _version = f.string("version", 16);
     let group_key = f.string("groupKey", 64 * 1024);
     let external_url = f.string("externalURL", SHORT_TEXT_CHARS_MAX * 4);
     let truncated_alerts = map
@@ -162,10 +155,20 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
                     text: Some("Runbook".into()),
                 });
             }
-            if let Some(url) = label(&annotations, "dashboard_url") {
+            // Grafana puts its links on the alert itself.
+            let dashboard = label(&annotations, "dashboard_url")
+                .map(str::to_owned)
+                .or_else(|| af.string("dashboardURL", SHORT_TEXT_CHARS_MAX * 4));
+            if let Some(url) = dashboard {
                 links.push(Link {
-                    href: url.to_owned(),
+                    href: url,
                     text: Some("Dashboard".into()),
+                });
+            }
+            if let Some(url) = af.string("panelURL", SHORT_TEXT_CHARS_MAX * 4) {
+                links.push(Link {
+                    href: url,
+                    text: Some("Panel".into()),
                 });
             }
             let timestamp = af.timestamp("startsAt");
@@ -280,9 +283,6 @@ mod tests {
         let e = parse(br#"{"version":"4","alerts":[{"status":"pending"}]}"#).unwrap_err();
         let ParseError::Invalid(e) = e else { panic!() };
         assert_eq!(e[0].field, "alerts[0].status");
-        let e = parse(br#"{"version":"3","alerts":[]}"#).unwrap_err();
-        let ParseError::Invalid(e) = e else { panic!() };
-        assert_eq!(e[0].field, "version");
         assert!(matches!(
             parse(br#"{"version":"4"}"#),
             Err(ParseError::Invalid(_))

@@ -264,6 +264,35 @@ async fn serve_prints_the_url_and_a_setup_link_and_migrate_is_idempotent() {
         .to_owned();
     let r = reqwest::get(&link).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+
+    // SIGTERM: a graceful stop that leaves one self-contained database file.
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not stop on SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    let wal = dir.join("tocsin.db-wal");
+    assert_eq!(
+        std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
+        0,
+        "WAL folded in on shutdown"
+    );
     drop(server);
 
     let (ok, _, err) = cli(

@@ -267,6 +267,42 @@ async fn alertmanager_webhook_groups_dedups_and_resolves_per_alert() {
 }
 
 #[tokio::test]
+async fn grafana_webhook_contact_point_works_through_the_alertmanager_endpoint() {
+    let app = TestApp::spawn().await;
+    let svc = app.service("grafana").await;
+    let key = app.integration(&svc, "alertmanager").await;
+    let path = format!("/api/v1/integrations/alertmanager/{key}");
+    let r = app
+        .call(
+            "POST",
+            &path,
+            None,
+            Some(fixture_with_key("grafana_webhook_firing.json", &key)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let incidents = app.incidents(&svc).await;
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(
+        incidents[0]["title"],
+        "This alert was triggered for zone us-1"
+    );
+    assert_eq!(incidents[0]["alert_count"], 2);
+    let id = incidents[0]["id"].as_str().unwrap();
+    let alerts = app
+        .get(&format!("/api/v1/incidents/{id}/alerts"))
+        .await
+        .body;
+    let links: Vec<&str> = alerts["alerts"][1]["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(links, ["Source", "Runbook", "Dashboard", "Panel"]);
+}
+
+#[tokio::test]
 async fn generic_webhook_and_change_events() {
     let app = TestApp::spawn().await;
     let svc = app.service("generic").await;
