@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask …`:
 //! - `test`: exactly what CI runs (format, lints, the whole test suite, the contract smoke check);
-//! - `bench NAME`: a benchmark against a peer run in the same command (see docs/benchmarks.md).
+//! - `bench NAME`: a benchmark against a peer run in the same command (see docs/benchmarks.md);
+//! - `fuzz`: the parsers' property-based fuzz tests and the store's model test, with many cases.
 
 mod bench;
 
@@ -13,8 +14,11 @@ fn main() -> std::process::ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::run(&root(), &args[1..]),
+        Some("fuzz") => fuzz(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask test [--no-lint] | bench ingest [--duration SECS]");
+            eprintln!(
+                "usage: cargo xtask test [--no-lint] | bench ingest [--duration SECS] | fuzz [--cases N]"
+            );
             return std::process::ExitCode::from(2);
         }
     };
@@ -96,4 +100,29 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Runs the fuzz and model properties with many more cases than the regular suite.
+fn fuzz(args: &[String]) -> anyhow::Result<()> {
+    let cases = match args {
+        [flag, n] if flag == "--cases" => n.parse::<u32>().context("--cases takes a number")?,
+        [] => 20_000,
+        _ => bail!("usage: cargo xtask fuzz [--cases N]"),
+    };
+    run(cargo()
+        .args(["test", "--release", "-p", "tocsin-core", "--", "fuzz"])
+        .env("PROPTEST_CASES", cases.to_string()))?;
+    run(cargo()
+        .args([
+            "test",
+            "--release",
+            "-p",
+            "tocsin-core",
+            "-p",
+            "tocsin-store",
+            "--",
+            "model",
+            "invariants",
+        ])
+        .env("PROPTEST_CASES", (cases / 50).max(64).to_string()))
 }

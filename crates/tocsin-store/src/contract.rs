@@ -529,3 +529,108 @@ async fn backup_is_a_consistent_copy() {
     let wal = db.dir.join("tocsin.db-wal");
     assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
 }
+
+mod model {
+    //! The dedup state machine proven through the real store: random event sequences over a
+    //! few keys and groups, applied through SQLite, must leave exactly the incidents a simple
+    //! model predicts (PagerDuty's semantics).
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Trigger { key: u8, group: Option<u8> },
+        Ack(u8),
+        Resolve(u8),
+        HumanResolve(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..4, proptest::option::of(0u8..2)).prop_map(|(key, group)| Op::Trigger { key, group }),
+            1 => (0u8..4).prop_map(Op::Ack),
+            2 => (0u8..4).prop_map(Op::Resolve),
+            1 => (0u8..4).prop_map(Op::HumanResolve),
+        ]
+    }
+
+    proptest! {
+        // 48 cases by default (each opens a database); `cargo xtask fuzz` raises it.
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn the_store_keeps_pagerduty_semantics(ops in proptest::collection::vec(op(), 1..40)) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let db = temp_store();
+                let s: &dyn Store = &db.store;
+                let i = service_with_integration(s, IntegrationType::Alertmanager).await;
+                // Model: key -> incident number of its open alert; incident -> (status, open alerts).
+                let mut open: HashMap<u8, IncidentId> = HashMap::new();
+                let mut groups: HashMap<u8, IncidentId> = HashMap::new();
+                let mut opened = 0usize;
+                for (n, op) in ops.iter().enumerate() {
+                    let at = t(n as i64);
+                    match op {
+                        Op::Trigger { key, group } => {
+                            let g = group.map(|g| format!("g{g}"));
+                            let o = ingest(s, &i, vec![trigger(&format!("k{key}"), "x", Severity::Error, g.as_deref())], at).await;
+                            let d = o[0].decision.unwrap();
+                            let id = o[0].incident_id.clone().unwrap();
+                            if let Some(existing) = open.get(key) {
+                                assert_eq!(d, Decision::Repeat);
+                                assert_eq!(&id, existing);
+                            } else if let Some(gi) = group.and_then(|g| groups.get(&g)) {
+                                assert_eq!(d, Decision::JoinIncident);
+                                assert_eq!(&id, gi);
+                                open.insert(*key, id);
+                            } else {
+                                assert_eq!(d, Decision::OpenIncident);
+                                opened += 1;
+                                if let Some(g) = group {
+                                    groups.insert(*g, id.clone());
+                                }
+                                open.insert(*key, id);
+                            }
+                        }
+                        Op::Ack(key) => {
+                            let o = ingest(s, &i, vec![action(&format!("k{key}"), AlertAction::Acknowledge)], at).await;
+                            assert_eq!(o[0].decision == Some(Decision::Drop), !open.contains_key(key));
+                        }
+                        Op::Resolve(key) => {
+                            let o = ingest(s, &i, vec![action(&format!("k{key}"), AlertAction::Resolve)], at).await;
+                            match open.remove(key) {
+                                None => assert_eq!(o[0].decision, Some(Decision::Drop)),
+                                Some(id) => {
+                                    let last = !open.values().any(|v| *v == id);
+                                    assert_eq!(o[0].decision, Some(Decision::Resolve { incident_too: last }));
+                                    if last {
+                                        groups.retain(|_, v| *v != id);
+                                    }
+                                }
+                            }
+                        }
+                        Op::HumanResolve(key) => {
+                            if let Some(id) = open.get(key).cloned() {
+                                s.resolve_incident(&id, &Actor::system(), Channel::Api, at).await.unwrap();
+                                open.retain(|_, v| *v != id);
+                                groups.retain(|_, v| *v != id);
+                            }
+                        }
+                    }
+                    // Invariants after every step, read back from the database.
+                    let all = s.list_incidents(IncidentFilter { limit: 1000, ..Default::default() }).await.unwrap();
+                    assert_eq!(all.len(), opened, "one incident per opening trigger");
+                    let open_ids: std::collections::HashSet<&IncidentId> = open.values().collect();
+                    for inc in &all {
+                        assert_eq!(inc.status.is_open(), open_ids.contains(&inc.id), "incident {} open state", inc.number);
+                    }
+                }
+            });
+        }
+    }
+}

@@ -7,6 +7,9 @@ pub mod alertmanager;
 pub mod events_v2;
 pub mod generic;
 
+#[cfg(test)]
+mod fuzz;
+
 use crate::limits::{ATTACHMENTS_MAX, SHORT_TEXT_CHARS_MAX};
 use crate::{Image, Link};
 use jiff::Timestamp;
