@@ -133,43 +133,10 @@ fn ingest(root: &Path, opts: Options) -> anyhow::Result<()> {
 // ---- tools ----
 
 fn ensure_tools() -> anyhow::Result<()> {
-    const NEEDED: [&str; 2] = ["wrk", "prometheus-alertmanager"];
-    let missing: Vec<&str> = NEEDED.into_iter().filter(|b| !crate::has(b)).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !is_root {
-        bail!(
-            "missing {}: install the Debian packages with `sudo apt-get install -y wrk prometheus-alertmanager` and run again",
-            missing.join(" and ")
-        );
-    }
-    // Another apt may be running on this machine: wait for its lock rather than failing.
-    let apt = |args: &[&str]| {
-        let mut c = Command::new("apt-get");
-        c.args(["-o", "DPkg::Lock::Timeout=600"])
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        c
-    };
-    crate::run(&mut apt(&["update"]))?;
-    crate::run(&mut apt(&[
-        "install",
-        "-y",
-        "wrk",
-        "prometheus-alertmanager",
-    ]))?;
-    let still: Vec<&str> = NEEDED.into_iter().filter(|b| !crate::has(b)).collect();
-    ensure!(
-        still.is_empty(),
-        "{} still missing after apt-get install",
-        still.join(", ")
-    );
-    Ok(())
+    crate::ensure_packages(&[
+        ("wrk", "wrk"),
+        ("prometheus-alertmanager", "prometheus-alertmanager"),
+    ])
 }
 
 // ---- the two servers ----

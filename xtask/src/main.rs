@@ -64,8 +64,12 @@ pub fn has(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Real peers the test suite runs against (program, Debian package).
+const TEST_PACKAGES: &[(&str, &str)] = &[("prometheus-alertmanager", "prometheus-alertmanager")];
+
 fn test(args: &[String]) -> anyhow::Result<()> {
     let lint = !args.iter().any(|a| a == "--no-lint");
+    ensure_packages(TEST_PACKAGES)?;
     if lint {
         run(cargo().args(["fmt", "--all", "--check"]))?;
         run(cargo().args([
@@ -125,4 +129,46 @@ fn fuzz(args: &[String]) -> anyhow::Result<()> {
             "invariants",
         ])
         .env("PROPTEST_CASES", (cases / 50).max(64).to_string()))
+}
+
+/// Makes sure each `(program, Debian package)` is installed: as root, installs the missing
+/// packages with apt-get; otherwise fails saying exactly what to install.
+pub fn ensure_packages(needed: &[(&str, &str)]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = needed
+        .iter()
+        .filter(|(bin, _)| !has(bin))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        bail!(
+            "missing Debian packages: install them with `sudo apt-get install -y {}` and run again",
+            missing.join(" ")
+        );
+    }
+    // Another apt may be running on this machine: wait for its lock rather than failing.
+    let apt = |args: &[&str]| {
+        let mut c = Command::new("apt-get");
+        c.args(["-o", "DPkg::Lock::Timeout=600"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    run(&mut apt(&["update"]))?;
+    run(apt(&["install", "-y", "--no-install-recommends"]).args(&missing))?;
+    let still: Vec<&str> = needed
+        .iter()
+        .filter(|(bin, _)| !has(bin))
+        .map(|(bin, _)| *bin)
+        .collect();
+    if !still.is_empty() {
+        bail!("{} still missing after apt-get install", still.join(", "));
+    }
+    Ok(())
 }

@@ -6,4 +6,5 @@ mod api;
 mod cli;
 mod crash;
 mod ingest;
+mod peers;
 mod support;
