@@ -3,6 +3,7 @@
 //! Nothing here performs I/O or reads a clock: time always comes in as an argument.
 
 pub mod dedup;
+pub mod escalation;
 pub mod formats;
 pub mod ids;
 pub mod incident;
