@@ -156,18 +156,17 @@ fn server_dedup_key() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
-fn record(kind: IntegrationType, started: Instant, accepted: usize) {
-    metrics::counter!("tocsin_events_accepted_total", "integration_type" => kind.as_str())
+/// Metric label of change events, counted apart from alert events.
+const CHANGE_LABEL: &str = "change";
+
+fn record(label: &'static str, started: Instant, accepted: usize) {
+    metrics::counter!("tocsin_events_accepted_total", "integration_type" => label)
         .increment(accepted as u64);
-    metrics::histogram!("tocsin_ingest_latency_seconds", "integration_type" => kind.as_str())
+    metrics::histogram!("tocsin_ingest_latency_seconds", "integration_type" => label)
         .record(started.elapsed().as_secs_f64());
 }
 
-fn rejected(kind: IntegrationType, reason: &'static str) {
-    rejected_change(kind.as_str(), reason);
-}
-
-fn rejected_change(label: &'static str, reason: &'static str) {
+fn rejected(label: &'static str, reason: &'static str) {
     metrics::counter!("tocsin_events_rejected_total", "integration_type" => label, "reason" => reason)
         .increment(1);
 }
@@ -179,50 +178,74 @@ async fn submit(s: &AppState, items: Vec<IngestItem>) -> Result<Vec<IngestOutcom
     s.ingestor.submit(items).await
 }
 
+/// An authorised PagerDuty request, ready to commit.
+struct PdAccepted<T> {
+    _slot: OwnedSemaphorePermit,
+    request: T,
+    integration: Integration,
+    now: Timestamp,
+}
+
+/// What both PagerDuty endpoints do before committing: admission, the bounded body, parsing,
+/// the routing key, and its rate budget. Each refusal is counted under `label` and answered in
+/// PagerDuty's shape.
+async fn pd_accept<T>(
+    s: &AppState,
+    label: &'static str,
+    body: Body,
+    parse: fn(&[u8]) -> Result<T, tocsin_core::formats::ParseError>,
+    routing_key: fn(&T) -> &str,
+) -> Result<PdAccepted<T>, Response> {
+    let refuse = |reason: &'static str, e: PdError| {
+        rejected(label, reason);
+        e.into_response()
+    };
+    let Some(slot) = admit(s) else {
+        return Err(refuse(
+            "unavailable",
+            PdError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS),
+        ));
+    };
+    let bytes = read_limited(body, INGEST_BODY_BYTES_MAX)
+        .await
+        .map_err(|e| refuse("body", PdError::from_body(e)))?;
+    let request = parse(&bytes).map_err(|e| refuse("invalid", PdError::from_parse(e)))?;
+    let integration = integration(s, routing_key(&request), IntegrationType::EventsV2)
+        .await
+        .map_err(|e| refuse("routing_key", pd_key_error(e)))?;
+    let now = s.clock.now();
+    take_budget(s, &integration, 1, now)
+        .map_err(|secs| refuse("rate_limited", PdError::rate_limited(secs)))?;
+    Ok(PdAccepted {
+        _slot: slot,
+        request,
+        integration,
+        now,
+    })
+}
+
 /// `POST /v2/enqueue`: PagerDuty Events API v2.
 pub async fn enqueue(State(s): State<Arc<AppState>>, body: Body) -> Response {
-    let kind = IntegrationType::EventsV2;
+    let label = IntegrationType::EventsV2.as_str();
     let started = Instant::now();
-    let Some(_slot) = admit(&s) else {
-        rejected(kind, "unavailable");
-        return PdError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)
-            .into_response();
+    let a = match pd_accept(&s, label, body, events_v2::parse_alert, |r| &r.routing_key).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
     };
-    let bytes = match read_limited(body, INGEST_BODY_BYTES_MAX).await {
-        Ok(b) => b,
-        Err(e) => {
-            rejected(kind, "body");
-            return PdError::from_body(e).into_response();
-        }
-    };
-    let req = match events_v2::parse_alert(&bytes) {
-        Ok(r) => r,
-        Err(e) => {
-            rejected(kind, "invalid");
-            return PdError::from_parse(e).into_response();
-        }
-    };
-    let integ = match integration(&s, &req.routing_key, kind).await {
-        Ok(i) => i,
-        Err(e) => {
-            rejected(kind, "routing_key");
-            return pd_key_error(e).into_response();
-        }
-    };
-    let now = s.clock.now();
-    if let Err(secs) = take_budget(&s, &integ, 1, now) {
-        rejected(kind, "rate_limited");
-        return PdError::rate_limited(secs).into_response();
-    }
-    let dedup_key = req.dedup_key.unwrap_or_else(server_dedup_key);
+    let dedup_key = a.request.dedup_key.unwrap_or_else(server_dedup_key);
     let event = AlertEvent {
         dedup_key: dedup_key.clone(),
-        action: req.action,
+        action: a.request.action,
         group_key: None,
     };
-    match submit(&s, items(&integ, vec![IngestEvent::Alert(event)], now)).await {
+    match submit(
+        &s,
+        items(&a.integration, vec![IngestEvent::Alert(event)], a.now),
+    )
+    .await
+    {
         Ok(_) => {
-            record(kind, started, 1);
+            record(label, started, 1);
             (
                 StatusCode::ACCEPTED,
                 Json(serde_json::json!({
@@ -234,7 +257,7 @@ pub async fn enqueue(State(s): State<Arc<AppState>>, body: Body) -> Response {
                 .into_response()
         }
         Err(e) => {
-            rejected(kind, "unavailable");
+            rejected(label, "unavailable");
             pd_ingest_error(e).into_response()
         }
     }
@@ -242,47 +265,27 @@ pub async fn enqueue(State(s): State<Arc<AppState>>, body: Body) -> Response {
 
 /// `POST /v2/change/enqueue`: PagerDuty change events, recorded on the service.
 pub async fn change_enqueue(State(s): State<Arc<AppState>>, body: Body) -> Response {
-    // Change events are counted apart from alert events.
-    let kind = IntegrationType::EventsV2;
-    let metric = "change";
     let started = Instant::now();
-    let Some(_slot) = admit(&s) else {
-        rejected_change(metric, "unavailable");
-        return PdError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)
-            .into_response();
+    let a = match pd_accept(&s, CHANGE_LABEL, body, events_v2::parse_change, |r| {
+        &r.routing_key
+    })
+    .await
+    {
+        Ok(a) => a,
+        Err(resp) => return resp,
     };
-    let bytes = match read_limited(body, INGEST_BODY_BYTES_MAX).await {
-        Ok(b) => b,
-        Err(e) => {
-            rejected_change(metric, "body");
-            return PdError::from_body(e).into_response();
-        }
-    };
-    let req = match events_v2::parse_change(&bytes) {
-        Ok(r) => r,
-        Err(e) => {
-            rejected_change(metric, "invalid");
-            return PdError::from_parse(e).into_response();
-        }
-    };
-    let integ = match integration(&s, &req.routing_key, kind).await {
-        Ok(i) => i,
-        Err(e) => {
-            rejected_change(metric, "routing_key");
-            return pd_key_error(e).into_response();
-        }
-    };
-    let now = s.clock.now();
-    if let Err(secs) = take_budget(&s, &integ, 1, now) {
-        rejected_change(metric, "rate_limited");
-        return PdError::rate_limited(secs).into_response();
-    }
-    match submit(&s, items(&integ, vec![IngestEvent::Change(req.event)], now)).await {
+    match submit(
+        &s,
+        items(
+            &a.integration,
+            vec![IngestEvent::Change(a.request.event)],
+            a.now,
+        ),
+    )
+    .await
+    {
         Ok(_) => {
-            metrics::counter!("tocsin_events_accepted_total", "integration_type" => metric)
-                .increment(1);
-            metrics::histogram!("tocsin_ingest_latency_seconds", "integration_type" => metric)
-                .record(started.elapsed().as_secs_f64());
+            record(CHANGE_LABEL, started, 1);
             (
                 StatusCode::ACCEPTED,
                 Json(serde_json::json!({"status": "success", "message": "Change event processed"})),
@@ -290,7 +293,7 @@ pub async fn change_enqueue(State(s): State<Arc<AppState>>, body: Body) -> Respo
                 .into_response()
         }
         Err(e) => {
-            rejected_change(metric, "unavailable");
+            rejected(CHANGE_LABEL, "unavailable");
             pd_ingest_error(e).into_response()
         }
     }
@@ -358,27 +361,27 @@ pub async fn alertmanager_webhook(
     let kind = IntegrationType::Alertmanager;
     let started = Instant::now();
     let integ = integration(&s, &key, kind).await.map_err(|e| {
-        rejected(kind, "routing_key");
+        rejected(kind.as_str(), "routing_key");
         api_key_error(e)
     })?;
     let _slot = admit(&s).ok_or_else(|| {
-        rejected(kind, "unavailable");
+        rejected(kind.as_str(), "unavailable");
         ApiError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)
     })?;
     let bytes = read_limited(body, INGEST_BODY_BYTES_MAX)
         .await
         .map_err(|e| {
-            rejected(kind, "body");
+            rejected(kind.as_str(), "body");
             ApiError::from(e)
         })?;
     let n = alertmanager::parse(&bytes).map_err(|e| {
-        rejected(kind, "invalid");
+        rejected(kind.as_str(), "invalid");
         ApiError::from_parse(e)
     })?;
     let now = s.clock.now();
     let count = u32::try_from(n.alerts.len()).unwrap_or(u32::MAX);
     if let Err(secs) = take_budget(&s, &integ, count.max(1), now) {
-        rejected(kind, "rate_limited");
+        rejected(kind.as_str(), "rate_limited");
         // Never 429 here: Alertmanager would drop the notification for good.
         return Err(ApiError::unavailable(
             "too many events for this integration key; retry",
@@ -394,10 +397,10 @@ pub async fn alertmanager_webhook(
     let accepted = n.alerts.len();
     let events = n.alerts.into_iter().map(IngestEvent::Alert).collect();
     submit(&s, items(&integ, events, now)).await.map_err(|e| {
-        rejected(kind, "unavailable");
+        rejected(kind.as_str(), "unavailable");
         api_ingest_error(e)
     })?;
-    record(kind, started, accepted);
+    record(kind.as_str(), started, accepted);
     Ok((
         StatusCode::OK,
         Json(serde_json::json!({"status": "success", "alerts": accepted})),
@@ -414,26 +417,26 @@ pub async fn generic_webhook(
     let kind = IntegrationType::Generic;
     let started = Instant::now();
     let integ = integration(&s, &key, kind).await.map_err(|e| {
-        rejected(kind, "routing_key");
+        rejected(kind.as_str(), "routing_key");
         api_key_error(e)
     })?;
     let _slot = admit(&s).ok_or_else(|| {
-        rejected(kind, "unavailable");
+        rejected(kind.as_str(), "unavailable");
         ApiError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)
     })?;
     let bytes = read_limited(body, INGEST_BODY_BYTES_MAX)
         .await
         .map_err(|e| {
-            rejected(kind, "body");
+            rejected(kind.as_str(), "body");
             ApiError::from(e)
         })?;
     let ev = generic::parse(&bytes).map_err(|e| {
-        rejected(kind, "invalid");
+        rejected(kind.as_str(), "invalid");
         ApiError::from_parse(e)
     })?;
     let now = s.clock.now();
     if let Err(secs) = take_budget(&s, &integ, 1, now) {
-        rejected(kind, "rate_limited");
+        rejected(kind.as_str(), "rate_limited");
         return Err(ApiError::rate_limited(secs));
     }
     let dedup_key = ev.dedup_key.unwrap_or_else(server_dedup_key);
@@ -445,10 +448,10 @@ pub async fn generic_webhook(
     submit(&s, items(&integ, vec![IngestEvent::Alert(event)], now))
         .await
         .map_err(|e| {
-            rejected(kind, "unavailable");
+            rejected(kind.as_str(), "unavailable");
             api_ingest_error(e)
         })?;
-    record(kind, started, 1);
+    record(kind.as_str(), started, 1);
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"status": "success", "dedup_key": dedup_key})),
