@@ -2,7 +2,7 @@
 //! `shared/reference/pagerduty-events-v2.md` describes it, with the leniency real clients need.
 
 use super::{FieldError, Fields, ParseError, object};
-use crate::limits::{DEDUP_KEY_CHARS_MAX, SHORT_TEXT_CHARS_MAX, SUMMARY_CHARS_MAX};
+use crate::limits::{SHORT_TEXT_CHARS_MAX, SUMMARY_CHARS_MAX};
 use crate::{AlertAction, AlertDetails, ChangeEvent, EventAction, Severity};
 
 /// A parsed alert event, still carrying its routing key (the credential).
@@ -32,36 +32,7 @@ pub fn parse_alert(body: &[u8]) -> Result<AlertRequest, ParseError> {
     let mut errors: Vec<FieldError> = Vec::new();
     let mut f = Fields::new(&map, "", &mut errors);
     let routing_key = routing_key(&mut f);
-    let action = match f.string("event_action", 32) {
-        None => {
-            f.error(
-                "event_action",
-                format!("is required: one of {}", EventAction::words()),
-            );
-            None
-        }
-        Some(a) => {
-            let parsed = EventAction::parse(&a.trim().to_ascii_lowercase());
-            if parsed.is_none() {
-                f.error(
-                    "event_action",
-                    format!("must be one of {} (got {a:?})", EventAction::words()),
-                );
-            }
-            parsed
-        }
-    };
-    let before = f.errors.len();
-    let dedup_key = f.string("dedup_key", DEDUP_KEY_CHARS_MAX);
-    if dedup_key.is_none()
-        && f.errors.len() == before
-        && matches!(
-            action,
-            Some(EventAction::Acknowledge | EventAction::Resolve)
-        )
-    {
-        f.error("dedup_key", "is required to acknowledge or resolve");
-    }
+    let (action, dedup_key) = f.action_and_dedup_key("event_action", None);
     let action = match action {
         Some(EventAction::Trigger) => {
             parse_trigger(&mut f).map(|d| AlertAction::Trigger(Box::new(d)))

@@ -2,7 +2,7 @@
 //! "details": {}, "links": []}`, for scripts and tools without a format of their own.
 
 use super::{FieldError, Fields, ParseError, object};
-use crate::limits::{DEDUP_KEY_CHARS_MAX, SHORT_TEXT_CHARS_MAX, SUMMARY_CHARS_MAX};
+use crate::limits::{SHORT_TEXT_CHARS_MAX, SUMMARY_CHARS_MAX};
 use crate::{AlertAction, AlertDetails, EventAction, Severity};
 
 /// A parsed generic event. The dedup key is absent only on a trigger.
@@ -16,30 +16,7 @@ pub fn parse(body: &[u8]) -> Result<GenericEvent, ParseError> {
     let map = object(body)?;
     let mut errors: Vec<FieldError> = Vec::new();
     let mut f = Fields::new(&map, "", &mut errors);
-    let action = match f.string("action", 32) {
-        None => Some(EventAction::Trigger),
-        Some(a) => {
-            let parsed = EventAction::parse(&a.trim().to_ascii_lowercase());
-            if parsed.is_none() {
-                f.error(
-                    "action",
-                    format!("must be one of {} (got {a:?})", EventAction::words()),
-                );
-            }
-            parsed
-        }
-    };
-    let before = f.errors.len();
-    let dedup_key = f.string("dedup_key", DEDUP_KEY_CHARS_MAX);
-    if dedup_key.is_none()
-        && f.errors.len() == before
-        && matches!(
-            action,
-            Some(EventAction::Acknowledge | EventAction::Resolve)
-        )
-    {
-        f.error("dedup_key", "is required to acknowledge or resolve");
-    }
+    let (action, dedup_key) = f.action_and_dedup_key("action", Some(EventAction::Trigger));
     let action = match action {
         Some(EventAction::Trigger) => {
             let summary = f.required_string("summary", SUMMARY_CHARS_MAX);

@@ -10,8 +10,8 @@ pub mod generic;
 #[cfg(test)]
 mod fuzz;
 
-use crate::limits::{ATTACHMENTS_MAX, SHORT_TEXT_CHARS_MAX};
-use crate::{Image, Link};
+use crate::limits::{ATTACHMENTS_MAX, DEDUP_KEY_CHARS_MAX, SHORT_TEXT_CHARS_MAX};
+use crate::{EventAction, Image, Link};
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -161,6 +161,47 @@ impl<'a> Fields<'a> {
     /// an alert must never be refused over its detection time.
     pub fn timestamp(&mut self, name: &str) -> Option<Timestamp> {
         self.string(name, 64).and_then(|s| parse_timestamp(&s))
+    }
+
+    /// The event action in `name` (absent: `default`, or an error when there is none) and the
+    /// dedup key, which acknowledge and resolve require.
+    pub fn action_and_dedup_key(
+        &mut self,
+        name: &str,
+        default: Option<EventAction>,
+    ) -> (Option<EventAction>, Option<String>) {
+        let action = match (self.string(name, 32), default) {
+            (None, Some(d)) => Some(d),
+            (None, None) => {
+                self.error(
+                    name,
+                    format!("is required: one of {}", EventAction::words()),
+                );
+                None
+            }
+            (Some(a), _) => {
+                let parsed = EventAction::parse(&a.trim().to_ascii_lowercase());
+                if parsed.is_none() {
+                    self.error(
+                        name,
+                        format!("must be one of {} (got {a:?})", EventAction::words()),
+                    );
+                }
+                parsed
+            }
+        };
+        let before = self.errors.len();
+        let dedup_key = self.string("dedup_key", DEDUP_KEY_CHARS_MAX);
+        if dedup_key.is_none()
+            && self.errors.len() == before
+            && matches!(
+                action,
+                Some(EventAction::Acknowledge | EventAction::Resolve)
+            )
+        {
+            self.error("dedup_key", "is required to acknowledge or resolve");
+        }
+        (action, dedup_key)
     }
 
     pub fn links(&mut self, name: &str) -> Vec<Link> {
