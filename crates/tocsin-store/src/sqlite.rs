@@ -1285,7 +1285,19 @@ impl Store for SqliteStore {
 impl SqliteStore {
     fn checkpoint_now(&self) -> Result<()> {
         let conn = self.inner.writer.lock().map_err(backend)?;
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        // (busy, log frames, checkpointed frames): busy means a reader (a backup, say) kept
+        // the log from being folded in; the data is safe either way, only the file layout differs.
+        let (busy, log, done): (i64, i64, i64) =
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+        if busy != 0 {
+            tracing::warn!(
+                log,
+                done,
+                "the write-ahead log could not be folded in: a reader was active"
+            );
+        }
         Ok(())
     }
 }

@@ -87,23 +87,9 @@ pub fn time_zone(raw: &str) -> Result<String, String> {
         .map_err(|_| format!("must be an IANA time zone name such as Europe/Paris (got {v:?})"))
 }
 
-/// A plausible email address: one `@`, a dot in the domain, no spaces, at most 254 characters.
+/// A plausible email address (the rules live in the core, with the other contact checks).
 pub fn email(raw: &str) -> Result<String, String> {
-    let v = raw.trim();
-    let ok = v.len() <= 254
-        && !v.chars().any(char::is_whitespace)
-        && v.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-        });
-    if ok {
-        Ok(v.to_owned())
-    } else {
-        Err(format!("must be an email address (got {v:?})"))
-    }
+    tocsin_core::contact::email(raw.trim())
 }
 
 // ---- services and integrations ----

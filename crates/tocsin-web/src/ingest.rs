@@ -352,7 +352,8 @@ fn api_ingest_error(e: IngestError) -> ApiError {
     }
 }
 
-/// `POST /api/v1/integrations/alertmanager/{key}`: Alertmanager's webhook, payload version 4.
+/// `POST /api/v1/integrations/alertmanager/{key}`: Alertmanager's webhook (payload version 4),
+/// and Grafana's webhook contact point, which sends the same shape.
 pub async fn alertmanager_webhook(
     State(s): State<Arc<AppState>>,
     Path(key): Path<String>,

@@ -42,10 +42,10 @@ impl Modify for Bearer {
     }
 }
 
-/// Alertmanager's webhook (payload version 4). Answers 503 + Retry-After, never 429, when it
+/// Alertmanager's webhook (payload version 4; Grafana's webhook contact point too). Answers 503 + Retry-After, never 429, when it
 /// must shed load: Alertmanager drops any 4xx for good.
 #[utoipa::path(post, path = "/api/v1/integrations/alertmanager/{key}", tag = "ingestion",
-    request_body(content = Object, description = "Alertmanager webhook payload, version 4"),
+    request_body(content = Object, description = "Alertmanager webhook payload (version 4) or Grafana webhook payload"),
     responses((status = 200, description = "Stored"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[allow(dead_code)]

@@ -1,5 +1,5 @@
-//! Prometheus Alertmanager's webhook (payload version 4): one notification carries the alerts of
-//! one group. Each alert is keyed by its fingerprint and resolves on its own; alerts of one group
+//! Prometheus Alertmanager's webhook (payload version 4, and Grafana's webhook contact point,
+//! which sends the same shape as version 1): one notification carries the alerts of one group. Each alert is keyed by its fingerprint and resolves on its own; alerts of one group
 //! share an incident.
 
 use super::{FieldError, Fields, ParseError, object};
@@ -78,7 +78,6 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
     let mut f = Fields::new(&map, "", &mut errors);
     // Alertmanager sends "4"; Grafana's webhook contact point sends the same shape as "1".
     // The alerts array is what matters, so any version is read.
-    let _version = f.string("version", 16);
     let group_key = f.string("groupKey", 64 * 1024);
     let external_url = f.string("externalURL", SHORT_TEXT_CHARS_MAX * 4);
     let truncated_alerts = map
