@@ -29,6 +29,10 @@ pub enum StoreError {
     /// The domain refused the change.
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// A field names something that does not exist or cannot be used (the API answers 400
+    /// naming the field).
+    #[error("'{field}' {message}")]
+    Invalid { field: String, message: String },
     /// The database failed; the message is for logs, not for users.
     #[error("database: {0}")]
     Backend(String),
@@ -129,6 +133,27 @@ pub trait Store: Send + Sync + 'static {
         service: &ServiceId,
         limit: u32,
     ) -> Result<Vec<ChangeRecord>>;
+
+    // Escalation policies and how people are reached.
+    async fn create_escalation_policy(
+        &self,
+        policy: NewEscalationPolicy,
+        now: Timestamp,
+    ) -> Result<EscalationPolicy>;
+    async fn get_escalation_policy(&self, id: &str) -> Result<EscalationPolicy>;
+    async fn list_escalation_policies(&self) -> Result<Vec<EscalationPolicy>>;
+    async fn create_contact_method(
+        &self,
+        method: NewContactMethod,
+        now: Timestamp,
+    ) -> Result<ContactMethod>;
+    async fn list_contact_methods(&self, user: &UserId) -> Result<Vec<ContactMethod>>;
+    async fn create_notification_rule(
+        &self,
+        rule: NewNotificationRule,
+        now: Timestamp,
+    ) -> Result<NotificationRule>;
+    async fn list_notification_rules(&self, user: &UserId) -> Result<Vec<NotificationRule>>;
 
     // Incidents.
     async fn list_incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>>;

@@ -207,3 +207,80 @@ pub struct ChangeRecord {
     pub custom_details: Option<serde_json::Value>,
     pub links: Vec<Link>,
 }
+
+/// One target of an escalation level, as stored and shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TargetRecord {
+    User { id: UserId },
+    Schedule { id: String },
+    RoundRobin { ids: Vec<UserId> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct LevelRecord {
+    pub delay_minutes: u32,
+    pub targets: Vec<TargetRecord>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewEscalationPolicy {
+    pub name: String,
+    pub description: String,
+    pub repeat: u32,
+    /// Already validated against `tocsin_core::escalation::Policy`.
+    pub levels: Vec<LevelRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct EscalationPolicy {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub repeat: u32,
+    pub levels: Vec<LevelRecord>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewContactMethod {
+    pub user_id: UserId,
+    pub kind: tocsin_core::contact::ContactType,
+    /// Already checked with `ContactType::parse_address`.
+    pub address: String,
+    pub label: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ContactMethod {
+    pub id: String,
+    pub user_id: UserId,
+    #[serde(rename = "type")]
+    pub kind: tocsin_core::contact::ContactType,
+    pub address: String,
+    pub label: String,
+    pub verified: bool,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewNotificationRule {
+    pub user_id: UserId,
+    pub contact_method_id: String,
+    pub delay_minutes: u32,
+    /// `None`: both urgencies.
+    pub urgency: Option<Urgency>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct NotificationRule {
+    pub id: String,
+    pub user_id: UserId,
+    pub contact_method_id: String,
+    pub delay_minutes: u32,
+    pub urgency: Option<Urgency>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}

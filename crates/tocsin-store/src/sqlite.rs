@@ -15,7 +15,10 @@ use tocsin_core::incident::{self, Transition};
 use tocsin_core::rate::RateLimit;
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_paging.sql"),
+];
 /// Read connections kept open between calls.
 const READERS_POOLED_MAX: usize = 8;
 /// How long a connection waits for another process's lock (the CLI next to a running server).
@@ -292,6 +295,58 @@ fn load_incident(conn: &Connection, id: &str) -> Result<Incident> {
         .optional()?
         .ok_or(StoreError::NotFound("incident"))?;
     with_assignees(conn, incident)
+}
+
+fn load_policy(conn: &Connection, id: &str) -> Result<EscalationPolicy> {
+    conn.query_row(
+        "SELECT id, name, description, repeat, levels, created_at FROM escalation_policies WHERE id = ?1",
+        [id],
+        |r| {
+            let levels: String = r.get(4)?;
+            Ok(EscalationPolicy {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                description: r.get(2)?,
+                repeat: r.get(3)?,
+                levels: serde_json::from_str(&levels).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e))
+                })?,
+                created_at: ts(r.get(5)?),
+            })
+        },
+    )
+    .optional()?
+    .ok_or(StoreError::NotFound("escalation policy"))
+}
+
+const CONTACT_COLS: &str = "id, user_id, type, address, label, verified_at, created_at";
+
+fn contact_row(r: &Row<'_>) -> rusqlite::Result<ContactMethod> {
+    Ok(ContactMethod {
+        id: r.get(0)?,
+        user_id: UserId(r.get(1)?),
+        kind: word(r.get(2)?, tocsin_core::contact::ContactType::parse)?,
+        address: r.get(3)?,
+        label: r.get(4)?,
+        verified: r.get::<_, Option<i64>>(5)?.is_some(),
+        created_at: ts(r.get(6)?),
+    })
+}
+
+const RULE_COLS: &str = "id, user_id, contact_method_id, delay_minutes, urgency, created_at";
+
+fn rule_row(r: &Row<'_>) -> rusqlite::Result<NotificationRule> {
+    Ok(NotificationRule {
+        id: r.get(0)?,
+        user_id: UserId(r.get(1)?),
+        contact_method_id: r.get(2)?,
+        delay_minutes: r.get(3)?,
+        urgency: match r.get::<_, Option<String>>(4)? {
+            Some(u) => Some(word(u, Urgency::parse)?),
+            None => None,
+        },
+        created_at: ts(r.get(5)?),
+    })
 }
 
 fn load_team(conn: &Connection, id: &str) -> Result<Team> {
@@ -922,6 +977,19 @@ impl Store for SqliteStore {
             if let Some(t) = &s.team_id {
                 load_team(tx, t.as_str())?;
             }
+            if let Some(p) = &s.escalation_policy_id {
+                let exists: bool = tx.query_row(
+                    "SELECT COUNT(*) > 0 FROM escalation_policies WHERE id = ?1",
+                    [p],
+                    |r| r.get(0),
+                )?;
+                if !exists {
+                    return Err(StoreError::Invalid {
+                        field: "escalation_policy_id".into(),
+                        message: "names no existing escalation policy".into(),
+                    });
+                }
+            }
             let id = new_id();
             tx.execute(
                 "INSERT INTO services (id, name, description, team_id, escalation_policy_id, created_at)
@@ -1054,6 +1122,143 @@ impl Store for SqliteStore {
                     })
                 })?
                 .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn create_escalation_policy(
+        &self,
+        p: NewEscalationPolicy,
+        now: Timestamp,
+    ) -> Result<EscalationPolicy> {
+        self.write(move |tx| {
+            // Every user and schedule the policy names must exist now.
+            let mut refs: Vec<(&str, String, String)> = Vec::new();
+            for (l, level) in p.levels.iter().enumerate() {
+                for (t, target) in level.targets.iter().enumerate() {
+                    match target {
+                        TargetRecord::User { id } => refs.push(("user", id.0.clone(), format!("levels[{l}].targets[{t}].id"))),
+                        TargetRecord::Schedule { id } => refs.push(("schedule", id.clone(), format!("levels[{l}].targets[{t}].id"))),
+                        TargetRecord::RoundRobin { ids } => {
+                            for (u, id) in ids.iter().enumerate() {
+                                refs.push(("user", id.0.clone(), format!("levels[{l}].targets[{t}].ids[{u}]")));
+                            }
+                        }
+                    }
+                }
+            }
+            for (kind, id, field) in &refs {
+                let sql = if *kind == "user" {
+                    "SELECT COUNT(*) > 0 FROM users WHERE id = ?1"
+                } else {
+                    "SELECT COUNT(*) > 0 FROM schedules WHERE id = ?1"
+                };
+                let exists: bool = tx.query_row(sql, [id], |r| r.get(0))?;
+                if !exists {
+                    return Err(StoreError::Invalid { field: field.clone(), message: format!("names no existing {kind}") });
+                }
+            }
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO escalation_policies (id, name, description, repeat, levels, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                params![id, p.name, p.description, p.repeat, json_or_null(&p.levels), ms(now)],
+            )
+            .map_err(|e| conflict_as(e, "an escalation policy with this name already exists"))?;
+            for (kind, ref_id, _) in &refs {
+                tx.execute(
+                    "INSERT OR IGNORE INTO escalation_policy_refs (policy_id, ref_type, ref_id) VALUES (?1, ?2, ?3)",
+                    params![id, kind, ref_id],
+                )?;
+            }
+            load_policy(tx, &id)
+        })
+        .await
+    }
+
+    async fn get_escalation_policy(&self, id: &str) -> Result<EscalationPolicy> {
+        let id = id.to_owned();
+        self.read(move |c| load_policy(c, &id)).await
+    }
+
+    async fn list_escalation_policies(&self) -> Result<Vec<EscalationPolicy>> {
+        self.read(|c| {
+            let ids: Vec<String> = c
+                .prepare("SELECT id FROM escalation_policies ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            ids.iter().map(|id| load_policy(c, id)).collect()
+        })
+        .await
+    }
+
+    async fn create_contact_method(
+        &self,
+        m: NewContactMethod,
+        now: Timestamp,
+    ) -> Result<ContactMethod> {
+        self.write(move |tx| {
+            let exists: bool = tx.query_row("SELECT COUNT(*) > 0 FROM users WHERE id = ?1", [m.user_id.as_str()], |r| r.get(0))?;
+            if !exists {
+                return Err(StoreError::NotFound("user"));
+            }
+            let id = new_id();
+            let verified_at = (!m.kind.needs_verification()).then(|| ms(now));
+            tx.execute(
+                "INSERT INTO contact_methods (id, user_id, type, address, label, verified_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, m.user_id.as_str(), m.kind.as_str(), m.address, m.label, verified_at, ms(now)],
+            )
+            .map_err(|e| conflict_as(e, "this user already has this contact method"))?;
+            Ok(tx.query_row(&format!("SELECT {CONTACT_COLS} FROM contact_methods WHERE id = ?1"), [id], contact_row)?)
+        })
+        .await
+    }
+
+    async fn list_contact_methods(&self, user: &UserId) -> Result<Vec<ContactMethod>> {
+        let user = user.0.clone();
+        self.read(move |c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {CONTACT_COLS} FROM contact_methods WHERE user_id = ?1 ORDER BY created_at, id"
+            ))?;
+            Ok(st.query_map([user], contact_row)?.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn create_notification_rule(
+        &self,
+        r: NewNotificationRule,
+        now: Timestamp,
+    ) -> Result<NotificationRule> {
+        self.write(move |tx| {
+            let owner: Option<String> = tx
+                .query_row("SELECT user_id FROM contact_methods WHERE id = ?1", [&r.contact_method_id], |row| row.get(0))
+                .optional()?;
+            if owner.as_deref() != Some(r.user_id.as_str()) {
+                return Err(StoreError::Invalid {
+                    field: "contact_method_id".into(),
+                    message: "names no contact method of this user".into(),
+                });
+            }
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO notification_rules (id, user_id, contact_method_id, delay_minutes, urgency, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, r.user_id.as_str(), r.contact_method_id, r.delay_minutes, r.urgency.map(Urgency::as_str), ms(now)],
+            )?;
+            Ok(tx.query_row(&format!("SELECT {RULE_COLS} FROM notification_rules WHERE id = ?1"), [id], rule_row)?)
+        })
+        .await
+    }
+
+    async fn list_notification_rules(&self, user: &UserId) -> Result<Vec<NotificationRule>> {
+        let user = user.0.clone();
+        self.read(move |c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {RULE_COLS} FROM notification_rules WHERE user_id = ?1 ORDER BY delay_minutes, created_at, id"
+            ))?;
+            Ok(st.query_map([user], rule_row)?.collect::<rusqlite::Result<_>>()?)
         })
         .await
     }

@@ -3,7 +3,8 @@
 
 use crate::AppState;
 use crate::auth::{
-    Auth, check_password, hash_password, hash_secret, new_integration_key, new_token,
+    Admin, Auth, Require, Responder, check_password, hash_password, hash_secret,
+    new_integration_key, new_token,
 };
 use crate::body::JsonBody;
 use crate::error::{ApiError, ErrorBody};
@@ -48,10 +49,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/teams/{id}/members", post(add_member))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", delete(revoke_token))
+        .merge(crate::paging::routes())
         .fallback(|| async { ApiError::not_found("API route") })
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Trims and bounds a required name.
 fn name(field: &str, raw: &str) -> ApiResult<String> {
@@ -119,10 +121,9 @@ pub async fn list_services(
     responses((status = 201, body = Service), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_service(
     State(s): State<Arc<AppState>>,
-    auth: Auth,
+    _: Require<Admin>,
     JsonBody(b): JsonBody<CreateService>,
 ) -> ApiResult<(StatusCode, Json<Service>)> {
-    auth.require(Role::Admin)?;
     let svc = s
         .store
         .create_service(
@@ -237,11 +238,10 @@ pub async fn list_integrations(
     responses((status = 201, body = IntegrationView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create_integration(
     State(s): State<Arc<AppState>>,
-    auth: Auth,
+    _: Require<Admin>,
     Path(id): Path<String>,
     JsonBody(b): JsonBody<CreateIntegration>,
 ) -> ApiResult<(StatusCode, Json<IntegrationView>)> {
-    auth.require(Role::Admin)?;
     let kind = IntegrationType::parse(b.kind.trim()).ok_or_else(|| {
         ApiError::field(
             "type",
@@ -469,11 +469,10 @@ pub struct NewNote {
     responses((status = 200, body = Incident), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn add_note(
     State(s): State<Arc<AppState>>,
-    auth: Auth,
+    Require(auth, _): Require<Responder>,
     Path(id): Path<String>,
     JsonBody(b): JsonBody<NewNote>,
 ) -> ApiResult<Json<Incident>> {
-    auth.require(Role::Responder)?;
     let text = b.content.trim();
     if text.is_empty() {
         return Err(ApiError::field("content", "must not be empty"));
@@ -573,10 +572,9 @@ pub fn role(field: &str, raw: Option<&str>, default: Role) -> ApiResult<Role> {
     responses((status = 201, body = User), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_user(
     State(s): State<Arc<AppState>>,
-    auth: Auth,
+    _: Require<Admin>,
     JsonBody(b): JsonBody<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
-    auth.require(Role::Admin)?;
     let user_name = name("name", &b.name)?;
     let user_email = email(&b.email).map_err(|e| ApiError::field("email", e))?;
     let tz = time_zone(b.time_zone.as_deref().unwrap_or("UTC"))
@@ -631,10 +629,9 @@ pub async fn list_teams(
     responses((status = 201, body = Team), (status = 409, body = ErrorBody)))]
 pub async fn create_team(
     State(s): State<Arc<AppState>>,
-    auth: Auth,
+    _: Require<Admin>,
     JsonBody(b): JsonBody<CreateTeam>,
 ) -> ApiResult<(StatusCode, Json<Team>)> {
-    auth.require(Role::Admin)?;
     let team = s
         .store
         .create_team(
@@ -669,11 +666,10 @@ pub struct AddMember {
     responses((status = 200, body = Team), (status = 404, body = ErrorBody)))]
 pub async fn add_member(
     State(s): State<Arc<AppState>>,
-    auth: Auth,
+    _: Require<Admin>,
     Path(id): Path<String>,
     JsonBody(b): JsonBody<AddMember>,
 ) -> ApiResult<Json<Team>> {
-    auth.require(Role::Admin)?;
     Ok(Json(
         s.store
             .add_team_member(&TeamId(id), &UserId(b.user_id))
@@ -713,10 +709,9 @@ pub async fn list_tokens(
     responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody)))]
 pub async fn create_token(
     State(s): State<Arc<AppState>>,
-    auth: Auth,
+    _: Require<Admin>,
     JsonBody(b): JsonBody<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    auth.require(Role::Admin)?;
     let secret = new_token();
     let token = s
         .store

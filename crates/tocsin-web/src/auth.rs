@@ -122,6 +122,39 @@ impl Auth {
     }
 }
 
+/// A role a route requires, as a type, so that the check runs while extracting: before the
+/// body is read, a caller without the role gets 403, never a 400 about a body it may not send.
+pub trait RoleMarker: Send + Sync {
+    const ROLE: Role;
+}
+
+pub struct Admin;
+pub struct Responder;
+
+impl RoleMarker for Admin {
+    const ROLE: Role = Role::Admin;
+}
+
+impl RoleMarker for Responder {
+    const ROLE: Role = Role::Responder;
+}
+
+/// An authenticated caller that has role `R`.
+pub struct Require<R>(pub Auth, pub std::marker::PhantomData<R>);
+
+impl<R: RoleMarker> FromRequestParts<Arc<AppState>> for Require<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let auth = Auth::from_request_parts(parts, state).await?;
+        auth.require(R::ROLE)?;
+        Ok(Require(auth, std::marker::PhantomData))
+    }
+}
+
 impl FromRequestParts<Arc<AppState>> for Auth {
     type Rejection = ApiError;
 

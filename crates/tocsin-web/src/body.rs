@@ -83,18 +83,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// A JSON body for the REST API, bounded by `API_BODY_BYTES_MAX`.
 pub struct JsonBody<T>(pub T);
 
+/// Reads and parses a REST API body (bounded by `API_BODY_BYTES_MAX`); an empty body reads as
+/// `{}`. Handlers that must authorise before looking at the body call this themselves.
+pub async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    let bytes = read_limited(body, tocsin_core::limits::API_BODY_BYTES_MAX).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        parse_json(b"{}")
+    } else {
+        parse_json(&bytes)
+    }
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, Self::Rejection> {
-        let limit = tocsin_core::limits::API_BODY_BYTES_MAX;
-        let bytes = read_limited(req.into_body(), limit).await?;
-        let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-            Bytes::from_static(b"{}")
-        } else {
-            bytes
-        };
-        parse_json(&bytes).map(JsonBody)
+        json_body(req.into_body()).await.map(JsonBody)
     }
 }
 

@@ -141,6 +141,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Invalid { field, message } => ApiError::field(&field, message),
             StoreError::Rejected(r) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", r.to_string())
             }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod ingest;
 pub mod openapi;
 pub mod ops;
+pub mod paging;
 pub mod setup;
 
 use axum::Router;

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document of `/api/v1`, generated from the handlers' annotations.
 
-use crate::api;
 use crate::error::ErrorBody;
+use crate::{api, paging};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
         api::list_users, api::create_user, api::get_user,
         api::list_teams, api::create_team, api::get_team, api::add_member,
         api::list_tokens, api::create_token, api::revoke_token,
+        paging::create_policy, paging::list_policies, paging::get_policy,
+        paging::create_contact_method, paging::list_contact_methods, paging::create_rule, paging::list_rules,
         alertmanager_webhook, generic_webhook,
     ),
     components(schemas(ErrorBody)),
@@ -25,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         (name = "incidents", description = "What humans handle"),
         (name = "services", description = "What is monitored, and the integrations that feed it"),
         (name = "people", description = "Users, teams and API tokens"),
+        (name = "paging", description = "Escalation policies, contact methods and notification rules"),
         (name = "ingestion", description = "Inbound alerts, authorised by the integration key in the path"),
     )
 )]

@@ -6,5 +6,6 @@ mod api;
 mod cli;
 mod crash;
 mod ingest;
+mod paging;
 mod peers;
 mod support;

@@ -1,0 +1,299 @@
+//! The REST API of the response pillar: escalation policies, and each person's contact methods
+//! and notification rules. Validation happens here and in the core; the store checks that what
+//! is named exists.
+
+use crate::AppState;
+use crate::api::ApiResult;
+use crate::auth::{Admin, Auth, Require};
+use crate::body::{JsonBody, json_body};
+use crate::error::{ApiError, ErrorBody};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use jiff::SignedDuration;
+use serde::Deserialize;
+use std::sync::Arc;
+use tocsin_core::contact::ContactType;
+use tocsin_core::escalation::{Level, Policy, Target};
+use tocsin_core::limits::NAME_CHARS_MAX;
+use tocsin_core::{Role, Urgency, UserId};
+use tocsin_store::*;
+use utoipa::ToSchema;
+
+/// The longest delay a notification rule may wait (a day).
+pub const RULE_DELAY_MINUTES_MAX: u32 = 1440;
+/// Contact methods per person, and rules per person.
+pub const CONTACT_METHODS_PER_USER_MAX: usize = 20;
+pub const RULES_PER_USER_MAX: usize = 50;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            "/escalation-policies",
+            get(list_policies).post(create_policy),
+        )
+        .route("/escalation-policies/{id}", get(get_policy))
+        .route(
+            "/users/{id}/contact-methods",
+            get(list_contact_methods).post(create_contact_method),
+        )
+        .route(
+            "/users/{id}/notification-rules",
+            get(list_rules).post(create_rule),
+        )
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePolicy {
+    name: String,
+    description: Option<String>,
+    /// Extra loops through the whole policy after the last level (0–9).
+    repeat: Option<u32>,
+    levels: Vec<LevelRecord>,
+}
+
+/// Checks a policy with the core's rules (the same rules the engine plans with).
+fn check_policy(levels: &[LevelRecord], repeat: u32) -> ApiResult<()> {
+    let core_levels = levels
+        .iter()
+        .map(|l| Level {
+            delay: SignedDuration::from_mins(i64::from(l.delay_minutes)),
+            targets: l
+                .targets
+                .iter()
+                .map(|t| match t {
+                    TargetRecord::User { id } => Target::User(id.clone()),
+                    TargetRecord::Schedule { id } => Target::Schedule(id.clone()),
+                    TargetRecord::RoundRobin { ids } => Target::RoundRobin(ids.clone()),
+                })
+                .collect(),
+        })
+        .collect();
+    Policy::new(core_levels, repeat).map(|_| ()).map_err(|e| {
+        let message = e.to_string();
+        let why = message
+            .split_once("' ")
+            .map_or(message.as_str(), |(_, w)| w)
+            .to_owned();
+        ApiError::field(&e.field(), why)
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/escalation-policies", tag = "paging", security(("bearer" = [])), request_body = CreatePolicy,
+    responses((status = 201, body = EscalationPolicy), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_policy(
+    State(s): State<Arc<AppState>>,
+    _: Require<Admin>,
+    JsonBody(b): JsonBody<CreatePolicy>,
+) -> ApiResult<(StatusCode, Json<EscalationPolicy>)> {
+    let name = b.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > NAME_CHARS_MAX {
+        return Err(ApiError::field(
+            "name",
+            format!("must be 1 to {NAME_CHARS_MAX} characters"),
+        ));
+    }
+    let repeat = b.repeat.unwrap_or(0);
+    check_policy(&b.levels, repeat)?;
+    let policy = s
+        .store
+        .create_escalation_policy(
+            NewEscalationPolicy {
+                name,
+                description: b.description.unwrap_or_default(),
+                repeat,
+                levels: b.levels,
+            },
+            s.clock.now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(policy)))
+}
+
+#[utoipa::path(get, path = "/api/v1/escalation-policies", tag = "paging", security(("bearer" = [])),
+    responses((status = 200, body = [EscalationPolicy])))]
+pub async fn list_policies(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(Role::Viewer)?;
+    Ok(Json(
+        serde_json::json!({ "escalation_policies": s.store.list_escalation_policies().await? }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/escalation-policies/{id}", tag = "paging", security(("bearer" = [])),
+    responses((status = 200, body = EscalationPolicy), (status = 404, body = ErrorBody)))]
+pub async fn get_policy(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EscalationPolicy>> {
+    auth.require(Role::Viewer)?;
+    Ok(Json(s.store.get_escalation_policy(&id).await?))
+}
+
+/// Admins manage everyone's contact methods; a responder manages their own.
+fn may_manage(auth: &Auth, user: &UserId) -> ApiResult<()> {
+    if auth.role().allows(Role::Admin) {
+        return Ok(());
+    }
+    if auth.user_id() == Some(user) && auth.role().allows(Role::Responder) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(
+        "only an admin, or the user themselves, may do this",
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateContactMethod {
+    /// email, sms, voice, webhook, slack, teams, mattermost, telegram, discord or ntfy.
+    #[serde(rename = "type")]
+    kind: String,
+    address: String,
+    label: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/contact-methods", tag = "paging", security(("bearer" = [])),
+    request_body = CreateContactMethod,
+    responses((status = 201, body = ContactMethod), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_contact_method(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<ContactMethod>)> {
+    let user = UserId(id);
+    may_manage(&auth, &user)?;
+    let b: CreateContactMethod = json_body(body).await?;
+    let kind = ContactType::parse(b.kind.trim()).ok_or_else(|| {
+        ApiError::field("type", format!("must be one of {}", ContactType::words()))
+    })?;
+    let address = kind
+        .parse_address(&b.address)
+        .map_err(|e| ApiError::field("address", e))?;
+    let label = b.label.unwrap_or_default();
+    if label.chars().count() > NAME_CHARS_MAX {
+        return Err(ApiError::field(
+            "label",
+            format!("must be at most {NAME_CHARS_MAX} characters"),
+        ));
+    }
+    if s.store.list_contact_methods(&user).await?.len() >= CONTACT_METHODS_PER_USER_MAX {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("a user has at most {CONTACT_METHODS_PER_USER_MAX} contact methods"),
+        ));
+    }
+    let method = s
+        .store
+        .create_contact_method(
+            NewContactMethod {
+                user_id: user,
+                kind,
+                address,
+                label,
+            },
+            s.clock.now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(method)))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}/contact-methods", tag = "paging", security(("bearer" = [])),
+    responses((status = 200, body = [ContactMethod])))]
+pub async fn list_contact_methods(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let user = UserId(id);
+    may_manage(&auth, &user)?;
+    s.store.get_user(&user).await?;
+    Ok(Json(
+        serde_json::json!({ "contact_methods": s.store.list_contact_methods(&user).await? }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRule {
+    contact_method_id: String,
+    /// Minutes after the page starts (0 = at once).
+    delay_minutes: u32,
+    /// high or low; absent: both.
+    urgency: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/notification-rules", tag = "paging", security(("bearer" = [])),
+    request_body = CreateRule,
+    responses((status = 201, body = NotificationRule), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn create_rule(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<NotificationRule>)> {
+    let user = UserId(id);
+    may_manage(&auth, &user)?;
+    let b: CreateRule = json_body(body).await?;
+    if b.delay_minutes > RULE_DELAY_MINUTES_MAX {
+        return Err(ApiError::field(
+            "delay_minutes",
+            format!("must be from 0 to {RULE_DELAY_MINUTES_MAX}"),
+        ));
+    }
+    let urgency = match b
+        .urgency
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        None => None,
+        Some(u) => Some(Urgency::parse(u).ok_or_else(|| {
+            ApiError::field("urgency", format!("must be one of {}", Urgency::words()))
+        })?),
+    };
+    s.store.get_user(&user).await?;
+    if s.store.list_notification_rules(&user).await?.len() >= RULES_PER_USER_MAX {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("a user has at most {RULES_PER_USER_MAX} notification rules"),
+        ));
+    }
+    let rule = s
+        .store
+        .create_notification_rule(
+            NewNotificationRule {
+                user_id: user,
+                contact_method_id: b.contact_method_id,
+                delay_minutes: b.delay_minutes,
+                urgency,
+            },
+            s.clock.now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(rule)))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}/notification-rules", tag = "paging", security(("bearer" = [])),
+    responses((status = 200, body = [NotificationRule])))]
+pub async fn list_rules(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let user = UserId(id);
+    may_manage(&auth, &user)?;
+    s.store.get_user(&user).await?;
+    Ok(Json(
+        serde_json::json!({ "notification_rules": s.store.list_notification_rules(&user).await? }),
+    ))
+}
