@@ -45,4 +45,5 @@ id_type!(
     UserId,
     TeamId,
     TokenId,
+    ScheduleId,
 );

@@ -11,6 +11,7 @@ pub mod incident;
 pub mod limits;
 pub mod model;
 pub mod rate;
+pub mod schedule;
 
 pub use ids::*;
 pub use jiff::Timestamp;
