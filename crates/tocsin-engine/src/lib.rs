@@ -3,9 +3,11 @@
 //! work, batches it, and tells the rest of the process what changed.
 
 pub mod clock;
+pub mod escalator;
 pub mod ingest;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use escalator::Escalator;
 pub use ingest::{IngestError, Ingestor, IngestorConfig};
 
 use tocsin_core::{IncidentId, ServiceId};

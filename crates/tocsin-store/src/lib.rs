@@ -155,6 +155,24 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<NotificationRule>;
     async fn list_notification_rules(&self, user: &UserId) -> Result<Vec<NotificationRule>>;
 
+    // The engine's due work.
+    /// Escalations due at `now` whose lease (if any) has run out, claimed for `node` until
+    /// `until`, with what planning the next step needs.
+    async fn claim_due_escalations(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueEscalation>>;
+    /// Records a step taken (new cursor, next due time, notifications queued, timeline) in one
+    /// transaction. Returns false, changing nothing, when the incident is no longer triggered or
+    /// `step.node` no longer holds the claim.
+    async fn record_escalation_step(&self, step: EscalationStep, now: Timestamp) -> Result<bool>;
+    /// The earliest due escalation step, to sleep until it.
+    async fn next_escalation_due(&self) -> Result<Option<Timestamp>>;
+    async fn list_notifications(&self, incident: &IncidentId) -> Result<Vec<NotificationRecord>>;
+
     // Incidents.
     async fn list_incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>>;
     async fn get_incident(&self, id: &IncidentId) -> Result<Incident>;

@@ -284,3 +284,95 @@ pub struct NotificationRule {
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
+
+impl LevelRecord {
+    /// The core's view of this level (the same rules plan and validate).
+    pub fn to_core(&self) -> tocsin_core::escalation::Level {
+        use tocsin_core::escalation::{Level, Target};
+        Level {
+            delay: jiff::SignedDuration::from_mins(i64::from(self.delay_minutes)),
+            targets: self
+                .targets
+                .iter()
+                .map(|t| match t {
+                    TargetRecord::User { id } => Target::User(id.clone()),
+                    TargetRecord::Schedule { id } => Target::Schedule(id.clone()),
+                    TargetRecord::RoundRobin { ids } => Target::RoundRobin(ids.clone()),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl EscalationPolicy {
+    /// The validated core policy, or why it no longer is one.
+    pub fn to_core(
+        &self,
+    ) -> Result<tocsin_core::escalation::Policy, tocsin_core::escalation::PolicyError> {
+        tocsin_core::escalation::Policy::new(
+            self.levels.iter().map(LevelRecord::to_core).collect(),
+            self.repeat,
+        )
+    }
+}
+
+/// Where an incident stands in its policy (the core's `Cursor`, as stored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepCursor {
+    pub level: u32,
+    pub round: u32,
+    pub step: u32,
+}
+
+/// An escalation whose next step is due, claimed by this node.
+#[derive(Clone, Debug)]
+pub struct DueEscalation {
+    pub incident: Incident,
+    pub policy: EscalationPolicy,
+    /// `None` before the first step.
+    pub cursor: Option<StepCursor>,
+}
+
+/// A notification to queue in the outbox.
+#[derive(Clone, Debug)]
+pub struct NewNotification {
+    pub user_id: UserId,
+    pub contact_method_id: String,
+    pub due_at: Timestamp,
+    pub idempotency_key: String,
+}
+
+/// A step the engine took.
+#[derive(Clone, Debug)]
+pub struct EscalationStep {
+    pub incident_id: IncidentId,
+    /// The node that holds the claim.
+    pub node: String,
+    pub cursor: StepCursor,
+    /// `None`: nothing more to do (the policy is exhausted).
+    pub next_due: Option<Timestamp>,
+    pub notifications: Vec<NewNotification>,
+    /// For the timeline: who was notified, how.
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct NotificationRecord {
+    pub id: String,
+    pub user_id: UserId,
+    pub contact_method_id: String,
+    #[serde(rename = "type")]
+    pub contact_type: Option<tocsin_core::contact::ContactType>,
+    pub step: u32,
+    /// queued, sending, sent, failed or cancelled.
+    pub state: String,
+    pub attempts: u32,
+    #[schema(value_type = String, format = DateTime)]
+    pub due_at: Timestamp,
+    pub idempotency_key: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub sent_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}

@@ -18,6 +18,7 @@ use tocsin_core::rate::RateLimit;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_paging.sql"),
+    include_str!("../migrations/sqlite/0003_escalations.sql"),
 ];
 /// Read connections kept open between calls.
 const READERS_POOLED_MAX: usize = 8;
@@ -297,6 +298,36 @@ fn load_incident(conn: &Connection, id: &str) -> Result<Incident> {
     with_assignees(conn, incident)
 }
 
+/// A new incident on a service with an escalation policy is due for its first step now.
+fn start_paging(
+    tx: &Transaction<'_>,
+    incident_id: &str,
+    service_id: &str,
+    now: Timestamp,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO escalations (incident_id, policy_id, due_at)
+         SELECT ?1, escalation_policy_id, ?3 FROM services
+         WHERE id = ?2 AND escalation_policy_id IS NOT NULL",
+    )?
+    .execute(params![incident_id, service_id, ms(now)])?;
+    Ok(())
+}
+
+/// Acknowledged or resolved: no further step, and nothing queued goes out.
+fn stop_paging(tx: &Transaction<'_>, incident_id: &str) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE escalations SET due_at = NULL, claimed_by = NULL, claimed_until = NULL
+         WHERE incident_id = ?1",
+    )?
+    .execute([incident_id])?;
+    tx.prepare_cached(
+        "UPDATE notifications SET state = 'cancelled' WHERE incident_id = ?1 AND state = 'queued'",
+    )?
+    .execute([incident_id])?;
+    Ok(())
+}
+
 fn load_policy(conn: &Connection, id: &str) -> Result<EscalationPolicy> {
     conn.query_row(
         "SELECT id, name, description, repeat, levels, created_at FROM escalation_policies WHERE id = ?1",
@@ -466,6 +497,7 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
                 ms(now),
             ])?;
             insert_alert(tx, item, ev, d, &incident_id)?;
+            start_paging(tx, &incident_id, integ.service_id.as_str(), now)?;
             insert_timeline(
                 tx,
                 Entry {
@@ -559,6 +591,7 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
                  WHERE id = ?1",
             )?
             .execute(params![incident_id, ms(now)])?;
+            stop_paging(tx, &incident_id)?;
             insert_timeline(
                 tx,
                 Entry {
@@ -593,6 +626,7 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
                        updated_at = ?2 WHERE id = ?1",
                 )?
                 .execute(params![incident_id, ms(now)])?;
+                stop_paging(tx, &incident_id)?;
                 insert_timeline(
                     tx,
                     Entry {
@@ -1263,6 +1297,134 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn claim_due_escalations(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueEscalation>> {
+        let node = node.to_owned();
+        self.write(move |tx| {
+            let due: Vec<(String, String, Option<u32>, Option<u32>, Option<u32>)> = tx
+                .prepare_cached(
+                    "SELECT incident_id, policy_id, level, round, step FROM escalations
+                     WHERE due_at IS NOT NULL AND due_at <= ?1
+                       AND (claimed_until IS NULL OR claimed_until < ?1)
+                     ORDER BY due_at LIMIT ?2",
+                )?
+                .query_map(params![ms(now), limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out = Vec::with_capacity(due.len());
+            for (incident_id, policy_id, level, round, step) in due {
+                tx.prepare_cached("UPDATE escalations SET claimed_by = ?2, claimed_until = ?3 WHERE incident_id = ?1")?
+                    .execute(params![incident_id, node, ms(until)])?;
+                let incident = load_incident(tx, &incident_id)?;
+                let policy = match load_policy(tx, &policy_id) {
+                    Ok(p) => p,
+                    // The policy is gone: nothing to escalate through.
+                    Err(StoreError::NotFound(_)) => {
+                        tx.execute("UPDATE escalations SET due_at = NULL WHERE incident_id = ?1", [&incident_id])?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                let cursor = match (level, round, step) {
+                    (Some(level), Some(round), Some(step)) => Some(StepCursor { level, round, step }),
+                    _ => None,
+                };
+                out.push(DueEscalation { incident, policy, cursor });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn record_escalation_step(&self, step: EscalationStep, now: Timestamp) -> Result<bool> {
+        self.write(move |tx| {
+            let id = step.incident_id.as_str();
+            let held: bool = tx
+                .query_row(
+                    "SELECT COUNT(*) > 0 FROM escalations e JOIN incidents i ON i.id = e.incident_id
+                     WHERE e.incident_id = ?1 AND e.claimed_by = ?2 AND i.status = 'triggered'",
+                    params![id, step.node],
+                    |r| r.get(0),
+                )?;
+            if !held {
+                return Ok(false);
+            }
+            tx.prepare_cached(
+                "UPDATE escalations SET level = ?2, round = ?3, step = ?4, due_at = ?5,
+                   claimed_by = NULL, claimed_until = NULL WHERE incident_id = ?1",
+            )?
+            .execute(params![id, step.cursor.level, step.cursor.round, step.cursor.step, step.next_due.map(ms)])?;
+            for n in &step.notifications {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO notifications (id, idempotency_key, incident_id, user_id,
+                       contact_method_id, step, state, due_at, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8)",
+                )?
+                .execute(params![new_id(), n.idempotency_key, id, n.user_id.as_str(), n.contact_method_id, step.cursor.step, ms(n.due_at), ms(now)])?;
+            }
+            let service_id: String = tx.query_row("SELECT service_id FROM incidents WHERE id = ?1", [id], |r| r.get(0))?;
+            insert_timeline(tx, Entry {
+                incident_id: Some(id),
+                service_id: &service_id,
+                at: now,
+                kind: "escalated",
+                actor: &Actor::system(),
+                channel: Channel::System,
+                message: &step.message,
+            })?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn next_escalation_due(&self) -> Result<Option<Timestamp>> {
+        self.read(|c| {
+            let t: Option<i64> = c.query_row(
+                "SELECT MIN(due_at) FROM escalations WHERE due_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(t.map(ts))
+        })
+        .await
+    }
+
+    async fn list_notifications(&self, incident: &IncidentId) -> Result<Vec<NotificationRecord>> {
+        let id = incident.0.clone();
+        self.read(move |c| {
+            load_incident(c, &id)?;
+            let mut st = c.prepare(
+                "SELECT n.id, n.user_id, n.contact_method_id, m.type, n.step, n.state, n.attempts, n.due_at,
+                   n.idempotency_key, n.created_at, n.sent_at, n.last_error
+                 FROM notifications n LEFT JOIN contact_methods m ON m.id = n.contact_method_id
+                 WHERE n.incident_id = ?1 ORDER BY n.created_at, n.due_at, n.id",
+            )?;
+            Ok(st
+                .query_map([id], |r| {
+                    Ok(NotificationRecord {
+                        id: r.get(0)?,
+                        user_id: UserId(r.get(1)?),
+                        contact_method_id: r.get(2)?,
+                        contact_type: r.get::<_, Option<String>>(3)?.and_then(|t| tocsin_core::contact::ContactType::parse(&t)),
+                        step: r.get(4)?,
+                        state: r.get(5)?,
+                        attempts: r.get(6)?,
+                        due_at: ts(r.get(7)?),
+                        idempotency_key: r.get(8)?,
+                        created_at: ts(r.get(9)?),
+                        sent_at: opt_ts(r.get(10)?),
+                        last_error: r.get(11)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
     async fn list_incidents(&self, f: IncidentFilter) -> Result<Vec<Incident>> {
         self.read(move |c| {
             let mut sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE 1 = 1");
@@ -1353,6 +1515,7 @@ impl Store for SqliteStore {
                     "UPDATE incidents SET status = 'acknowledged', acknowledged_at = ?2, updated_at = ?2 WHERE id = ?1",
                     params![id, ms(now)],
                 )?;
+                stop_paging(tx, &id)?;
                 insert_timeline(tx, Entry { incident_id: Some(&id), service_id: inc.service_id.as_str(), at: now, kind: "acknowledged", actor: &by, channel, message: &format!("Acknowledged by {}", by.name) })?;
             }
             load_incident(tx, &id)
@@ -1379,6 +1542,7 @@ impl Store for SqliteStore {
                 "UPDATE incidents SET status = 'resolved', open_alerts = 0, resolved_at = ?2, updated_at = ?2 WHERE id = ?1",
                 params![id, ms(now)],
             )?;
+            stop_paging(tx, &id)?;
             insert_timeline(tx, Entry { incident_id: Some(&id), service_id: inc.service_id.as_str(), at: now, kind: "resolved", actor: &by, channel, message: &format!("Resolved by {}", by.name) })?;
             load_incident(tx, &id)
         })

@@ -12,11 +12,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use jiff::SignedDuration;
 use serde::Deserialize;
 use std::sync::Arc;
 use tocsin_core::contact::ContactType;
-use tocsin_core::escalation::{Level, Policy, Target};
+use tocsin_core::escalation::Policy;
 use tocsin_core::limits::NAME_CHARS_MAX;
 use tocsin_core::{Role, Urgency, UserId};
 use tocsin_store::*;
@@ -43,6 +42,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/users/{id}/notification-rules",
             get(list_rules).post(create_rule),
         )
+        .route("/incidents/{id}/notifications", get(list_notifications))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -57,21 +57,7 @@ pub struct CreatePolicy {
 
 /// Checks a policy with the core's rules (the same rules the engine plans with).
 fn check_policy(levels: &[LevelRecord], repeat: u32) -> ApiResult<()> {
-    let core_levels = levels
-        .iter()
-        .map(|l| Level {
-            delay: SignedDuration::from_mins(i64::from(l.delay_minutes)),
-            targets: l
-                .targets
-                .iter()
-                .map(|t| match t {
-                    TargetRecord::User { id } => Target::User(id.clone()),
-                    TargetRecord::Schedule { id } => Target::Schedule(id.clone()),
-                    TargetRecord::RoundRobin { ids } => Target::RoundRobin(ids.clone()),
-                })
-                .collect(),
-        })
-        .collect();
+    let core_levels = levels.iter().map(LevelRecord::to_core).collect();
     Policy::new(core_levels, repeat).map(|_| ()).map_err(|e| {
         let message = e.to_string();
         let why = message
@@ -296,4 +282,19 @@ pub async fn list_rules(
     Ok(Json(
         serde_json::json!({ "notification_rules": s.store.list_notification_rules(&user).await? }),
     ))
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/notifications", tag = "incidents", security(("bearer" = [])),
+    responses((status = 200, body = [NotificationRecord]), (status = 404, body = ErrorBody)))]
+pub async fn list_notifications(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(Role::Viewer)?;
+    let list = s
+        .store
+        .list_notifications(&tocsin_core::IncidentId(id))
+        .await?;
+    Ok(Json(serde_json::json!({ "notifications": list })))
 }

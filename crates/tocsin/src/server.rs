@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tocsin_engine::{Clock, Ingestor, LIVE_EVENTS_BUFFERED_MAX};
+use tocsin_engine::{Clock, Escalator, Ingestor, LIVE_EVENTS_BUFFERED_MAX};
 use tocsin_store::Store;
 use tocsin_store::sqlite::SqliteStore;
 use tocsin_web::{AppState, WebConfig};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// How long a first-admin setup link stays valid.
@@ -38,6 +38,10 @@ pub struct Running {
     pub url: String,
     pub state: Arc<AppState>,
     store: Arc<dyn Store>,
+    /// The escalation driver (tests call `run_due` to take due steps at once).
+    pub escalator: Arc<Escalator>,
+    stop_engine: watch::Sender<bool>,
+    engine: JoinHandle<()>,
     /// The first-admin link, when the database has no user yet.
     pub setup_link: Option<String>,
     stop: Option<oneshot::Sender<()>>,
@@ -100,6 +104,11 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
 
     let (live, _) = broadcast::channel(LIVE_EVENTS_BUFFERED_MAX);
     let (ingestor, writer) = Ingestor::start(store.clone(), live.clone(), config.ingest);
+    // One node per SQLite data folder; the name only has to be unique among live nodes.
+    let node = format!("node-{}", &tocsin_web::auth::new_link_secret()[..12]);
+    let escalator = Arc::new(Escalator::new(store.clone(), clock.clone(), node));
+    let (stop_engine, stop_rx) = watch::channel(false);
+    let engine = tokio::spawn(escalator.clone().run(live.subscribe(), stop_rx));
     let state = AppState::new(
         store.clone(),
         ingestor,
@@ -124,6 +133,9 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         url,
         state,
         store,
+        escalator,
+        stop_engine,
+        engine,
         setup_link,
         stop: Some(stop_tx),
         http,
@@ -133,6 +145,14 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
 }
 
 impl Running {
+    /// Stops everything at once, as a crash would: no request finishes, nothing queued is
+    /// committed, the database is not closed. For tests of what survives a crash.
+    pub fn abort(self) {
+        self.http.abort();
+        self.engine.abort();
+        self.writer.abort();
+    }
+
     /// Stops taking connections, finishes in-flight requests, commits what is queued.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         self.state.shutting_down.store(true, Ordering::SeqCst);
@@ -148,8 +168,15 @@ impl Running {
             state,
             writer,
             store,
+            stop_engine,
+            engine,
+            escalator,
             ..
         } = self;
+        // The engine finishes the step it is taking, then stops.
+        let _ = stop_engine.send(true);
+        let _ = engine.await;
+        drop(escalator);
         drop(state);
         match tokio::time::timeout(DRAIN_TIMEOUT, writer).await {
             Ok(r) => r.context("ingest writer")?,

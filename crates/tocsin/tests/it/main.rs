@@ -5,6 +5,7 @@
 mod api;
 mod cli;
 mod crash;
+mod escalation;
 mod ingest;
 mod paging;
 mod peers;

@@ -41,11 +41,14 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub admin: String,
     pub running: Option<Running>,
+    keep_dir: bool,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -69,8 +72,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(o: Options) -> Self {
+        Self::spawn_in(temp_dir("app"), T0.parse().expect("T0"), o).await
+    }
+
+    /// A server on an existing data folder, its clock starting at `start`.
+    pub async fn spawn_in(dir: PathBuf, start: jiff::Timestamp, o: Options) -> Self {
         crypto();
-        let dir = temp_dir("app");
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.clone(),
@@ -79,7 +86,7 @@ impl TestApp {
             rate_limit: o.rate_limit,
             ingest: o.ingest,
         };
-        let clock = Arc::new(ManualClock::new(T0.parse().expect("T0")));
+        let clock = Arc::new(ManualClock::new(start));
         let running = server::start(config, clock.clone())
             .await
             .expect("server starts");
@@ -105,7 +112,30 @@ impl TestApp {
             client: reqwest::Client::new(),
             admin,
             running: Some(running),
+            keep_dir: false,
         }
+    }
+
+    /// Stops the server as a crash would (every task aborted, nothing flushed or drained) and
+    /// hands back the data folder for a restart.
+    pub fn crash(mut self) -> PathBuf {
+        if let Some(r) = self.running.take() {
+            r.abort();
+        }
+        self.keep_dir = true;
+        self.dir.clone()
+    }
+
+    /// Takes every escalation step due now (the background engine does too; either way the
+    /// lease makes each step happen once).
+    pub async fn escalate(&self) {
+        self.running
+            .as_ref()
+            .expect("running")
+            .escalator
+            .run_due()
+            .await
+            .expect("escalation pass");
     }
 
     pub async fn stop(&mut self) {

@@ -1,0 +1,236 @@
+//! Escalation, end to end with a manual clock: levels fire at their delays, acknowledgement
+//! stops them, nobody reachable escalates at once, and a restart between levels fires the next
+//! level exactly once.
+
+use crate::support::*;
+use jiff::SignedDuration;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Setup {
+    svc: String,
+    key: String,
+    alice: String,
+    bob: String,
+}
+
+async fn user_with_webhook(app: &TestApp, name: &str, rule: bool) -> String {
+    let r = app
+        .post(
+            "/api/v1/users",
+            json!({"name": name, "email": format!("{name}@example.com")}),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/users/{id}/contact-methods"),
+            json!({"type": "webhook", "address": format!("http://127.0.0.1:9/{name}")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    if rule {
+        let m = r.body["id"].as_str().unwrap();
+        let r = app
+            .post(
+                &format!("/api/v1/users/{id}/notification-rules"),
+                json!({"contact_method_id": m, "delay_minutes": 0}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    id
+}
+
+async fn setup(app: &TestApp, first_level: Option<&str>) -> Setup {
+    let alice = user_with_webhook(app, "alice", true).await;
+    let bob = user_with_webhook(app, "bob", false).await;
+    let l1 = first_level.map_or(alice.clone(), str::to_owned);
+    let r = app
+        .post(
+            "/api/v1/escalation-policies",
+            json!({"name": "db", "levels": [
+                {"delay_minutes": 5, "targets": [{"type": "user", "id": l1}]},
+                {"delay_minutes": 10, "targets": [{"type": "user", "id": bob}]}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let policy = r.body["id"].as_str().unwrap();
+    let r = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "db", "escalation_policy_id": policy}),
+        )
+        .await;
+    let svc = r.body["id"].as_str().unwrap().to_owned();
+    let key = app.integration(&svc, "events_v2").await;
+    Setup {
+        svc,
+        key,
+        alice,
+        bob,
+    }
+}
+
+async fn trigger(app: &TestApp, s: &Setup, dedup: &str) -> String {
+    let r = app
+        .enqueue(json!({"routing_key": s.key, "event_action": "trigger", "dedup_key": dedup,
+            "payload": {"summary": format!("{dedup} down"), "source": "h", "severity": "critical"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let list = app.incidents(&s.svc).await;
+    list.iter().find(|i| i["dedup_key"] == dedup).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn notifications(app: &TestApp, incident: &str) -> Vec<Value> {
+    app.get(&format!("/api/v1/incidents/{incident}/notifications"))
+        .await
+        .body["notifications"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn who(list: &[Value], user: &str) -> Vec<String> {
+    list.iter()
+        .filter(|n| n["user_id"] == user)
+        .map(|n| n["state"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn escalations(app: &TestApp, incident: &str) -> Vec<String> {
+    let tl = app
+        .get(&format!("/api/v1/incidents/{incident}/timeline"))
+        .await
+        .body;
+    tl["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "escalated")
+        .map(|e| e["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn levels_fire_at_their_delays_until_someone_acknowledges() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app, None).await;
+    let id = trigger(&app, &s, "db").await;
+    app.escalate().await;
+    let n = notifications(&app, &id).await;
+    assert_eq!(who(&n, &s.alice), ["queued"], "level 1 at once");
+    assert!(who(&n, &s.bob).is_empty());
+    assert!(n[0]["idempotency_key"].as_str().unwrap().starts_with(&id));
+    let steps = escalations(&app, &id).await;
+    assert_eq!(steps.len(), 1);
+    assert!(
+        steps[0].contains("level 1") && steps[0].contains("alice (webhook now)"),
+        "{steps:?}"
+    );
+
+    app.clock.advance(SignedDuration::from_secs(4 * 60 + 59));
+    app.escalate().await;
+    assert!(
+        who(&notifications(&app, &id).await, &s.bob).is_empty(),
+        "not before the delay"
+    );
+    app.clock.advance(SignedDuration::from_secs(1));
+    app.escalate().await;
+    assert_eq!(
+        who(&notifications(&app, &id).await, &s.bob),
+        ["queued"],
+        "level 2 after 5 minutes"
+    );
+    app.clock.advance(SignedDuration::from_mins(60));
+    app.escalate().await;
+    app.escalate().await;
+    let steps = escalations(&app, &id).await;
+    // The last level of the last round keeps the incident: no further step.
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(
+        notifications(&app, &id).await.len(),
+        2,
+        "no page after the policy ran out"
+    );
+
+    // Acknowledge stops escalation and cancels what has not gone out.
+    let other = trigger(&app, &s, "api").await;
+    app.escalate().await;
+    assert_eq!(
+        who(&notifications(&app, &other).await, &s.alice),
+        ["queued"]
+    );
+    let r = app
+        .post(&format!("/api/v1/incidents/{other}/acknowledge"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        who(&notifications(&app, &other).await, &s.alice),
+        ["cancelled"]
+    );
+    app.clock.advance(SignedDuration::from_mins(30));
+    app.escalate().await;
+    assert!(
+        who(&notifications(&app, &other).await, &s.bob).is_empty(),
+        "acknowledged: level 2 never fires"
+    );
+    assert_eq!(escalations(&app, &other).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_level_nobody_can_answer_escalates_at_once() {
+    let app = TestApp::spawn().await;
+    let carol = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "carol", "email": "carol@example.com"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s = setup(&app, Some(&carol)).await;
+    let id = trigger(&app, &s, "db").await;
+    app.escalate().await;
+    let steps = escalations(&app, &id).await;
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert!(
+        steps[0].contains("Could not reach carol (no usable contact method)"),
+        "{steps:?}"
+    );
+    assert_eq!(
+        who(&notifications(&app, &id).await, &s.bob),
+        ["queued"],
+        "level 2 without waiting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_between_levels_fires_the_next_level_once() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app, None).await;
+    let id = trigger(&app, &s, "db").await;
+    app.escalate().await;
+    assert_eq!(who(&notifications(&app, &id).await, &s.alice), ["queued"]);
+    let dir = app.crash();
+
+    let later: jiff::Timestamp =
+        T0.parse::<jiff::Timestamp>().unwrap() + SignedDuration::from_mins(6);
+    let app = TestApp::spawn_in(dir, later, Options::default()).await;
+    app.escalate().await;
+    app.escalate().await;
+    let n = notifications(&app, &id).await;
+    assert_eq!(
+        who(&n, &s.bob),
+        ["queued"],
+        "level 2 fires once after the restart"
+    );
+    assert_eq!(who(&n, &s.alice), ["queued"], "level 1 is not repeated");
+    assert_eq!(escalations(&app, &id).await.len(), 2);
+}
