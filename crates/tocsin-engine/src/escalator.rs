@@ -114,11 +114,13 @@ impl Escalator {
         for target in &plan.notify {
             let users: Vec<UserId> = match target {
                 Notify::User(u) => vec![u.clone()],
-                Notify::Schedule(s) => {
-                    // Schedules are resolved once they are stored; until then, say so.
-                    unreachable.push(format!("schedule {s} (nobody resolved)"));
-                    Vec::new()
-                }
+                Notify::Schedule(s) => match self.on_call(s, now).await? {
+                    Some(u) => vec![u],
+                    None => {
+                        unreachable.push(format!("schedule {s} (nobody on call)"));
+                        Vec::new()
+                    }
+                },
             };
             for user in users {
                 let (name, queued) = self
@@ -160,6 +162,22 @@ impl Escalator {
             message,
         };
         self.store.record_escalation_step(step, now).await
+    }
+
+    /// Who is on call in a schedule at `now` (nobody when the schedule is gone).
+    async fn on_call(&self, schedule: &str, now: Timestamp) -> Result<Option<UserId>> {
+        let record = match self.store.get_schedule(schedule).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match record.parse() {
+            Ok(s) => Ok(tocsin_core::schedule::oncall_at(&s, now).map(|shift| shift.user)),
+            Err(e) => {
+                tracing::error!(schedule, error = %e, "stored schedule no longer parses");
+                Ok(None)
+            }
+        }
     }
 
     /// The notifications one person gets for one step: their rules for the incident's urgency

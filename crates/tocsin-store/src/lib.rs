@@ -155,6 +155,24 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<NotificationRule>;
     async fn list_notification_rules(&self, user: &UserId) -> Result<Vec<NotificationRule>>;
 
+    // Schedules.
+    /// Stores a schedule document already validated by `tocsin_core::schedule::Schedule::parse`;
+    /// fails naming the field when a user it names does not exist.
+    async fn create_schedule(
+        &self,
+        spec: tocsin_core::schedule::ScheduleSpec,
+        now: Timestamp,
+    ) -> Result<ScheduleRecord>;
+    async fn get_schedule(&self, id: &str) -> Result<ScheduleRecord>;
+    async fn list_schedules(&self) -> Result<Vec<ScheduleRecord>>;
+    /// Adds an override (and drops the ones that ended before `now`) in one transaction.
+    async fn add_schedule_override(
+        &self,
+        id: &str,
+        o: tocsin_core::schedule::OverrideSpec,
+        now: Timestamp,
+    ) -> Result<ScheduleRecord>;
+
     // The engine's due work.
     /// Escalations due at `now` whose lease (if any) has run out, claimed for `node` until
     /// `until`, with what planning the next step needs.

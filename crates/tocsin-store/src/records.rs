@@ -376,3 +376,22 @@ pub struct NotificationRecord {
     pub sent_at: Option<Timestamp>,
     pub last_error: Option<String>,
 }
+
+/// A stored schedule: its id beside the canonical document it was created from.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ScheduleRecord {
+    pub id: String,
+    #[serde(flatten)]
+    pub spec: tocsin_core::schedule::ScheduleSpec,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+impl ScheduleRecord {
+    /// The resolvable schedule (stored documents were validated on the way in).
+    pub fn parse(
+        &self,
+    ) -> Result<tocsin_core::schedule::Schedule, tocsin_core::schedule::SpecError> {
+        tocsin_core::schedule::Schedule::parse(&self.spec)
+    }
+}

@@ -328,6 +328,45 @@ fn stop_paging(tx: &Transaction<'_>, incident_id: &str) -> Result<()> {
     Ok(())
 }
 
+fn user_must_exist(conn: &Connection, user: &UserId, field: &str) -> Result<()> {
+    let exists: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM users WHERE id = ?1",
+        [user.as_str()],
+        |r| r.get(0),
+    )?;
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid {
+            field: field.to_owned(),
+            message: "names no existing user".into(),
+        })
+    }
+}
+
+fn load_schedule(conn: &Connection, id: &str) -> Result<ScheduleRecord> {
+    conn.query_row(
+        "SELECT id, spec, created_at FROM schedules WHERE id = ?1",
+        [id],
+        |r| {
+            let spec: String = r.get(1)?;
+            Ok(ScheduleRecord {
+                id: r.get(0)?,
+                spec: serde_json::from_str(&spec).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        1,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?,
+                created_at: ts(r.get(2)?),
+            })
+        },
+    )
+    .optional()?
+    .ok_or(StoreError::NotFound("schedule"))
+}
+
 fn load_policy(conn: &Connection, id: &str) -> Result<EscalationPolicy> {
     conn.query_row(
         "SELECT id, name, description, repeat, levels, created_at FROM escalation_policies WHERE id = ?1",
@@ -1421,6 +1460,83 @@ impl Store for SqliteStore {
                     })
                 })?
                 .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn create_schedule(
+        &self,
+        spec: tocsin_core::schedule::ScheduleSpec,
+        now: Timestamp,
+    ) -> Result<ScheduleRecord> {
+        self.write(move |tx| {
+            for (l, layer) in spec.layers.iter().enumerate() {
+                for (u, user) in layer.users.iter().enumerate() {
+                    user_must_exist(tx, user, &format!("layers[{l}].users[{u}]"))?;
+                }
+            }
+            for (o, ov) in spec.overrides.iter().enumerate() {
+                user_must_exist(tx, &ov.user_id, &format!("overrides[{o}].user_id"))?;
+            }
+            let id = new_id();
+            tx.execute(
+                "INSERT INTO schedules (id, name, time_zone, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![id, spec.name, spec.time_zone, json_or_null(&spec), ms(now)],
+            )
+            .map_err(|e| conflict_as(e, "a schedule with this name already exists"))?;
+            load_schedule(tx, &id)
+        })
+        .await
+    }
+
+    async fn get_schedule(&self, id: &str) -> Result<ScheduleRecord> {
+        let id = id.to_owned();
+        self.read(move |c| load_schedule(c, &id)).await
+    }
+
+    async fn list_schedules(&self) -> Result<Vec<ScheduleRecord>> {
+        self.read(|c| {
+            let ids: Vec<String> = c
+                .prepare("SELECT id FROM schedules ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            ids.iter().map(|id| load_schedule(c, id)).collect()
+        })
+        .await
+    }
+
+    async fn add_schedule_override(
+        &self,
+        id: &str,
+        o: tocsin_core::schedule::OverrideSpec,
+        now: Timestamp,
+    ) -> Result<ScheduleRecord> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let record = load_schedule(tx, &id)?;
+            user_must_exist(tx, &o.user_id, "user_id")?;
+            let invalid = |e: tocsin_core::schedule::SpecError| {
+                let p = e.problems.into_iter().next();
+                StoreError::Invalid {
+                    field: p
+                        .as_ref()
+                        .map_or_else(|| "override".into(), |p| p.field.clone()),
+                    message: p.map_or_else(|| "is invalid".into(), |p| p.problem.to_string()),
+                }
+            };
+            let mut schedule = record
+                .parse()
+                .map_err(|e| StoreError::Backend(format!("stored schedule is invalid: {e}")))?;
+            schedule
+                .add_override(o.parse().map_err(invalid)?)
+                .map_err(invalid)?;
+            schedule.prune_overrides(now);
+            let spec = schedule.to_spec();
+            tx.execute(
+                "UPDATE schedules SET spec = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, json_or_null(&spec), ms(now)],
+            )?;
+            load_schedule(tx, &id)
         })
         .await
     }

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod openapi;
 pub mod ops;
 pub mod paging;
+pub mod schedules;
 pub mod setup;
 
 use axum::Router;

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document of `/api/v1`, generated from the handlers' annotations.
 
 use crate::error::ErrorBody;
-use crate::{api, paging};
+use crate::{api, paging, schedules};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -19,6 +19,8 @@ use utoipa::{Modify, OpenApi};
         api::list_tokens, api::create_token, api::revoke_token,
         paging::create_policy, paging::list_policies, paging::get_policy,
         paging::create_contact_method, paging::list_contact_methods, paging::create_rule, paging::list_rules, paging::list_notifications,
+        schedules::create, schedules::list, schedules::get_one, schedules::add_override,
+        schedules::oncall, schedules::shifts, schedules::gaps,
         alertmanager_webhook, generic_webhook,
     ),
     components(schemas(ErrorBody)),

@@ -9,4 +9,5 @@ mod escalation;
 mod ingest;
 mod paging;
 mod peers;
+mod schedules;
 mod support;
