@@ -634,3 +634,253 @@ mod model {
         }
     }
 }
+
+#[tokio::test]
+async fn the_outbox_delivers_at_least_once_retries_falls_back_and_cancels() {
+    use tocsin_core::contact::ContactType;
+    let db = temp_store();
+    let s: &dyn Store = &db.store;
+    let alice = s
+        .create_user(
+            NewUser {
+                name: "Alice".into(),
+                email: "a@example.com".into(),
+                time_zone: "UTC".into(),
+                role: Role::Responder,
+                password_hash: None,
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let slack = s
+        .create_contact_method(
+            NewContactMethod {
+                user_id: alice.id.clone(),
+                kind: ContactType::Slack,
+                address: "https://hooks.example/x".into(),
+                label: String::new(),
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let email = s
+        .create_contact_method(
+            NewContactMethod {
+                user_id: alice.id.clone(),
+                kind: ContactType::Email,
+                address: "a@example.com".into(),
+                label: String::new(),
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let policy = s
+        .create_escalation_policy(
+            NewEscalationPolicy {
+                name: "p".into(),
+                description: String::new(),
+                repeat: 0,
+                levels: vec![LevelRecord {
+                    delay_minutes: 5,
+                    targets: vec![TargetRecord::User {
+                        id: alice.id.clone(),
+                    }],
+                }],
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let svc = s
+        .create_service(
+            NewService {
+                name: "svc".into(),
+                description: String::new(),
+                team_id: None,
+                escalation_policy_id: Some(policy.id),
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let i = s
+        .create_integration(
+            NewIntegration {
+                service_id: svc.id,
+                kind: IntegrationType::EventsV2,
+                name: "i".into(),
+                key: "k".repeat(32),
+                rate_limit: None,
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let o = ingest(
+        s,
+        &i,
+        vec![trigger("k", "down", Severity::Critical, None)],
+        t(1),
+    )
+    .await;
+    let incident = o[0].incident_id.clone().unwrap();
+
+    let due = s
+        .claim_due_escalations("n1", t(1), t(61), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(
+        s.claim_due_escalations("n2", t(1), t(61), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed once"
+    );
+    let note = |m: &ContactMethod, step: u32| NewNotification {
+        user_id: alice.id.clone(),
+        contact_method_id: m.id.clone(),
+        due_at: t(1),
+        idempotency_key: format!("{incident}:{step}:{}:{}", alice.id, m.id),
+    };
+    let step = EscalationStep {
+        incident_id: incident.clone(),
+        node: "n1".into(),
+        cursor: StepCursor {
+            level: 0,
+            round: 0,
+            step: 0,
+        },
+        next_due: Some(t(301)),
+        notifications: vec![note(&slack, 0)],
+        message: "level 1".into(),
+    };
+    assert!(
+        !s.record_escalation_step(
+            EscalationStep {
+                node: "n2".into(),
+                ..step.clone()
+            },
+            t(1)
+        )
+        .await
+        .unwrap(),
+        "only the claim holder records"
+    );
+    assert!(s.record_escalation_step(step.clone(), t(1)).await.unwrap());
+    // A repeated step (a node that crashed after recording) queues nothing twice.
+    s.claim_due_escalations("n1", t(400), t(460), 10)
+        .await
+        .unwrap();
+    s.record_escalation_step(
+        EscalationStep {
+            next_due: None,
+            ..step
+        },
+        t(400),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.list_notifications(&incident).await.unwrap().len(), 1);
+
+    // Claimed, then the sender dies: once the lease is over another node sends it again.
+    let n = s
+        .claim_due_notifications("n1", t(2), t(32), 10)
+        .await
+        .unwrap();
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].contact_method.kind, ContactType::Slack);
+    assert!(
+        s.claim_due_notifications("n2", t(3), t(33), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let n = s
+        .claim_due_notifications("n2", t(40), t(70), 10)
+        .await
+        .unwrap();
+    assert_eq!(n.len(), 1, "at least once");
+    // The first node's late answer is ignored; the claim holder retries.
+    s.complete_notification(
+        &n[0].id,
+        "n1",
+        DeliveryResult::Sent { provider_id: None },
+        None,
+        t(41),
+    )
+    .await
+    .unwrap();
+    s.complete_notification(
+        &n[0].id,
+        "n2",
+        DeliveryResult::Retry {
+            error: "500".into(),
+            at: t(50),
+        },
+        None,
+        t(41),
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.claim_due_notifications("n2", t(45), t(75), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before the retry time"
+    );
+    let n = s
+        .claim_due_notifications("n2", t(50), t(80), 10)
+        .await
+        .unwrap();
+    assert_eq!(n[0].attempts, 1);
+    // Slack fails for good: fall back to email at once.
+    s.complete_notification(
+        &n[0].id,
+        "n2",
+        DeliveryResult::Failed {
+            error: "404".into(),
+        },
+        Some(note(&email, 0)),
+        t(51),
+    )
+    .await
+    .unwrap();
+    let list = s.list_notifications(&incident).await.unwrap();
+    let states: Vec<(&str, u32)> = list
+        .iter()
+        .map(|n| (n.state.as_str(), n.attempts))
+        .collect();
+    assert_eq!(states, [("failed", 2), ("queued", 0)]);
+    let kinds: Vec<String> = s
+        .timeline(&incident)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        kinds.ends_with(&[
+            "notification_retry".into(),
+            "notification_failed".into(),
+            "notification_fallback".into()
+        ]),
+        "{kinds:?}"
+    );
+    // Acknowledging cancels what has not gone out.
+    s.acknowledge_incident(&incident, &Actor::user(&alice), Channel::Api, t(52))
+        .await
+        .unwrap();
+    let list = s.list_notifications(&incident).await.unwrap();
+    assert_eq!(list[1].state, "cancelled");
+    assert!(
+        s.claim_due_notifications("n2", t(60), t(90), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

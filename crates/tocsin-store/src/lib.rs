@@ -190,6 +190,30 @@ pub trait Store: Send + Sync + 'static {
     /// The earliest due escalation step, to sleep until it.
     async fn next_escalation_due(&self) -> Result<Option<Timestamp>>;
     async fn list_notifications(&self, incident: &IncidentId) -> Result<Vec<NotificationRecord>>;
+    /// Queued notifications due at `now` (and ones whose sender's lease ran out mid-send),
+    /// marked `sending` and claimed for `node` until `until`.
+    async fn claim_due_notifications(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueNotification>>;
+    /// Records how an attempt ended, with its timeline entry, and queues `fallback` (the
+    /// person's next contact method) in the same transaction. Ignored when `node` no longer
+    /// holds the claim.
+    async fn complete_notification(
+        &self,
+        id: &str,
+        node: &str,
+        result: DeliveryResult,
+        fallback: Option<NewNotification>,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Moves a triggered incident's next escalation step to `now` (nobody could be reached).
+    async fn escalate_early(&self, incident: &IncidentId, now: Timestamp) -> Result<()>;
+    /// The earliest queued notification, to sleep until it.
+    async fn next_notification_due(&self) -> Result<Option<Timestamp>>;
 
     // Incidents.
     async fn list_incidents(&self, filter: IncidentFilter) -> Result<Vec<Incident>>;

@@ -395,3 +395,35 @@ impl ScheduleRecord {
         tocsin_core::schedule::Schedule::parse(&self.spec)
     }
 }
+
+/// A queued notification whose time has come, claimed by this node, with what a message needs.
+#[derive(Clone, Debug)]
+pub struct DueNotification {
+    pub id: String,
+    pub idempotency_key: String,
+    pub incident: Incident,
+    pub service_name: String,
+    pub user_id: UserId,
+    pub user_name: String,
+    pub contact_method: ContactMethod,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub step: u32,
+}
+
+/// How one delivery attempt ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeliveryResult {
+    Sent {
+        provider_id: Option<String>,
+    },
+    /// Try again at `at`.
+    Retry {
+        error: String,
+        at: Timestamp,
+    },
+    /// Given up on this contact method.
+    Failed {
+        error: String,
+    },
+}

@@ -1541,6 +1541,177 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn claim_due_notifications(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueNotification>> {
+        let node = node.to_owned();
+        self.write(move |tx| {
+            let ids: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT id FROM notifications
+                     WHERE (state = 'queued' AND due_at <= ?1 AND (claimed_until IS NULL OR claimed_until < ?1))
+                        OR (state = 'sending' AND claimed_until < ?1)
+                     ORDER BY due_at LIMIT ?2",
+                )?
+                .query_map(params![ms(now), limit], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                tx.prepare_cached("UPDATE notifications SET state = 'sending', claimed_by = ?2, claimed_until = ?3 WHERE id = ?1")?
+                    .execute(params![id, node, ms(until)])?;
+                let row: (String, String, String, String, u32, u32) = tx.query_row(
+                    "SELECT idempotency_key, incident_id, user_id, contact_method_id, attempts, step FROM notifications WHERE id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                )?;
+                let (key, incident_id, user_id, method_id, attempts, step) = row;
+                let incident = load_incident(tx, &incident_id)?;
+                let method = tx
+                    .query_row(&format!("SELECT {CONTACT_COLS} FROM contact_methods WHERE id = ?1"), [&method_id], contact_row)
+                    .optional()?;
+                let user_name: Option<String> = tx.query_row("SELECT name FROM users WHERE id = ?1", [&user_id], |r| r.get(0)).optional()?;
+                let (Some(contact_method), Some(user_name)) = (method, user_name) else {
+                    // The person or the method is gone: nothing to send.
+                    tx.execute(
+                        "UPDATE notifications SET state = 'failed', last_error = 'contact method or user deleted', claimed_by = NULL WHERE id = ?1",
+                        [&id],
+                    )?;
+                    continue;
+                };
+                let service_name: String = tx.query_row("SELECT name FROM services WHERE id = ?1", [incident.service_id.as_str()], |r| r.get(0))?;
+                out.push(DueNotification {
+                    id,
+                    idempotency_key: key,
+                    incident,
+                    service_name,
+                    user_id: UserId(user_id),
+                    user_name,
+                    contact_method,
+                    attempts,
+                    step,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn complete_notification(
+        &self,
+        id: &str,
+        node: &str,
+        result: DeliveryResult,
+        fallback: Option<NewNotification>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (id, node) = (id.to_owned(), node.to_owned());
+        self.write(move |tx| {
+            let row: Option<(String, String, String, u32)> = tx
+                .query_row(
+                    "SELECT n.incident_id, u.name, m.type, n.step FROM notifications n
+                     JOIN users u ON u.id = n.user_id JOIN contact_methods m ON m.id = n.contact_method_id
+                     WHERE n.id = ?1 AND n.claimed_by = ?2 AND n.state = 'sending'",
+                    params![id, node],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((incident_id, user_name, kind, step)) = row else {
+                return Ok(());
+            };
+            let (kind_word, message) = match &result {
+                DeliveryResult::Sent { provider_id } => {
+                    tx.execute(
+                        "UPDATE notifications SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
+                           provider_id = ?3, claimed_by = NULL, claimed_until = NULL, last_error = NULL WHERE id = ?1",
+                        params![id, ms(now), provider_id],
+                    )?;
+                    ("notified", format!("Notified {user_name} by {kind}"))
+                }
+                DeliveryResult::Retry { error, at } => {
+                    tx.execute(
+                        "UPDATE notifications SET state = 'queued', attempts = attempts + 1, due_at = ?2,
+                           last_error = ?3, claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
+                        params![id, ms(*at), error],
+                    )?;
+                    ("notification_retry", format!("Notifying {user_name} by {kind} failed ({error}); retrying at {at}"))
+                }
+                DeliveryResult::Failed { error } => {
+                    tx.execute(
+                        "UPDATE notifications SET state = 'failed', attempts = attempts + 1, last_error = ?2,
+                           claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
+                        params![id, error],
+                    )?;
+                    ("notification_failed", format!("Notifying {user_name} by {kind} failed for good ({error})"))
+                }
+            };
+            let service_id: String = tx.query_row("SELECT service_id FROM incidents WHERE id = ?1", [&incident_id], |r| r.get(0))?;
+            insert_timeline(tx, Entry {
+                incident_id: Some(&incident_id),
+                service_id: &service_id,
+                at: now,
+                kind: kind_word,
+                actor: &Actor::system(),
+                channel: Channel::System,
+                message: &message,
+            })?;
+            if let Some(n) = fallback {
+                let inserted = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO notifications (id, idempotency_key, incident_id, user_id,
+                           contact_method_id, step, state, due_at, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8)",
+                    )?
+                    .execute(params![new_id(), n.idempotency_key, incident_id, n.user_id.as_str(), n.contact_method_id, step, ms(n.due_at), ms(now)])?;
+                if inserted > 0 {
+                    let kind: String = tx
+                        .query_row("SELECT type FROM contact_methods WHERE id = ?1", [&n.contact_method_id], |r| r.get(0))
+                        .unwrap_or_else(|_| "another method".into());
+                    insert_timeline(tx, Entry {
+                        incident_id: Some(&incident_id),
+                        service_id: &service_id,
+                        at: now,
+                        kind: "notification_fallback",
+                        actor: &Actor::system(),
+                        channel: Channel::System,
+                        message: &format!("Falling back to {user_name}'s {kind}"),
+                    })?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn escalate_early(&self, incident: &IncidentId, now: Timestamp) -> Result<()> {
+        let id = incident.0.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE escalations SET due_at = ?2
+                 WHERE incident_id = ?1 AND due_at IS NOT NULL AND due_at > ?2
+                   AND EXISTS (SELECT 1 FROM incidents WHERE id = ?1 AND status = 'triggered')",
+                params![id, ms(now)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn next_notification_due(&self) -> Result<Option<Timestamp>> {
+        self.read(|c| {
+            let t: Option<i64> = c.query_row(
+                "SELECT MIN(due_at) FROM notifications WHERE state = 'queued'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(t.map(ts))
+        })
+        .await
+    }
+
     async fn list_incidents(&self, f: IncidentFilter) -> Result<Vec<Incident>> {
         self.read(move |c| {
             let mut sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE 1 = 1");
