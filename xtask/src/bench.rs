@@ -134,8 +134,11 @@ fn ingest(root: &Path, opts: Options) -> anyhow::Result<()> {
 
 fn ensure_tools() -> anyhow::Result<()> {
     crate::ensure_packages(&[
-        ("wrk", "wrk"),
-        ("prometheus-alertmanager", "prometheus-alertmanager"),
+        ("command -v wrk", "wrk"),
+        (
+            "command -v prometheus-alertmanager",
+            "prometheus-alertmanager",
+        ),
     ])
 }
 

@@ -64,8 +64,16 @@ pub fn has(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Real peers the test suite runs against (program, Debian package).
-const TEST_PACKAGES: &[(&str, &str)] = &[("prometheus-alertmanager", "prometheus-alertmanager")];
+/// Real peers the test suite runs against: (shell check, Debian package).
+const TEST_PACKAGES: &[(&str, &str)] = &[
+    (
+        "command -v prometheus-alertmanager",
+        "prometheus-alertmanager",
+    ),
+    // A real SMTP server for the email tests (Debian's python, which the package installs into).
+    ("/usr/bin/python3 -c 'import aiosmtpd'", "python3-aiosmtpd"),
+    ("command -v openssl", "openssl"),
+];
 
 fn test(args: &[String]) -> anyhow::Result<()> {
     let lint = !args.iter().any(|a| a == "--no-lint");
@@ -131,12 +139,18 @@ fn fuzz(args: &[String]) -> anyhow::Result<()> {
         .env("PROPTEST_CASES", (cases / 50).max(64).to_string()))
 }
 
-/// Makes sure each `(program, Debian package)` is installed: as root, installs the missing
-/// packages with apt-get; otherwise fails saying exactly what to install.
+/// Makes sure each `(shell check, Debian package)` holds: as root, installs the packages whose
+/// check fails with apt-get; otherwise fails saying exactly what to install.
 pub fn ensure_packages(needed: &[(&str, &str)]) -> anyhow::Result<()> {
+    let ok = |check: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("{check} >/dev/null 2>&1")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     let missing: Vec<&str> = needed
         .iter()
-        .filter(|(bin, _)| !has(bin))
+        .filter(|(check, _)| !ok(check))
         .map(|(_, pkg)| *pkg)
         .collect();
     if missing.is_empty() {

@@ -3,10 +3,12 @@
 //! work, batches it, and tells the rest of the process what changed.
 
 pub mod clock;
+pub mod dispatcher;
 pub mod escalator;
 pub mod ingest;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use dispatcher::Dispatcher;
 pub use escalator::Escalator;
 pub use ingest::{IngestError, Ingestor, IngestorConfig};
 

@@ -26,6 +26,128 @@ pub struct FileConfig {
     pub log: LogConfig,
     #[serde(default)]
     pub ingest: IngestConfig,
+    #[serde(default)]
+    pub notify: NotifySection,
+}
+
+/// `[notify]`: how pages leave Tocsin. Every channel is optional; one that is not configured
+/// fails at once, so the engine falls back to the person's next contact method.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySection {
+    /// Key of the `X-Tocsin-Signature` HMAC on generic webhooks. Default: made once and kept in
+    /// `DATA_DIR/webhook-secret`.
+    pub webhook_secret: Option<String>,
+    /// Bound on one delivery request (default 10).
+    pub request_timeout_seconds: Option<u64>,
+    /// Telegram Bot API base (default https://api.telegram.org).
+    pub telegram_base_url: Option<String>,
+    pub smtp: Option<SmtpSection>,
+    pub twilio: Option<TwilioSection>,
+}
+
+impl std::fmt::Debug for NotifySection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifySection")
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("smtp", &self.smtp.as_ref().map(|s| (&s.host, s.port)))
+            .field("twilio", &self.twilio.as_ref().map(|t| &t.base_url))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[notify.smtp]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSection {
+    pub host: String,
+    pub port: Option<u16>,
+    /// `none`, `starttls` (default) or `tls`.
+    pub tls: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Sender mailbox, e.g. `Tocsin <tocsin@example.com>`.
+    pub from: String,
+}
+
+/// `[notify.twilio]`: any server speaking Twilio's REST API.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioSection {
+    pub base_url: Option<String>,
+    pub account_sid: String,
+    pub auth_token: String,
+    pub from_number: String,
+    pub status_callback_base: Option<String>,
+}
+
+impl NotifySection {
+    /// The notifier's configuration; `data_dir` keeps the generated webhook secret.
+    pub fn resolve(&self, data_dir: &Path) -> anyhow::Result<tocsin_notify::NotifyConfig> {
+        use tocsin_notify::{NotifyConfig, Secret, SmtpConfig, SmtpTls, TwilioConfig};
+        let secret = match &self.webhook_secret {
+            Some(s) if !s.trim().is_empty() => s.trim().to_owned(),
+            _ => {
+                let path = data_dir.join("webhook-secret");
+                match std::fs::read_to_string(&path) {
+                    Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
+                    _ => {
+                        std::fs::create_dir_all(data_dir)
+                            .with_context(|| format!("creating {}", data_dir.display()))?;
+                        let s = tocsin_web::auth::new_link_secret();
+                        std::fs::write(&path, &s)
+                            .with_context(|| format!("writing {}", path.display()))?;
+                        s
+                    }
+                }
+            }
+        };
+        let mut c = NotifyConfig::new(Secret::new(secret));
+        if let Some(t) = self.request_timeout_seconds {
+            c.request_timeout = std::time::Duration::from_secs(t.clamp(1, 120));
+        }
+        if let Some(u) = &self.telegram_base_url {
+            c.telegram_base_url = u.clone();
+        }
+        if let Some(s) = &self.smtp {
+            let tls = match s.tls.as_deref().unwrap_or("starttls") {
+                "none" => SmtpTls::None,
+                "starttls" => SmtpTls::StartTls,
+                "tls" => SmtpTls::Tls,
+                other => bail!("[notify.smtp] tls must be none, starttls or tls (got {other:?})"),
+            };
+            let port = s.port.unwrap_or(match tls {
+                SmtpTls::None => 25,
+                SmtpTls::StartTls => 587,
+                SmtpTls::Tls => 465,
+            });
+            c.smtp = Some(SmtpConfig {
+                host: s.host.clone(),
+                port,
+                tls,
+                username: s.username.clone(),
+                password: s.password.clone().map(Secret::new),
+                from: s.from.clone(),
+                extra_root_cert_pem: None,
+            });
+        }
+        if let Some(t) = &self.twilio {
+            c.twilio = Some(TwilioConfig {
+                base_url: t
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| TwilioConfig::BASE_URL_DEFAULT.into()),
+                account_sid: t.account_sid.clone(),
+                auth_token: Secret::new(t.auth_token.clone()),
+                from_number: t.from_number.clone(),
+                status_callback_base: t.status_callback_base.clone(),
+            });
+        }
+        Ok(c)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +228,7 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     pub rate_limit: RateLimit,
     pub ingest: IngestorConfig,
+    pub notify: NotifySection,
 }
 
 impl ServeConfig {
@@ -161,6 +284,7 @@ impl ServeConfig {
                     .unwrap_or(d.batch_events_max)
                     .max(1),
             },
+            notify: file.notify.clone(),
         })
     }
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tocsin_engine::{Clock, Escalator, Ingestor, LIVE_EVENTS_BUFFERED_MAX};
+use tocsin_engine::{Clock, Dispatcher, Escalator, Ingestor, LIVE_EVENTS_BUFFERED_MAX};
 use tocsin_store::Store;
 use tocsin_store::sqlite::SqliteStore;
 use tocsin_web::{AppState, WebConfig};
@@ -40,6 +40,8 @@ pub struct Running {
     store: Arc<dyn Store>,
     /// The escalation driver (tests call `run_due` to take due steps at once).
     pub escalator: Arc<Escalator>,
+    /// The notification sender (tests call `run_due` to send what is due at once).
+    pub dispatcher: Arc<Dispatcher>,
     stop_engine: watch::Sender<bool>,
     engine: JoinHandle<()>,
     /// The first-admin link, when the database has no user yet.
@@ -106,9 +108,23 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
     let (ingestor, writer) = Ingestor::start(store.clone(), live.clone(), config.ingest);
     // One node per SQLite data folder; the name only has to be unique among live nodes.
     let node = format!("node-{}", &tocsin_web::auth::new_link_secret()[..12]);
-    let escalator = Arc::new(Escalator::new(store.clone(), clock.clone(), node));
+    let escalator = Arc::new(Escalator::new(store.clone(), clock.clone(), node.clone()));
+    let notifier = tocsin_notify::Notifier::new(config.notify.resolve(&config.data_dir)?)
+        .context("in the [notify] configuration")?;
+    let dispatcher = Arc::new(Dispatcher::new(
+        store.clone(),
+        clock.clone(),
+        Arc::new(notifier),
+        node,
+        url.clone(),
+    ));
     let (stop_engine, stop_rx) = watch::channel(false);
-    let engine = tokio::spawn(escalator.clone().run(live.subscribe(), stop_rx));
+    let escalating = tokio::spawn(escalator.clone().run(live.subscribe(), stop_rx.clone()));
+    let dispatching = tokio::spawn(dispatcher.clone().run(live.subscribe(), stop_rx));
+    let engine = tokio::spawn(async move {
+        let _ = escalating.await;
+        let _ = dispatching.await;
+    });
     let state = AppState::new(
         store.clone(),
         ingestor,
@@ -134,6 +150,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         state,
         store,
         escalator,
+        dispatcher,
         stop_engine,
         engine,
         setup_link,

@@ -5,6 +5,7 @@
 mod api;
 mod cli;
 mod crash;
+mod delivery;
 mod escalation;
 mod ingest;
 mod paging;

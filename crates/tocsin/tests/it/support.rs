@@ -55,6 +55,7 @@ impl Drop for TestApp {
 pub struct Options {
     pub rate_limit: RateLimit,
     pub ingest: IngestorConfig,
+    pub notify: tocsin::config::NotifySection,
 }
 
 impl Default for Options {
@@ -62,6 +63,7 @@ impl Default for Options {
         Self {
             rate_limit: RateLimit::INGEST_DEFAULT,
             ingest: IngestorConfig::default(),
+            notify: tocsin::config::NotifySection::default(),
         }
     }
 }
@@ -85,6 +87,7 @@ impl TestApp {
             public_url: None,
             rate_limit: o.rate_limit,
             ingest: o.ingest,
+            notify: o.notify,
         };
         let clock = Arc::new(ManualClock::new(start));
         let running = server::start(config, clock.clone())
@@ -124,6 +127,17 @@ impl TestApp {
         }
         self.keep_dir = true;
         self.dir.clone()
+    }
+
+    /// Sends every notification due now (the background dispatcher does too).
+    pub async fn dispatch(&self) {
+        self.running
+            .as_ref()
+            .expect("running")
+            .dispatcher
+            .run_due()
+            .await
+            .expect("dispatch pass");
     }
 
     /// Takes every escalation step due now (the background engine does too; either way the

@@ -1,0 +1,276 @@
+//! Delivery to real HTTP receivers on 127.0.0.1: signed webhooks with idempotency keys, retries
+//! with backoff on 5xx, fallback to the next contact method on a permanent failure, and early
+//! escalation when a person cannot be reached at all.
+
+use crate::support::*;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use jiff::SignedDuration;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// What one path received: each request's headers and body.
+type Received = HashMap<String, Vec<(HeaderMap, Bytes)>>;
+
+#[derive(Clone, Default)]
+struct Receiver {
+    /// Per path: statuses to answer in order (then 200).
+    script: Arc<Mutex<HashMap<String, Vec<u16>>>>,
+    /// Per path: (headers, body) received.
+    got: Arc<Mutex<Received>>,
+}
+
+impl Receiver {
+    async fn start() -> (Receiver, String) {
+        let r = Receiver::default();
+        let app = axum::Router::new()
+            .route("/{path}", axum::routing::post(hook))
+            .with_state(r.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (r, url)
+    }
+
+    fn answer(&self, path: &str, statuses: &[u16]) {
+        self.script
+            .lock()
+            .unwrap()
+            .insert(path.into(), statuses.to_vec());
+    }
+
+    fn got(&self, path: &str) -> Vec<(HeaderMap, Bytes)> {
+        self.got
+            .lock()
+            .unwrap()
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+async fn hook(
+    State(r): State<Receiver>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    r.got
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default()
+        .push((headers, body));
+    let mut script = r.script.lock().unwrap();
+    let next = script.get_mut(&path).and_then(|s| {
+        if s.is_empty() {
+            None
+        } else {
+            Some(s.remove(0))
+        }
+    });
+    StatusCode::from_u16(next.unwrap_or(200)).unwrap()
+}
+
+async fn person(app: &TestApp, name: &str, hooks: &[String]) -> String {
+    let r = app
+        .post(
+            "/api/v1/users",
+            json!({"name": name, "email": format!("{name}@example.com")}),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    for h in hooks {
+        let r = app
+            .post(
+                &format!("/api/v1/users/{id}/contact-methods"),
+                json!({"type": "webhook", "address": h}),
+            )
+            .await;
+        assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.body);
+    }
+    id
+}
+
+async fn service(app: &TestApp, levels: serde_json::Value) -> (String, String) {
+    let r = app
+        .post(
+            "/api/v1/escalation-policies",
+            json!({"name": "p", "levels": levels}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.body);
+    let svc = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "svc", "escalation_policy_id": r.body["id"]}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = app.integration(&svc, "events_v2").await;
+    (svc, key)
+}
+
+async fn trigger(app: &TestApp, svc: &str, key: &str) -> String {
+    app.enqueue(
+        json!({"routing_key": key, "event_action": "trigger", "dedup_key": "db",
+        "payload": {"summary": "db is down", "source": "h", "severity": "critical"}}),
+    )
+    .await;
+    app.incidents(svc).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn kinds(app: &TestApp, incident: &str) -> Vec<String> {
+    let tl = app
+        .get(&format!("/api/v1/incidents/{incident}/timeline"))
+        .await
+        .body;
+    tl["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_signed_retried_with_backoff_and_delivered_once_accepted() {
+    let (rx, base) = Receiver::start().await;
+    rx.answer("alice", &[500, 503]);
+    let app = TestApp::spawn().await;
+    let alice = person(&app, "alice", &[format!("{base}/alice")]).await;
+    let (svc, key) = service(
+        &app,
+        json!([{"delay_minutes": 5, "targets": [{"type": "user", "id": alice}]}]),
+    )
+    .await;
+    let id = trigger(&app, &svc, &key).await;
+    app.escalate().await;
+    app.dispatch().await;
+    assert_eq!(rx.got("alice").len(), 1);
+    app.dispatch().await;
+    assert_eq!(rx.got("alice").len(), 1, "no retry before the backoff");
+    for _ in 0..2 {
+        app.clock.advance(SignedDuration::from_secs(30));
+        app.dispatch().await;
+    }
+    let got = rx.got("alice");
+    assert_eq!(got.len(), 3, "500, 503, then accepted");
+    let keys: Vec<&str> = got
+        .iter()
+        .map(|(h, _)| h["idempotency-key"].to_str().unwrap())
+        .collect();
+    assert!(
+        keys.iter().all(|k| *k == keys[0]),
+        "one idempotency key for every attempt"
+    );
+    let secret = std::fs::read_to_string(app.dir.join("webhook-secret")).unwrap();
+    for (headers, body) in &got {
+        let sig = headers[tocsin_notify::SIGNATURE_HEADER].to_str().unwrap();
+        tocsin_notify::verify_signature(
+            secret.as_bytes(),
+            sig,
+            body,
+            jiff::Timestamp::now(),
+            tocsin_notify::SIGNATURE_TOLERANCE_DEFAULT,
+        )
+        .expect("valid signature");
+    }
+    let page: serde_json::Value = serde_json::from_slice(&got[2].1).unwrap();
+    assert_eq!(page["incident"]["title"], "db is down", "{page}");
+    let n = app
+        .get(&format!("/api/v1/incidents/{id}/notifications"))
+        .await
+        .body;
+    assert_eq!(n["notifications"][0]["state"], "sent");
+    assert_eq!(n["notifications"][0]["attempts"], 3);
+    let k = kinds(&app, &id).await;
+    assert_eq!(
+        k.iter().filter(|k| *k == "notification_retry").count(),
+        2,
+        "{k:?}"
+    );
+    assert!(k.contains(&"notified".to_owned()));
+    app.dispatch().await;
+    assert_eq!(rx.got("alice").len(), 3, "nothing sent twice once accepted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_method_falls_back_and_an_unreachable_person_escalates_early() {
+    let (rx, base) = Receiver::start().await;
+    rx.answer("carol-old", &[404, 404, 404]);
+    rx.answer("dave", &[410, 410]);
+    let app = TestApp::spawn().await;
+    let carol = person(
+        &app,
+        "carol",
+        &[format!("{base}/carol-old"), format!("{base}/carol-new")],
+    )
+    .await;
+    // Carol is paged on her first method only; the second is her fallback.
+    let methods = app
+        .get(&format!("/api/v1/users/{carol}/contact-methods"))
+        .await
+        .body;
+    let first = methods["contact_methods"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/users/{carol}/notification-rules"),
+            json!({"contact_method_id": first, "delay_minutes": 0}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED);
+    let (svc, key) = service(
+        &app,
+        json!([{"delay_minutes": 5, "targets": [{"type": "user", "id": carol}]}]),
+    )
+    .await;
+    let id = trigger(&app, &svc, &key).await;
+    app.escalate().await;
+    app.dispatch().await;
+    app.dispatch().await;
+    assert_eq!(rx.got("carol-old").len(), 1, "a 404 is not retried");
+    assert_eq!(rx.got("carol-new").len(), 1, "the next method at once");
+    let k = kinds(&app, &id).await;
+    assert!(
+        k.contains(&"notification_failed".to_owned())
+            && k.contains(&"notification_fallback".to_owned()),
+        "{k:?}"
+    );
+
+    // Dave's only method is gone: level 2 (Erin) is paged without waiting 5 minutes.
+    let app2 = TestApp::spawn().await;
+    let dave = person(&app2, "dave", &[format!("{base}/dave")]).await;
+    let erin = person(&app2, "erin", &[format!("{base}/erin")]).await;
+    let (svc, key) = service(
+        &app2,
+        json!([
+            {"delay_minutes": 5, "targets": [{"type": "user", "id": dave}]},
+            {"delay_minutes": 5, "targets": [{"type": "user", "id": erin}]}
+        ]),
+    )
+    .await;
+    let id = trigger(&app2, &svc, &key).await;
+    app2.escalate().await;
+    app2.dispatch().await;
+    app2.escalate().await;
+    app2.dispatch().await;
+    assert_eq!(rx.got("erin").len(), 1, "escalated early");
+    let steps: Vec<String> = kinds(&app2, &id)
+        .await
+        .into_iter()
+        .filter(|k| k == "escalated")
+        .collect();
+    assert_eq!(steps.len(), 2);
+}
