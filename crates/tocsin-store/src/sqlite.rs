@@ -1553,8 +1553,9 @@ impl Store for SqliteStore {
             let ids: Vec<String> = tx
                 .prepare_cached(
                     "SELECT id FROM notifications
-                     WHERE (state = 'queued' AND due_at <= ?1 AND (claimed_until IS NULL OR claimed_until < ?1))
-                        OR (state = 'sending' AND claimed_until < ?1)
+                     WHERE ((state = 'queued' AND due_at <= ?1 AND (claimed_until IS NULL OR claimed_until < ?1))
+                        OR (state = 'sending' AND claimed_until < ?1))
+                       AND EXISTS (SELECT 1 FROM incidents i WHERE i.id = incident_id AND i.status = 'triggered')
                      ORDER BY due_at LIMIT ?2",
                 )?
                 .query_map(params![ms(now), limit], |r| r.get(0))?
@@ -1622,6 +1623,11 @@ impl Store for SqliteStore {
             let Some((incident_id, user_name, kind, step)) = row else {
                 return Ok(());
             };
+            let still_paging: bool = tx.query_row(
+                "SELECT status = 'triggered' FROM incidents WHERE id = ?1",
+                [&incident_id],
+                |r| r.get(0),
+            )?;
             let (kind_word, message) = match &result {
                 DeliveryResult::Sent { provider_id } => {
                     tx.execute(
@@ -1630,6 +1636,15 @@ impl Store for SqliteStore {
                         params![id, ms(now), provider_id],
                     )?;
                     ("notified", format!("Notified {user_name} by {kind}"))
+                }
+                DeliveryResult::Retry { error, .. } if !still_paging => {
+                    // Acknowledged or resolved while this attempt was in flight: stop here.
+                    tx.execute(
+                        "UPDATE notifications SET state = 'cancelled', attempts = attempts + 1, last_error = ?2,
+                           claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
+                        params![id, error],
+                    )?;
+                    ("notification_cancelled", format!("Stopped notifying {user_name} by {kind}: the incident is no longer triggered"))
                 }
                 DeliveryResult::Retry { error, at } => {
                     tx.execute(
@@ -1658,7 +1673,7 @@ impl Store for SqliteStore {
                 channel: Channel::System,
                 message: &message,
             })?;
-            if let Some(n) = fallback {
+            if let Some(n) = fallback.filter(|_| still_paging) {
                 let inserted = tx
                     .prepare_cached(
                         "INSERT OR IGNORE INTO notifications (id, idempotency_key, incident_id, user_id,
