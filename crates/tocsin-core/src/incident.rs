@@ -38,6 +38,16 @@ pub fn resolve(from: IncidentStatus) -> Result<Transition, Rejection> {
     }
 }
 
+/// A human escalates by hand: an acknowledged incident is triggered again (someone else must
+/// take it); a triggered one stays triggered.
+pub fn escalate(from: IncidentStatus) -> Result<Transition, Rejection> {
+    match from {
+        IncidentStatus::Triggered => Ok(Transition::Unchanged),
+        IncidentStatus::Acknowledged => Ok(Transition::To(IncidentStatus::Triggered)),
+        IncidentStatus::Resolved => Err(Rejection::AlreadyResolved),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +61,8 @@ mod tests {
         assert_eq!(resolve(Triggered), Ok(Transition::To(Resolved)));
         assert_eq!(resolve(Acknowledged), Ok(Transition::To(Resolved)));
         assert_eq!(resolve(Resolved), Err(Rejection::AlreadyResolved));
+        assert_eq!(escalate(Triggered), Ok(Transition::Unchanged));
+        assert_eq!(escalate(Acknowledged), Ok(Transition::To(Triggered)));
+        assert_eq!(escalate(Resolved), Err(Rejection::AlreadyResolved));
     }
 }

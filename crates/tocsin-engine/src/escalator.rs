@@ -73,17 +73,15 @@ impl Escalator {
                 return Ok(false);
             }
         };
-        let plan = match d.cursor {
-            None => Some(escalation::begin(&policy, now)),
-            Some(c) => escalation::advance(
-                &policy,
-                Cursor {
-                    level: c.level as usize,
-                    round: c.round,
-                    step: c.step,
-                },
-                now,
-            ),
+        let cursor = d.cursor.map(|c| Cursor {
+            level: c.level as usize,
+            round: c.round,
+            step: c.step,
+        });
+        let plan = match (d.manual_level, d.cursor) {
+            (Some(level), _) => escalation::escalate_to(&policy, cursor, level as usize, now),
+            (None, None) => Some(escalation::begin(&policy, now)),
+            (None, Some(_)) => cursor.and_then(|c| escalation::advance(&policy, c, now)),
         };
         let Some(plan) = plan else {
             // Nothing left: stop looking at this incident.

@@ -234,6 +234,15 @@ pub trait Store: Send + Sync + 'static {
         channel: Channel,
         now: Timestamp,
     ) -> Result<Incident>;
+    /// A human escalates: to `level` (1-based) or the next one; an acknowledged incident is
+    /// triggered again. The step runs at once through the engine.
+    async fn escalate_incident(
+        &self,
+        id: &IncidentId,
+        level: Option<u32>,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Incident>;
     async fn add_note(
         &self,
         id: &IncidentId,

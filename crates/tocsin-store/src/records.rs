@@ -331,6 +331,8 @@ pub struct DueEscalation {
     pub policy: EscalationPolicy,
     /// `None` before the first step.
     pub cursor: Option<StepCursor>,
+    /// A level (0-based) a human asked for, instead of the next in turn.
+    pub manual_level: Option<u32>,
 }
 
 /// A notification to queue in the outbox.

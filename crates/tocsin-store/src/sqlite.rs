@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_paging.sql"),
     include_str!("../migrations/sqlite/0003_escalations.sql"),
+    include_str!("../migrations/sqlite/0004_manual_escalation.sql"),
 ];
 /// Read connections kept open between calls.
 const READERS_POOLED_MAX: usize = 8;
@@ -1345,17 +1346,17 @@ impl Store for SqliteStore {
     ) -> Result<Vec<DueEscalation>> {
         let node = node.to_owned();
         self.write(move |tx| {
-            let due: Vec<(String, String, Option<u32>, Option<u32>, Option<u32>)> = tx
+            let due: Vec<(String, String, Option<u32>, Option<u32>, Option<u32>, Option<u32>)> = tx
                 .prepare_cached(
-                    "SELECT incident_id, policy_id, level, round, step FROM escalations
+                    "SELECT incident_id, policy_id, level, round, step, manual_level FROM escalations
                      WHERE due_at IS NOT NULL AND due_at <= ?1
                        AND (claimed_until IS NULL OR claimed_until < ?1)
                      ORDER BY due_at LIMIT ?2",
                 )?
-                .query_map(params![ms(now), limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+.query_map(params![ms(now), limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             let mut out = Vec::with_capacity(due.len());
-            for (incident_id, policy_id, level, round, step) in due {
+            for (incident_id, policy_id, level, round, step, manual_level) in due {
                 tx.prepare_cached("UPDATE escalations SET claimed_by = ?2, claimed_until = ?3 WHERE incident_id = ?1")?
                     .execute(params![incident_id, node, ms(until)])?;
                 let incident = load_incident(tx, &incident_id)?;
@@ -1372,7 +1373,7 @@ impl Store for SqliteStore {
                     (Some(level), Some(round), Some(step)) => Some(StepCursor { level, round, step }),
                     _ => None,
                 };
-                out.push(DueEscalation { incident, policy, cursor });
+out.push(DueEscalation { incident, policy, cursor, manual_level });
             }
             Ok(out)
         })
@@ -1394,7 +1395,7 @@ impl Store for SqliteStore {
             }
             tx.prepare_cached(
                 "UPDATE escalations SET level = ?2, round = ?3, step = ?4, due_at = ?5,
-                   claimed_by = NULL, claimed_until = NULL WHERE incident_id = ?1",
+                   claimed_by = NULL, claimed_until = NULL, manual_level = NULL WHERE incident_id = ?1",
             )?
             .execute(params![id, step.cursor.level, step.cursor.round, step.cursor.step, step.next_due.map(ms)])?;
             for n in &step.notifications {
@@ -1723,6 +1724,56 @@ impl Store for SqliteStore {
                 |r| r.get(0),
             )?;
             Ok(t.map(ts))
+        })
+        .await
+    }
+
+    async fn escalate_incident(
+        &self,
+        id: &IncidentId,
+        level: Option<u32>,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Incident> {
+        let (id, by) = (id.0.clone(), by.clone());
+        self.write(move |tx| {
+            let inc = load_incident(tx, &id)?;
+            let transition = incident::escalate(inc.status)?;
+            let row: Option<(String, Option<u32>)> = tx
+                .query_row("SELECT policy_id, level FROM escalations WHERE incident_id = ?1", [&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((policy_id, current)) = row else {
+                return Err(StoreError::Conflict("the incident's service has no escalation policy".into()));
+            };
+            let levels = load_policy(tx, &policy_id)?.levels.len() as u32;
+            let target = match level {
+                Some(l) if (1..=levels).contains(&l) => l - 1,
+                Some(_) => {
+                    return Err(StoreError::Invalid { field: "level".into(), message: format!("must be from 1 to {levels}") });
+                }
+                // The next level, staying on the last.
+                None => current.map_or(0, |c| (c + 1).min(levels - 1)),
+            };
+            if let Transition::To(_) = transition {
+                tx.execute(
+                    "UPDATE incidents SET status = 'triggered', acknowledged_at = NULL, updated_at = ?2 WHERE id = ?1",
+                    params![id, ms(now)],
+                )?;
+            }
+            tx.execute(
+                "UPDATE escalations SET due_at = ?2, manual_level = ?3, claimed_by = NULL, claimed_until = NULL WHERE incident_id = ?1",
+                params![id, ms(now), target],
+            )?;
+            insert_timeline(tx, Entry {
+                incident_id: Some(&id),
+                service_id: inc.service_id.as_str(),
+                at: now,
+                kind: "escalate_requested",
+                actor: &by,
+                channel: Channel::Api,
+                message: &format!("{} escalated the incident to level {}", by.name, target + 1),
+            })?;
+            load_incident(tx, &id)
         })
         .await
     }

@@ -39,6 +39,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/incidents/{id}", get(get_incident))
         .route("/incidents/{id}/acknowledge", post(acknowledge))
         .route("/incidents/{id}/resolve", post(resolve))
+        .route("/incidents/{id}/escalate", post(escalate))
         .route("/incidents/{id}/notes", post(add_note))
         .route("/incidents/{id}/timeline", get(timeline))
         .route("/incidents/{id}/alerts", get(alerts))
@@ -453,6 +454,30 @@ pub async fn resolve(
     let inc = s
         .store
         .resolve_incident(&id, &auth.actor(), Channel::Api, s.clock.now())
+        .await?;
+    changed(&s, &id);
+    Ok(Json(inc))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateTo {
+    /// The level to notify (1-based); default: the next one.
+    level: Option<u32>,
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/escalate", tag = "incidents", security(("bearer" = [])), request_body = EscalateTo,
+    responses((status = 200, body = Incident), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn escalate(
+    State(s): State<Arc<AppState>>,
+    Require(auth, _): Require<Responder>,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<EscalateTo>,
+) -> ApiResult<Json<Incident>> {
+    let id = IncidentId(id);
+    let inc = s
+        .store
+        .escalate_incident(&id, b.level, &auth.actor(), s.clock.now())
         .await?;
     changed(&s, &id);
     Ok(Json(inc))

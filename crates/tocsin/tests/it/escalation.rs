@@ -241,3 +241,79 @@ async fn a_restart_between_levels_fires_the_next_level_once() {
     assert_eq!(who(&n, &s.alice), ["paged"], "level 1 is not repeated");
     assert_eq!(escalations(&app, &id).await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_human_escalates_to_a_level_and_an_acknowledged_incident_is_triggered_again() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app, None).await;
+    let id = trigger(&app, &s, "db").await;
+    app.escalate().await;
+    let r = app
+        .post(&format!("/api/v1/incidents/{id}/acknowledge"), json!({}))
+        .await;
+    assert_eq!(r.body["status"], "acknowledged");
+    // "I can't take this one": escalate to the next level.
+    let r = app
+        .post(&format!("/api/v1/incidents/{id}/escalate"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "triggered");
+    app.escalate().await;
+    assert_eq!(who(&notifications(&app, &id).await, &s.bob), ["paged"]);
+    // Back to level 1 by number.
+    let r = app
+        .post(
+            &format!("/api/v1/incidents/{id}/escalate"),
+            json!({"level": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    app.escalate().await;
+    assert_eq!(
+        who(&notifications(&app, &id).await, &s.alice).len(),
+        2,
+        "alice paged again"
+    );
+    let steps = escalations(&app, &id).await;
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    let r = app
+        .post(
+            &format!("/api/v1/incidents/{id}/escalate"),
+            json!({"level": 3}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["error"]["fields"]["level"].is_string());
+    app.post(&format!("/api/v1/incidents/{id}/resolve"), json!({}))
+        .await;
+    let r = app
+        .post(&format!("/api/v1/incidents/{id}/escalate"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    // A service without a policy has nobody to escalate to.
+    let plain = app.service("plain").await;
+    let key = app.integration(&plain, "events_v2").await;
+    app.enqueue(
+        json!({"routing_key": key, "event_action": "trigger", "dedup_key": "p",
+        "payload": {"summary": "p", "source": "h", "severity": "error"}}),
+    )
+    .await;
+    let pid = app.incidents(&plain).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post(&format!("/api/v1/incidents/{pid}/escalate"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let viewer = app.token("viewer").await;
+    let r = app
+        .call(
+            "POST",
+            &format!("/api/v1/incidents/{pid}/escalate"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
