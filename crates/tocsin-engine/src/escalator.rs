@@ -112,13 +112,15 @@ impl Escalator {
         for target in &plan.notify {
             let users: Vec<UserId> = match target {
                 Notify::User(u) => vec![u.clone()],
-                Notify::Schedule(s) => match self.on_call(s, now).await? {
-                    Some(u) => vec![u],
-                    None => {
-                        unreachable.push(format!("schedule {s} (nobody on call)"));
-                        Vec::new()
+                Notify::Schedule(s) => {
+                    match crate::reach::on_call(self.store.as_ref(), s, now).await? {
+                        Some(u) => vec![u],
+                        None => {
+                            unreachable.push(format!("schedule {s} (nobody on call)"));
+                            Vec::new()
+                        }
                     }
-                },
+                }
             };
             for user in users {
                 let (name, queued) = self
@@ -162,25 +164,8 @@ impl Escalator {
         self.store.record_escalation_step(step, now).await
     }
 
-    /// Who is on call in a schedule at `now` (nobody when the schedule is gone).
-    async fn on_call(&self, schedule: &str, now: Timestamp) -> Result<Option<UserId>> {
-        let record = match self.store.get_schedule(schedule).await {
-            Ok(r) => r,
-            Err(StoreError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        match record.parse() {
-            Ok(s) => Ok(tocsin_core::schedule::oncall_at(&s, now).map(|shift| shift.user)),
-            Err(e) => {
-                tracing::error!(schedule, error = %e, "stored schedule no longer parses");
-                Ok(None)
-            }
-        }
-    }
-
-    /// The notifications one person gets for one step: their rules for the incident's urgency
-    /// over their verified contact methods, or every verified method at once when they have no
-    /// rule. Returns their name and each notification with a short "type in N min" label.
+    /// The notifications one person gets for one step (see `reach::contact_plan`), each with a
+    /// short "type in N min" label. Returns their name too.
     async fn notifications_for(
         &self,
         incident: &Incident,
@@ -188,40 +173,8 @@ impl Escalator {
         step: u32,
         now: Timestamp,
     ) -> Result<(String, Vec<(NewNotification, String)>)> {
-        let name = match self.store.get_user(user).await {
-            Ok(u) => u.name,
-            Err(StoreError::NotFound(_)) => {
-                return Ok((format!("deleted user {user}"), Vec::new()));
-            }
-            Err(e) => return Err(e),
-        };
-        let methods: Vec<ContactMethod> = self
-            .store
-            .list_contact_methods(user)
-            .await?
-            .into_iter()
-            .filter(|m| m.verified)
-            .collect();
-        let rules: Vec<NotificationRule> = self
-            .store
-            .list_notification_rules(user)
-            .await?
-            .into_iter()
-            .filter(|r| r.urgency.is_none_or(|u| u == incident.urgency))
-            .collect();
-        let plan: Vec<(&ContactMethod, u32)> = if rules.is_empty() {
-            methods.iter().map(|m| (m, 0)).collect()
-        } else {
-            rules
-                .iter()
-                .filter_map(|r| {
-                    methods
-                        .iter()
-                        .find(|m| m.id == r.contact_method_id)
-                        .map(|m| (m, r.delay_minutes))
-                })
-                .collect()
-        };
+        let (name, plan) =
+            crate::reach::contact_plan(self.store.as_ref(), user, incident.urgency).await?;
         let out = plan
             .into_iter()
             .map(|(m, delay)| {
@@ -231,12 +184,7 @@ impl Escalator {
                     due_at: now + SignedDuration::from_mins(i64::from(delay)),
                     idempotency_key: format!("{}:{step}:{}:{}", incident.id, user, m.id),
                 };
-                let when = if delay == 0 {
-                    "now".to_owned()
-                } else {
-                    format!("in {delay} min")
-                };
-                (n, format!("{} {when}", m.kind))
+                (n, crate::reach::label(&m, delay))
             })
             .collect();
         Ok((name, out))

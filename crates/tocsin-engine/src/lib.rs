@@ -6,6 +6,8 @@ pub mod clock;
 pub mod dispatcher;
 pub mod escalator;
 pub mod ingest;
+pub mod preview;
+pub mod reach;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatcher::Dispatcher;

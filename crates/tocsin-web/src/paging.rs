@@ -43,6 +43,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(list_rules).post(create_rule),
         )
         .route("/incidents/{id}/notifications", get(list_notifications))
+        .route("/services/{id}/page-path", get(page_path))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -297,4 +298,53 @@ pub async fn list_notifications(
         .list_notifications(&tocsin_core::IncidentId(id))
         .await?;
     Ok(Json(serde_json::json!({ "notifications": list })))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct PagePathQuery {
+    /// RFC 3339; default now.
+    at: Option<String>,
+    /// high (default) or low.
+    urgency: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/services/{id}/page-path", tag = "paging", security(("bearer" = [])), params(PagePathQuery),
+    responses((status = 200, body = tocsin_engine::preview::PagePath), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn page_path(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path(id): Path<String>,
+    q: Result<axum::extract::Query<PagePathQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<tocsin_engine::preview::PagePath>> {
+    auth.require(Role::Viewer)?;
+    let axum::extract::Query(q) =
+        q.map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
+    let at = match q.at.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => s.clock.now(),
+        Some(v) => tocsin_core::formats::parse_timestamp(v).ok_or_else(|| {
+            ApiError::field(
+                "at",
+                "must be an RFC 3339 time such as 2026-11-25T09:00:00Z",
+            )
+        })?,
+    };
+    let urgency = match q
+        .urgency
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        None => Urgency::High,
+        Some(u) => Urgency::parse(u).ok_or_else(|| {
+            ApiError::field("urgency", format!("must be one of {}", Urgency::words()))
+        })?,
+    };
+    let path = tocsin_engine::preview::page_path(
+        s.store.as_ref(),
+        &tocsin_core::ServiceId(id),
+        at,
+        urgency,
+    )
+    .await?;
+    Ok(Json(path))
 }

@@ -76,6 +76,18 @@ enum Command {
         #[command(subcommand)]
         action: EventCommand,
     },
+    /// Who is on call (every schedule, or one), or a service's page path.
+    Oncall {
+        /// One schedule's on-call person and shift.
+        #[arg(long, conflicts_with = "service")]
+        schedule: Option<String>,
+        /// Who a service's incidents would page, in order, when, on which channels.
+        #[arg(long)]
+        service: Option<String>,
+        /// The moment to look at (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Write a consistent online copy of the SQLite database.
     Backup {
         /// The new file to write.
@@ -306,6 +318,23 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Event { action } => send_event(action).await,
+        Command::Oncall {
+            schedule,
+            service,
+            at,
+        } => {
+            let config = serve_config(None)?;
+            let store = server::open_store(&config.database)?;
+            let at = match at {
+                None => now(),
+                Some(t) => tocsin_core::formats::parse_timestamp(&t).with_context(|| {
+                    format!(
+                        "--at must be an RFC 3339 time such as 2026-11-25T09:00:00Z (got {t:?})"
+                    )
+                })?,
+            };
+            oncall(store.as_ref(), schedule, service, at).await
+        }
         Command::Backup { to } => {
             let config = serve_config(None)?;
             let store = server::open_store(&config.database)?;
@@ -380,5 +409,77 @@ async fn send_event(action: EventCommand) -> anyhow::Result<()> {
     }
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     println!("{}", v["dedup_key"].as_str().unwrap_or("accepted"));
+    Ok(())
+}
+
+async fn oncall(
+    store: &dyn tocsin_store::Store,
+    schedule: Option<String>,
+    service: Option<String>,
+    at: Timestamp,
+) -> anyhow::Result<()> {
+    if let Some(service) = service {
+        let path = tocsin_engine::preview::page_path(
+            store,
+            &tocsin_core::ServiceId(service),
+            at,
+            tocsin_core::Urgency::High,
+        )
+        .await
+        .context("computing the page path")?;
+        for step in &path.steps {
+            let round = if step.round > 0 {
+                format!(" (repeat {})", step.round)
+            } else {
+                String::new()
+            };
+            println!("{}  level {}{round}", step.at, step.level);
+            for p in &step.people {
+                let how: Vec<String> = p
+                    .notifications
+                    .iter()
+                    .map(|n| format!("{} at {}", n.kind, n.at))
+                    .collect();
+                let how = if how.is_empty() {
+                    "nothing can reach them".to_owned()
+                } else {
+                    how.join(", ")
+                };
+                println!("    {} ({}): {how}", p.name, p.via);
+            }
+        }
+        for w in &path.warnings {
+            println!("warning: {w}");
+        }
+        return Ok(());
+    }
+    let schedules = match schedule {
+        Some(id) => vec![
+            store
+                .get_schedule(&id)
+                .await
+                .with_context(|| format!("schedule {id}"))?,
+        ],
+        None => store.list_schedules().await?,
+    };
+    for record in schedules {
+        let parsed = record
+            .parse()
+            .map_err(|e| anyhow::anyhow!("schedule {}: {e}", record.id))?;
+        match tocsin_core::schedule::oncall_at(&parsed, at) {
+            Some(shift) => {
+                let name = store
+                    .get_user(&shift.user)
+                    .await
+                    .map(|u| u.name)
+                    .unwrap_or_else(|_| shift.user.0.clone());
+                println!(
+                    "{}\t{}\t{} → {}",
+                    record.spec.name, name, shift.start, shift.end
+                );
+            }
+            None => println!("{}\tnobody on call", record.spec.name),
+        }
+    }
     Ok(())
 }

@@ -241,3 +241,180 @@ async fn escalation_pages_whoever_is_on_call() {
     // Rotation bob, alice from the 23rd: the 25th is bob's day.
     assert_eq!(users, [bob.as_str()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_path_shows_who_when_and_how_and_warns_of_gaps() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let hook = app
+        .post(
+            &format!("/api/v1/users/{alice}/contact-methods"),
+            json!({"type": "webhook", "address": "https://hooks.example/a"}),
+        )
+        .await;
+    let mail = app
+        .post(
+            &format!("/api/v1/users/{alice}/contact-methods"),
+            json!({"type": "email", "address": "alice@example.com"}),
+        )
+        .await;
+    for (m, delay) in [(&hook, 0), (&mail, 2)] {
+        let r = app
+            .post(&format!("/api/v1/users/{alice}/notification-rules"), json!({"contact_method_id": m.body["id"], "delay_minutes": delay, "urgency": "high"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let mut nights = spec("Nights", &[&bob]);
+    nights["layers"][0]["restrictions"] =
+        json!([{"type": "daily", "start": "20:00", "end": "08:00"}]);
+    let sched = app.post("/api/v1/schedules", nights).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let policy = app
+        .post(
+            "/api/v1/escalation-policies",
+            json!({"name": "p", "repeat": 1, "levels": [
+                {"delay_minutes": 5, "targets": [{"type": "user", "id": alice}]},
+                {"delay_minutes": 10, "targets": [{"type": "schedule", "id": sched}]}
+            ]}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let svc = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "db", "escalation_policy_id": policy}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let r = app
+        .get(&format!(
+            "/api/v1/services/{svc}/page-path?at=2026-11-25T10:00:00Z"
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let steps = r.body["steps"].as_array().unwrap();
+    let summary: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            let people: Vec<String> = s["people"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    let how: Vec<String> = p["notifications"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|n| {
+                            format!(
+                                "{}@{}",
+                                n["type"].as_str().unwrap(),
+                                n["at"].as_str().unwrap()
+                            )
+                        })
+                        .collect();
+                    format!("{}[{}]", p["name"].as_str().unwrap(), how.join(","))
+                })
+                .collect();
+            format!(
+                "{} L{} r{}: {}",
+                s["at"].as_str().unwrap(),
+                s["level"],
+                s["round"],
+                people.join(" ")
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "2026-11-25T10:00:00Z L1 r0: alice[webhook@2026-11-25T10:00:00Z,email@2026-11-25T10:02:00Z]",
+            // Daytime: the nights schedule has nobody, so level 2 hands over at once.
+            "2026-11-25T10:05:00Z L2 r0: ",
+            "2026-11-25T10:05:00Z L1 r1: alice[webhook@2026-11-25T10:05:00Z,email@2026-11-25T10:07:00Z]",
+            "2026-11-25T10:10:00Z L2 r1: ",
+        ]
+    );
+    let warnings = r.body["warnings"].to_string();
+    assert!(
+        warnings.contains("nobody is on call in schedule"),
+        "{warnings}"
+    );
+    // At night, bob is on call, but nothing can reach him.
+    let r = app
+        .get(&format!(
+            "/api/v1/services/{svc}/page-path?at=2026-11-25T22:00:00Z&urgency=low"
+        ))
+        .await;
+    assert_eq!(r.body["steps"][1]["people"][0]["name"], "bob");
+    assert!(
+        r.body["warnings"]
+            .to_string()
+            .contains("bob has no verified contact method")
+    );
+    // Alice's rules are for high urgency only: a low-urgency page still reaches her, on every
+    // method at once, rather than nobody.
+    assert_eq!(
+        r.body["steps"][0]["people"][0]["notifications"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let w = r.body["warnings"].as_array().unwrap();
+    assert_eq!(w.len(), 2, "each warning once: {w:?}");
+    let plain = app.service("plain").await;
+    let r = app
+        .get(&format!("/api/v1/services/{plain}/page-path"))
+        .await;
+    assert!(
+        r.body["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("no escalation policy")
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/services/{svc}/page-path?at=soon"))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // The same from the command line, offline against the data folder.
+    let dir = app.dir.to_str().unwrap().to_owned();
+    let (ok, out, err) = cli(
+        &[
+            "oncall",
+            "--service",
+            &svc,
+            "--at",
+            "2026-11-25T10:00:00Z",
+            "--data-dir",
+            &dir,
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("level 1") && out.contains("alice (user): webhook at 2026-11-25T10:00:00Z"),
+        "{out}"
+    );
+    assert!(out.contains("warning: level 2: nobody is on call"), "{out}");
+    let (ok, out, err) = cli(
+        &["oncall", "--at", "2026-11-25T22:00:00Z", "--data-dir", &dir],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("Nights\tbob\t"), "{out}");
+    let (ok, _, err) = cli(&["oncall", "--schedule", "nope", "--data-dir", &dir], None);
+    assert!(!ok && err.contains("schedule nope"), "{err}");
+}

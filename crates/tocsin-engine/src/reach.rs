@@ -1,0 +1,74 @@
+//! How people are reached, shared by the escalator (which pages) and the page-path preview
+//! (which shows who would be paged): whoever is on call in a schedule at a moment, and the
+//! contact methods with delays a person's notification rules give for an urgency.
+
+use jiff::Timestamp;
+use tocsin_core::{Urgency, UserId};
+use tocsin_store::{ContactMethod, Result, Store, StoreError};
+
+/// Who is on call in a schedule at `at` (nobody when the schedule is gone or empty then).
+pub async fn on_call(store: &dyn Store, schedule: &str, at: Timestamp) -> Result<Option<UserId>> {
+    let record = match store.get_schedule(schedule).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match record.parse() {
+        Ok(s) => Ok(tocsin_core::schedule::oncall_at(&s, at).map(|shift| shift.user)),
+        Err(e) => {
+            tracing::error!(schedule, error = %e, "stored schedule no longer parses");
+            Ok(None)
+        }
+    }
+}
+
+/// A person's name and how they are reached for `urgency`: their rules for that urgency over
+/// their verified contact methods (method, minutes after the step), or every verified method at
+/// once when no rule covers it, so that nobody is skipped silently. Empty when nothing can reach
+/// them (or they were deleted).
+pub async fn contact_plan(
+    store: &dyn Store,
+    user: &UserId,
+    urgency: Urgency,
+) -> Result<(String, Vec<(ContactMethod, u32)>)> {
+    let name = match store.get_user(user).await {
+        Ok(u) => u.name,
+        Err(StoreError::NotFound(_)) => return Ok((format!("deleted user {user}"), Vec::new())),
+        Err(e) => return Err(e),
+    };
+    let methods: Vec<ContactMethod> = store
+        .list_contact_methods(user)
+        .await?
+        .into_iter()
+        .filter(|m| m.verified)
+        .collect();
+    let rules: Vec<_> = store
+        .list_notification_rules(user)
+        .await?
+        .into_iter()
+        .filter(|r| r.urgency.is_none_or(|u| u == urgency))
+        .collect();
+    let plan = if rules.is_empty() {
+        methods.into_iter().map(|m| (m, 0)).collect()
+    } else {
+        rules
+            .iter()
+            .filter_map(|r| {
+                methods
+                    .iter()
+                    .find(|m| m.id == r.contact_method_id)
+                    .map(|m| (m.clone(), r.delay_minutes))
+            })
+            .collect()
+    };
+    Ok((name, plan))
+}
+
+/// "slack now", "sms in 2 min".
+pub fn label(m: &ContactMethod, delay_minutes: u32) -> String {
+    if delay_minutes == 0 {
+        format!("{} now", m.kind)
+    } else {
+        format!("{} in {delay_minutes} min", m.kind)
+    }
+}
