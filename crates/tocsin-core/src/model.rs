@@ -129,7 +129,8 @@ word_enum!(
         EventsV2 = "events_v2",
         Alertmanager = "alertmanager",
         Generic = "generic",
-        System = "system"
+        System = "system",
+        Link = "link"
     }
 );
 

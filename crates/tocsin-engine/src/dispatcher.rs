@@ -49,6 +49,8 @@ pub struct Dispatcher {
     node: String,
     /// Where links in messages point.
     public_url: String,
+    /// Signs each message's acknowledge link.
+    links: crate::links::LinkSigner,
     pass: tokio::sync::Mutex<()>,
 }
 
@@ -59,6 +61,7 @@ impl Dispatcher {
         channel: Arc<dyn Channel>,
         node: String,
         public_url: String,
+        links: crate::links::LinkSigner,
     ) -> Self {
         Self {
             store,
@@ -66,6 +69,7 @@ impl Dispatcher {
             channel,
             node,
             public_url,
+            links,
             pass: tokio::sync::Mutex::new(()),
         }
     }
@@ -117,7 +121,12 @@ impl Dispatcher {
             service: n.service_name.clone(),
             open_for,
             url: format!("{}/incidents/{}", self.public_url, n.incident.id),
-            ack_url: None,
+            ack_url: Some(format!(
+                "{}/ack/{}",
+                self.public_url,
+                self.links
+                    .sign_ack(&n.id, now + crate::links::ACK_LINK_VALIDITY)
+            )),
             ack_code: None,
             kind: MessageKind::Page,
         }

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod dispatcher;
 pub mod escalator;
 pub mod ingest;
+pub mod links;
 pub mod preview;
 pub mod reach;
 

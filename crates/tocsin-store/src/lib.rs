@@ -243,6 +243,11 @@ pub trait Store: Send + Sync + 'static {
         by: &Actor,
         now: Timestamp,
     ) -> Result<Incident>;
+    /// What an acknowledge link points at (for its confirmation page).
+    async fn notification_link(&self, notification: &str) -> Result<LinkTarget>;
+    /// Uses a notification's acknowledge link: once only; acknowledges the incident as the
+    /// notified person (nothing changes when it is already acknowledged).
+    async fn acknowledge_by_link(&self, notification: &str, now: Timestamp) -> Result<Incident>;
     async fn add_note(
         &self,
         id: &IncidentId,

@@ -429,3 +429,13 @@ pub enum DeliveryResult {
         error: String,
     },
 }
+
+/// What an acknowledge link names.
+#[derive(Clone, Debug)]
+pub struct LinkTarget {
+    pub notification_id: String,
+    pub incident: Incident,
+    pub user_id: UserId,
+    pub user_name: String,
+    pub used: bool,
+}

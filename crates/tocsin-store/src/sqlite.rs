@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_paging.sql"),
     include_str!("../migrations/sqlite/0003_escalations.sql"),
     include_str!("../migrations/sqlite/0004_manual_escalation.sql"),
+    include_str!("../migrations/sqlite/0005_ack_links.sql"),
 ];
 /// Read connections kept open between calls.
 const READERS_POOLED_MAX: usize = 8;
@@ -1774,6 +1775,72 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                 message: &format!("{} escalated the incident to level {}", by.name, target + 1),
             })?;
             load_incident(tx, &id)
+        })
+        .await
+    }
+
+    async fn notification_link(&self, id: &str) -> Result<LinkTarget> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            let row: Option<(String, String, Option<String>, Option<i64>)> = c
+                .query_row(
+                    "SELECT n.incident_id, n.user_id, u.name, n.link_used_at FROM notifications n
+                     LEFT JOIN users u ON u.id = n.user_id WHERE n.id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let (incident_id, user_id, user_name, used) =
+                row.ok_or(StoreError::NotFound("notification"))?;
+            Ok(LinkTarget {
+                notification_id: id,
+                incident: load_incident(c, &incident_id)?,
+                user_id: UserId(user_id.clone()),
+                user_name: user_name.unwrap_or(user_id),
+                used: used.is_some(),
+            })
+        })
+        .await
+    }
+
+    async fn acknowledge_by_link(&self, id: &str, now: Timestamp) -> Result<Incident> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let row: Option<(String, String, Option<String>, Option<i64>, Option<String>)> = tx
+                .query_row(
+                    "SELECT n.incident_id, n.user_id, u.name, n.link_used_at, m.type FROM notifications n
+                     LEFT JOIN users u ON u.id = n.user_id LEFT JOIN contact_methods m ON m.id = n.contact_method_id
+                     WHERE n.id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()?;
+            let (incident_id, user_id, user_name, used, kind) = row.ok_or(StoreError::NotFound("notification"))?;
+            if used.is_some() {
+                return Err(StoreError::Conflict("this acknowledge link was already used".into()));
+            }
+            tx.execute("UPDATE notifications SET link_used_at = ?2 WHERE id = ?1", params![id, ms(now)])?;
+            let inc = load_incident(tx, &incident_id)?;
+            if let Transition::To(_) = incident::acknowledge(inc.status)? {
+                tx.execute(
+                    "UPDATE incidents SET status = 'acknowledged', acknowledged_at = ?2, updated_at = ?2 WHERE id = ?1",
+                    params![incident_id, ms(now)],
+                )?;
+                stop_paging(tx, &incident_id)?;
+                let name = user_name.unwrap_or_else(|| user_id.clone());
+                let by = Actor { id: format!("user:{user_id}"), name: name.clone() };
+                let via = kind.map_or_else(|| "a notification".to_owned(), |k| format!("the {k} notification"));
+                insert_timeline(tx, Entry {
+                    incident_id: Some(&incident_id),
+                    service_id: inc.service_id.as_str(),
+                    at: now,
+                    kind: "acknowledged",
+                    actor: &by,
+                    channel: Channel::Link,
+                    message: &format!("Acknowledged by {name} with the link in {via}"),
+                })?;
+            }
+            load_incident(tx, &incident_id)
         })
         .await
     }

@@ -3,6 +3,7 @@
 //! operations endpoints. Handlers parse at the edge, ask the store or the ingestor, and render;
 //! they hold no domain rules of their own.
 
+pub mod ack;
 pub mod api;
 pub mod auth;
 pub mod body;
@@ -39,6 +40,8 @@ pub struct WebConfig {
     pub public_url: String,
     /// Ingestion limit of integrations that set none.
     pub default_rate_limit: RateLimit,
+    /// Verifies acknowledge links (the dispatcher signs them with the same secret).
+    pub links: tocsin_engine::links::LinkSigner,
 }
 
 /// Everything a handler may use. Built once by the binary (or the test harness).
@@ -89,6 +92,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             )),
         )
         .merge(setup::routes())
+        .merge(ack::routes())
         .merge(ops::routes())
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::internal("a request handler panicked", "panic").into_response_owned()

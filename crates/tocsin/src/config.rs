@@ -59,6 +59,30 @@ impl std::fmt::Debug for NotifySection {
     }
 }
 
+/// A secret made once and kept in `data_dir/file` (readable by the server's user only), so that
+/// it survives restarts: webhook signatures and acknowledge links stay valid.
+pub fn persisted_secret(data_dir: &Path, file: &str) -> anyhow::Result<String> {
+    let path = data_dir.join(file);
+    if let Ok(s) = std::fs::read_to_string(&path)
+        && !s.trim().is_empty()
+    {
+        return Ok(s.trim().to_owned());
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let s = tocsin_web::auth::new_link_secret();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options
+        .open(&path)
+        .and_then(|mut f| f.write_all(s.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(s)
+}
+
 /// `[notify.smtp]`.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,20 +114,7 @@ impl NotifySection {
         use tocsin_notify::{NotifyConfig, Secret, SmtpConfig, SmtpTls, TwilioConfig};
         let secret = match &self.webhook_secret {
             Some(s) if !s.trim().is_empty() => s.trim().to_owned(),
-            _ => {
-                let path = data_dir.join("webhook-secret");
-                match std::fs::read_to_string(&path) {
-                    Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
-                    _ => {
-                        std::fs::create_dir_all(data_dir)
-                            .with_context(|| format!("creating {}", data_dir.display()))?;
-                        let s = tocsin_web::auth::new_link_secret();
-                        std::fs::write(&path, &s)
-                            .with_context(|| format!("writing {}", path.display()))?;
-                        s
-                    }
-                }
-            }
+            _ => persisted_secret(data_dir, "webhook-secret")?,
         };
         let mut c = NotifyConfig::new(Secret::new(secret));
         if let Some(t) = self.request_timeout_seconds {

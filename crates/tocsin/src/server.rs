@@ -111,12 +111,17 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
     let escalator = Arc::new(Escalator::new(store.clone(), clock.clone(), node.clone()));
     let notifier = tocsin_notify::Notifier::new(config.notify.resolve(&config.data_dir)?)
         .context("in the [notify] configuration")?;
+    let links = tocsin_engine::links::LinkSigner::new(crate::config::persisted_secret(
+        &config.data_dir,
+        "link-secret",
+    )?);
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         clock.clone(),
         Arc::new(notifier),
         node,
         url.clone(),
+        links.clone(),
     ));
     let (stop_engine, stop_rx) = watch::channel(false);
     let escalating = tokio::spawn(escalator.clone().run(live.subscribe(), stop_rx.clone()));
@@ -133,6 +138,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         WebConfig {
             public_url: url.clone(),
             default_rate_limit: config.rate_limit,
+            links,
         },
     );
     let app = tocsin_web::router(state.clone());

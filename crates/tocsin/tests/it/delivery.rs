@@ -274,3 +274,90 @@ async fn a_failing_method_falls_back_and_an_unreachable_person_escalates_early()
         .collect();
     assert_eq!(steps.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_in_a_page_acknowledges_once_after_a_confirmation() {
+    let (rx, base) = Receiver::start().await;
+    let app = TestApp::spawn().await;
+    let alice = person(&app, "alice", &[format!("{base}/alice")]).await;
+    let bob = person(&app, "bob", &[format!("{base}/bob")]).await;
+    let (svc, key) = service(
+        &app,
+        json!([
+            {"delay_minutes": 5, "targets": [{"type": "user", "id": alice}]},
+            {"delay_minutes": 5, "targets": [{"type": "user", "id": bob}]}
+        ]),
+    )
+    .await;
+    let id = trigger(&app, &svc, &key).await;
+    app.escalate().await;
+    app.dispatch().await;
+    let page: serde_json::Value = serde_json::from_slice(&rx.got("alice")[0].1).unwrap();
+    let link = page["ack_url"]
+        .as_str()
+        .expect("an acknowledge link")
+        .to_owned();
+    assert!(link.starts_with(&format!("{}/ack/", app.url)), "{link}");
+
+    // A link scanner's GET changes nothing.
+    let r = app.client.get(&link).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("db is down") && html.contains("<form method=\"post\">"),
+        "{html}"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/incidents/{id}")).await.body["status"],
+        "triggered"
+    );
+    let r = app
+        .client
+        .post(&link)
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+    // The POST (a form, or ntfy's action button with an empty body) acknowledges as alice.
+    let r = app.client.post(&link).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let inc = app.get(&format!("/api/v1/incidents/{id}")).await.body;
+    assert_eq!(inc["status"], "acknowledged");
+    let tl = app
+        .get(&format!("/api/v1/incidents/{id}/timeline"))
+        .await
+        .body;
+    let ack = tl["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "acknowledged")
+        .unwrap()
+        .clone();
+    assert_eq!(ack["actor"], "alice");
+    assert_eq!(ack["channel"], "link");
+    // Single use, and tamper-proof.
+    let r = app.client.post(&link).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CONFLICT);
+    let last = if link.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &link[..link.len() - 1]);
+    assert_eq!(
+        app.client.post(&forged).send().await.unwrap().status(),
+        reqwest::StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.client
+            .get(format!("{}/ack/nonsense", app.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        reqwest::StatusCode::NOT_FOUND
+    );
+    // Acknowledged: level 2 never pages bob.
+    app.clock.advance(SignedDuration::from_mins(10));
+    app.escalate().await;
+    app.dispatch().await;
+    assert!(rx.got("bob").is_empty());
+}
