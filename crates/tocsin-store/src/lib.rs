@@ -148,6 +148,23 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<ContactMethod>;
     async fn list_contact_methods(&self, user: &UserId) -> Result<Vec<ContactMethod>>;
+    async fn get_contact_method(&self, user: &UserId, id: &str) -> Result<ContactMethod>;
+    /// Records a fresh verification code (by its hash) for an unverified contact method.
+    async fn start_verification(
+        &self,
+        user: &UserId,
+        id: &str,
+        code_hash: &str,
+        expires: Timestamp,
+    ) -> Result<ContactMethod>;
+    /// Verifies the contact method when the code matches, is unexpired and not guessed too often.
+    async fn finish_verification(
+        &self,
+        user: &UserId,
+        id: &str,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<ContactMethod>;
     async fn create_notification_rule(
         &self,
         rule: NewNotificationRule,

@@ -21,7 +21,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_escalations.sql"),
     include_str!("../migrations/sqlite/0004_manual_escalation.sql"),
     include_str!("../migrations/sqlite/0005_ack_links.sql"),
+    include_str!("../migrations/sqlite/0006_verification.sql"),
 ];
+/// Wrong guesses of a verification code before a new code is needed.
+const VERIFY_ATTEMPTS_MAX: u32 = 5;
 /// Read connections kept open between calls.
 const READERS_POOLED_MAX: usize = 8;
 /// How long a connection waits for another process's lock (the CLI next to a running server).
@@ -1843,6 +1846,98 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
             load_incident(tx, &incident_id)
         })
         .await
+    }
+
+    async fn get_contact_method(&self, user: &UserId, id: &str) -> Result<ContactMethod> {
+        let (user, id) = (user.0.clone(), id.to_owned());
+        self.read(move |c| {
+            c.query_row(
+                &format!(
+                    "SELECT {CONTACT_COLS} FROM contact_methods WHERE id = ?1 AND user_id = ?2"
+                ),
+                params![id, user],
+                contact_row,
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound("contact method"))
+        })
+        .await
+    }
+
+    async fn start_verification(
+        &self,
+        user: &UserId,
+        id: &str,
+        code_hash: &str,
+        expires: Timestamp,
+    ) -> Result<ContactMethod> {
+        let (user, id, code_hash) = (user.0.clone(), id.to_owned(), code_hash.to_owned());
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE contact_methods SET verify_code_hash = ?3, verify_expires_at = ?4, verify_attempts = 0
+                 WHERE id = ?1 AND user_id = ?2 AND verified_at IS NULL",
+                params![id, user, code_hash, ms(expires)],
+            )?;
+            if n == 0 {
+                let exists: bool = tx.query_row(
+                    "SELECT COUNT(*) > 0 FROM contact_methods WHERE id = ?1 AND user_id = ?2",
+                    params![id, user],
+                    |r| r.get(0),
+                )?;
+                return Err(if exists {
+                    StoreError::Conflict("this contact method is already verified".into())
+                } else {
+                    StoreError::NotFound("contact method")
+                });
+            }
+            Ok(tx.query_row(&format!("SELECT {CONTACT_COLS} FROM contact_methods WHERE id = ?1"), [&id], contact_row)?)
+        })
+        .await
+    }
+
+    async fn finish_verification(
+        &self,
+        user: &UserId,
+        id: &str,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<ContactMethod> {
+        let (user, id, code_hash) = (user.0.clone(), id.to_owned(), code_hash.to_owned());
+        // The closure's own result is committed either way: a wrong guess must be counted.
+        self.write(move |tx| -> Result<Result<ContactMethod>> {
+            let row: Option<(Option<String>, Option<i64>, u32, Option<i64>)> = tx
+                .query_row(
+                    "SELECT verify_code_hash, verify_expires_at, verify_attempts, verified_at FROM contact_methods
+                     WHERE id = ?1 AND user_id = ?2",
+                    params![id, user],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let (hash, expires, attempts, verified) = row.ok_or(StoreError::NotFound("contact method"))?;
+            if verified.is_some() {
+                return Ok(Err(StoreError::Conflict("this contact method is already verified".into())));
+            }
+            let invalid = |m: &str| StoreError::Invalid { field: "code".into(), message: m.into() };
+            let (Some(hash), Some(expires)) = (hash, expires) else {
+                return Ok(Err(invalid("was never sent: ask for a code first")));
+            };
+            if attempts >= VERIFY_ATTEMPTS_MAX {
+                return Ok(Err(invalid("was guessed wrong too often: ask for a new code")));
+            }
+            if ms(now) > expires {
+                return Ok(Err(invalid("has expired: ask for a new code")));
+            }
+            if hash != code_hash {
+                tx.execute("UPDATE contact_methods SET verify_attempts = verify_attempts + 1 WHERE id = ?1", [&id])?;
+                return Ok(Err(invalid("is wrong")));
+            }
+            tx.execute(
+                "UPDATE contact_methods SET verified_at = ?2, verify_code_hash = NULL, verify_expires_at = NULL WHERE id = ?1",
+                params![id, ms(now)],
+            )?;
+            Ok(Ok(tx.query_row(&format!("SELECT {CONTACT_COLS} FROM contact_methods WHERE id = ?1"), [&id], contact_row)?))
+        })
+        .await?
     }
 
     async fn list_incidents(&self, f: IncidentFilter) -> Result<Vec<Incident>> {

@@ -51,6 +51,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub live: broadcast::Sender<LiveEvent>,
     pub config: WebConfig,
+    /// Sends what is not a page: test notifications and verification codes.
+    pub channel: Arc<dyn tocsin_notify::Channel>,
     pub integrations: ingest::IntegrationCache,
     /// Admission of ingestion requests before their bodies are read.
     pub gate: ingest::Gate,
@@ -65,6 +67,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         live: broadcast::Sender<LiveEvent>,
         config: WebConfig,
+        channel: Arc<dyn tocsin_notify::Channel>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -72,6 +75,7 @@ impl AppState {
             clock,
             live,
             config,
+            channel,
             integrations: ingest::IntegrationCache::default(),
             gate: ingest::Gate::default(),
             shutting_down: AtomicBool::new(false),

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         api::list_teams, api::create_team, api::get_team, api::add_member,
         api::list_tokens, api::create_token, api::revoke_token,
         paging::create_policy, paging::list_policies, paging::get_policy,
-        paging::create_contact_method, paging::list_contact_methods, paging::create_rule, paging::list_rules, paging::list_notifications, paging::page_path,
+        paging::create_contact_method, paging::list_contact_methods, paging::create_rule, paging::list_rules, paging::list_notifications, paging::page_path, paging::send_code, paging::verify, paging::send_test,
         schedules::create, schedules::list, schedules::get_one, schedules::add_override,
         schedules::oncall, schedules::shifts, schedules::gaps,
         alertmanager_webhook, generic_webhook,

@@ -43,6 +43,18 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(list_rules).post(create_rule),
         )
         .route("/incidents/{id}/notifications", get(list_notifications))
+        .route(
+            "/users/{id}/contact-methods/{method}/send-code",
+            axum::routing::post(send_code),
+        )
+        .route(
+            "/users/{id}/contact-methods/{method}/verify",
+            axum::routing::post(verify),
+        )
+        .route(
+            "/users/{id}/contact-methods/{method}/test",
+            axum::routing::post(send_test),
+        )
         .route("/services/{id}/page-path", get(page_path))
 }
 
@@ -347,4 +359,139 @@ pub async fn page_path(
     )
     .await?;
     Ok(Json(path))
+}
+
+/// How long a verification code works.
+pub const VERIFY_CODE_VALIDITY: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+
+/// A message that is not a page: no incident fields.
+fn side_message(
+    s: &AppState,
+    key: String,
+    kind: tocsin_notify::MessageKind,
+) -> tocsin_notify::Message {
+    tocsin_notify::Message {
+        idempotency_key: key,
+        incident_number: 0,
+        title: String::new(),
+        urgency: Urgency::Low,
+        service: String::new(),
+        open_for: std::time::Duration::ZERO,
+        url: s.config.public_url.clone(),
+        ack_url: None,
+        ack_code: None,
+        kind,
+    }
+}
+
+async fn deliver(
+    s: &AppState,
+    m: &ContactMethod,
+    msg: tocsin_notify::Message,
+) -> ApiResult<Option<String>> {
+    let to = tocsin_notify::Destination::parse(m.kind.as_str(), &m.address)
+        .map_err(|e| ApiError::field("address", e.to_string()))?;
+    s.channel
+        .send(&to, &msg)
+        .await
+        .map(|o| o.provider_id)
+        .map_err(|e| {
+            let mut err = ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "delivery_failed",
+                format!("the {} could not be delivered: {}", m.kind, e.reason()),
+            );
+            err.retry_after_secs = e.retry_after().map(|d| d.as_secs().max(1));
+            err
+        })
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/contact-methods/{method}/send-code", tag = "paging", security(("bearer" = [])),
+    responses((status = 202, description = "Code sent"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub async fn send_code(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path((id, method)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let user = UserId(id);
+    may_manage(&auth, &user)?;
+    let mut raw = [0u8; 4];
+    getrandom::fill(&mut raw).map_err(|e| ApiError::internal("random code", e))?;
+    let code = format!("{:06}", u32::from_le_bytes(raw) % 1_000_000);
+    let expires = s.clock.now() + VERIFY_CODE_VALIDITY;
+    let m = s
+        .store
+        .start_verification(&user, &method, &crate::auth::hash_secret(&code), expires)
+        .await?;
+    let key = format!("verify:{}:{}", m.id, expires.as_second());
+    deliver(
+        &s,
+        &m,
+        side_message(&s, key, tocsin_notify::MessageKind::Verification { code }),
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"sent": true, "expires_at": expires})),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyCode {
+    code: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/contact-methods/{method}/verify", tag = "paging", security(("bearer" = [])),
+    request_body = VerifyCode,
+    responses((status = 200, body = ContactMethod), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn verify(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path((id, method)): Path<(String, String)>,
+    body: Body,
+) -> ApiResult<Json<ContactMethod>> {
+    let user = UserId(id);
+    may_manage(&auth, &user)?;
+    let b: VerifyCode = json_body(body).await?;
+    let code = b.code.trim();
+    let m = s
+        .store
+        .finish_verification(
+            &user,
+            &method,
+            &crate::auth::hash_secret(code),
+            s.clock.now(),
+        )
+        .await?;
+    Ok(Json(m))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/contact-methods/{method}/test", tag = "paging", security(("bearer" = [])),
+    responses((status = 200, description = "Delivered"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub async fn send_test(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path((id, method)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let user = UserId(id);
+    may_manage(&auth, &user)?;
+    let m = s.store.get_contact_method(&user, &method).await?;
+    if !m.verified {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "verify this contact method first (send-code, then verify)",
+        ));
+    }
+    let key = format!("test:{}:{}", m.id, s.clock.now().as_millisecond());
+    let provider_id = deliver(
+        &s,
+        &m,
+        side_message(&s, key, tocsin_notify::MessageKind::Test),
+    )
+    .await?;
+    Ok(Json(
+        serde_json::json!({"delivered": true, "provider_id": provider_id}),
+    ))
 }

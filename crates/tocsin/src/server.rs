@@ -115,10 +115,11 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         &config.data_dir,
         "link-secret",
     )?);
+    let channel: Arc<dyn tocsin_notify::Channel> = Arc::new(notifier);
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         clock.clone(),
-        Arc::new(notifier),
+        channel.clone(),
         node,
         url.clone(),
         links.clone(),
@@ -140,6 +141,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
             default_rate_limit: config.rate_limit,
             links,
         },
+        channel,
     );
     let app = tocsin_web::router(state.clone());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();

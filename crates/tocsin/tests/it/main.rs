@@ -12,3 +12,4 @@ mod paging;
 mod peers;
 mod schedules;
 mod support;
+mod verification;

@@ -1,0 +1,242 @@
+//! Phone numbers are verified with a code before first use, through a local server speaking
+//! Twilio's REST API; every contact method can be checked with a test notification; a verified
+//! phone then receives pages.
+
+use crate::support::*;
+use axum::extract::{Form, Path, State};
+use jiff::SignedDuration;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tocsin::config::{NotifySection, TwilioSection};
+
+type Sent = Arc<Mutex<Vec<HashMap<String, String>>>>;
+
+async fn twilio() -> (Sent, String) {
+    let sent: Sent = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/2010-04-01/Accounts/{sid}/Messages.json",
+            axum::routing::post(
+                |State(sent): State<Sent>,
+                 Path(sid): Path<String>,
+                 Form(f): Form<HashMap<String, String>>| async move {
+                    assert_eq!(sid, "AC0123");
+                    let n = {
+                        let mut s = sent.lock().unwrap();
+                        s.push(f);
+                        s.len()
+                    };
+                    (
+                        axum::http::StatusCode::CREATED,
+                        axum::Json(json!({"sid": format!("SM{n:04}"), "status": "queued"})),
+                    )
+                },
+            ),
+        )
+        .with_state(sent.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (sent, url)
+}
+
+fn code_in(body: &str) -> String {
+    body.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("a 6-digit code in {body:?}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phones_are_verified_with_a_code_then_paged() {
+    let (sent, base) = twilio().await;
+    let notify = NotifySection {
+        twilio: Some(TwilioSection {
+            base_url: Some(base),
+            account_sid: "AC0123".into(),
+            auth_token: "secret-token".into(),
+            from_number: "+15550000000".into(),
+            status_callback_base: None,
+        }),
+        ..NotifySection::default()
+    };
+    let app = TestApp::spawn_with(Options {
+        notify,
+        ..Options::default()
+    })
+    .await;
+    let alice = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "alice", "email": "alice@example.com"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let m = app
+        .post(
+            &format!("/api/v1/users/{alice}/contact-methods"),
+            json!({"type": "sms", "address": "+33612345678"}),
+        )
+        .await;
+    let sms = m.body["id"].as_str().unwrap().to_owned();
+    let base_path = format!("/api/v1/users/{alice}/contact-methods/{sms}");
+    assert_eq!(
+        app.post(&format!("{base_path}/test"), json!({}))
+            .await
+            .status,
+        StatusCode::CONFLICT,
+        "unverified"
+    );
+    let r = app
+        .post(&format!("{base_path}/verify"), json!({"code": "123456"}))
+        .await;
+    assert!(
+        r.body["error"]["fields"]["code"]
+            .as_str()
+            .unwrap()
+            .contains("never sent"),
+        "{}",
+        r.body
+    );
+
+    let r = app.post(&format!("{base_path}/send-code"), json!({})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let msg = sent.lock().unwrap()[0].clone();
+    assert_eq!(msg["To"], "+33612345678");
+    assert_eq!(msg["From"], "+15550000000");
+    let code = code_in(&msg["Body"]);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let r = app
+        .post(&format!("{base_path}/verify"), json!({"code": wrong}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["error"]["fields"]["code"].is_string());
+    let r = app
+        .post(&format!("{base_path}/verify"), json!({"code": code}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["verified"], true);
+    assert_eq!(
+        app.post(&format!("{base_path}/send-code"), json!({}))
+            .await
+            .status,
+        StatusCode::CONFLICT,
+        "already verified"
+    );
+
+    let r = app.post(&format!("{base_path}/test"), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["provider_id"], "SM0002");
+
+    // A verified phone is paged.
+    let policy = app
+        .post("/api/v1/escalation-policies", json!({"name": "p", "levels": [{"delay_minutes": 5, "targets": [{"type": "user", "id": alice}]}]}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let svc = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "payments", "escalation_policy_id": policy}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = app.integration(&svc, "events_v2").await;
+    app.enqueue(
+        json!({"routing_key": key, "event_action": "trigger", "dedup_key": "x",
+        "payload": {"summary": "card payments failing", "source": "h", "severity": "critical"}}),
+    )
+    .await;
+    app.escalate().await;
+    app.dispatch().await;
+    let page = sent.lock().unwrap().last().cloned().unwrap();
+    assert!(page["Body"].contains("card payments"), "{page:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_expire_and_wrong_guesses_are_bounded() {
+    let (sent, base) = twilio().await;
+    let notify = NotifySection {
+        twilio: Some(TwilioSection {
+            base_url: Some(base),
+            account_sid: "AC0123".into(),
+            auth_token: "t".into(),
+            from_number: "+15550000000".into(),
+            status_callback_base: None,
+        }),
+        ..NotifySection::default()
+    };
+    let app = TestApp::spawn_with(Options {
+        notify,
+        ..Options::default()
+    })
+    .await;
+    let bob = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "bob", "email": "bob@example.com"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sms = app
+        .post(
+            &format!("/api/v1/users/{bob}/contact-methods"),
+            json!({"type": "voice", "address": "+33612345679"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/users/{bob}/contact-methods/{sms}");
+    // Voice codes go by call; this server only takes messages, so the call fails visibly.
+    let r = app.post(&format!("{path}/send-code"), json!({})).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "delivery_failed");
+    assert!(sent.lock().unwrap().is_empty());
+    // Five wrong guesses, then even the right code is refused until a new one is sent.
+    for _ in 0..5 {
+        let r = app
+            .post(&format!("{path}/verify"), json!({"code": "999999x"}))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+    let r = app
+        .post(&format!("{path}/verify"), json!({"code": "999999x"}))
+        .await;
+    assert!(
+        r.body["error"]["fields"]["code"]
+            .as_str()
+            .unwrap()
+            .contains("too often"),
+        "{}",
+        r.body
+    );
+    // Expiry.
+    app.post(&format!("{path}/send-code"), json!({})).await;
+    app.clock.advance(SignedDuration::from_mins(11));
+    let r = app
+        .post(&format!("{path}/verify"), json!({"code": "123456"}))
+        .await;
+    assert!(
+        r.body["error"]["fields"]["code"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{}",
+        r.body
+    );
+}
