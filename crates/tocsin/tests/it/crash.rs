@@ -1,5 +1,6 @@
-//! Crash safety: SIGKILL the real server while clients send events, restart it, and check that
-//! every event that got a 2xx is stored exactly once.
+//! Crash safety with the real binary: SIGKILL while clients send events (every event that got
+//! a 2xx is stored exactly once), and SIGKILL between two escalation levels (the next level
+//! fires once after the restart, at its time).
 
 use crate::support::*;
 use serde_json::json;
@@ -142,6 +143,134 @@ async fn sigkill_loses_no_accepted_event_and_duplicates_none() {
         counts.len() <= sent_total,
         "nothing stored that was not sent"
     );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Escalation level delay in this test: the shortest a policy allows.
+const LEVEL_DELAY: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_between_levels_fires_the_next_level_once_after_restart() {
+    crypto();
+    let (rx, hooks) = crate::delivery::Receiver::start().await;
+    let dir = temp_dir("crash-escalation");
+    let d = dir.to_str().unwrap().to_owned();
+    let mut server = ServeProcess::start(&dir).await;
+    let (ok, token, err) = cli(
+        &[
+            "token",
+            "create",
+            "--name",
+            "t",
+            "--role",
+            "admin",
+            "--data-dir",
+            &d,
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let token = token.trim().to_owned();
+    let http = reqwest::Client::new();
+    let api = |path: &str, body: serde_json::Value| {
+        let (http, url, token) = (http.clone(), server.url.clone(), token.clone());
+        let path = path.to_owned();
+        async move {
+            let r = http
+                .post(format!("{url}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let mut ids = Vec::new();
+    for name in ["alice", "bob"] {
+        let u = api(
+            "/api/v1/users",
+            json!({"name": name, "email": format!("{name}@example.com")}),
+        )
+        .await;
+        let id = u["id"].as_str().unwrap().to_owned();
+        api(
+            &format!("/api/v1/users/{id}/contact-methods"),
+            json!({"type": "webhook", "address": format!("{hooks}/{name}")}),
+        )
+        .await;
+        ids.push(id);
+    }
+    let policy = api(
+        "/api/v1/escalation-policies",
+        json!({"name": "p", "levels": [
+            {"delay_minutes": 1, "targets": [{"type": "user", "id": ids[0]}]},
+            {"delay_minutes": 1, "targets": [{"type": "user", "id": ids[1]}]}
+        ]}),
+    )
+    .await;
+    let svc = api(
+        "/api/v1/services",
+        json!({"name": "s", "escalation_policy_id": policy["id"]}),
+    )
+    .await;
+    let integ = api(
+        &format!(
+            "/api/v1/services/{}/integrations",
+            svc["id"].as_str().unwrap()
+        ),
+        json!({"type": "events_v2"}),
+    )
+    .await;
+    let r = http
+        .post(format!("{}/v2/enqueue", server.url))
+        .json(
+            &json!({"routing_key": integ["key"], "event_action": "trigger", "dedup_key": "db",
+            "payload": {"summary": "db down", "source": "h", "severity": "critical"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+    let triggered = std::time::Instant::now();
+    let deadline = triggered + Duration::from_secs(10);
+    while rx.got("alice").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "level 1 paged within seconds"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Between the levels: kill -9, and come back.
+    server.kill9();
+    let server = ServeProcess::start(&dir).await;
+    let deadline = triggered + LEVEL_DELAY + Duration::from_secs(20);
+    while rx.got("bob").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "level 2 paged after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        triggered.elapsed() >= LEVEL_DELAY - Duration::from_secs(1),
+        "not before its delay"
+    );
+    // Give a duplicate every chance to show up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let keys = |who: &str| {
+        let mut k: Vec<String> = rx
+            .got(who)
+            .iter()
+            .map(|(h, _)| h["idempotency-key"].to_str().unwrap().to_owned())
+            .collect();
+        k.dedup();
+        k
+    };
+    assert_eq!(keys("bob").len(), 1, "level 2 fired once");
+    assert_eq!(keys("alice").len(), 1, "level 1 was not repeated");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

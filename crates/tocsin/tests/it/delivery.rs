@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 type Received = HashMap<String, Vec<(HeaderMap, Bytes)>>;
 
 #[derive(Clone, Default)]
-struct Receiver {
+pub struct Receiver {
     /// Per path: statuses to answer in order (then 200).
     script: Arc<Mutex<HashMap<String, Vec<u16>>>>,
     /// Per path: (headers, body) received.
@@ -23,7 +23,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn start() -> (Receiver, String) {
+    pub async fn start() -> (Receiver, String) {
         let r = Receiver::default();
         let app = axum::Router::new()
             .route("/{path}", axum::routing::post(hook))
@@ -41,7 +41,7 @@ impl Receiver {
             .insert(path.into(), statuses.to_vec());
     }
 
-    fn got(&self, path: &str) -> Vec<(HeaderMap, Bytes)> {
+    pub fn got(&self, path: &str) -> Vec<(HeaderMap, Bytes)> {
         self.got
             .lock()
             .unwrap()
