@@ -215,7 +215,10 @@ impl Dispatcher {
             .find(|m| m.verified && m.id != n.contact_method.id && !tried.contains(&m.id));
         Ok(next.map(|m| NewNotification {
             user_id: n.user_id.clone(),
-            idempotency_key: format!("{}:{}:{}:{}", n.incident.id, n.step, n.user_id, m.id),
+            idempotency_key: format!(
+                "{}:{}:{}:{}:fallback",
+                n.incident.id, n.step, n.user_id, m.id
+            ),
             contact_method_id: m.id,
             due_at: now,
         }))

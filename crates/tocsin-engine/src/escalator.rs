@@ -27,15 +27,22 @@ pub struct Escalator {
     /// One pass at a time on this node: when `run_due` returns, every step that was due when
     /// it was called has been taken, including one another pass had claimed.
     pass: tokio::sync::Mutex<()>,
+    live: broadcast::Sender<LiveEvent>,
 }
 
 impl Escalator {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, node: String) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        node: String,
+        live: broadcast::Sender<LiveEvent>,
+    ) -> Self {
         Self {
             store,
             clock,
             node,
             pass: tokio::sync::Mutex::new(()),
+            live,
         }
     }
 
@@ -43,6 +50,14 @@ impl Escalator {
     pub async fn run_due(&self) -> Result<usize> {
         let _pass = self.pass.lock().await;
         let mut done = 0;
+        for id in self
+            .store
+            .retrigger_expired_acknowledgements(self.clock.now())
+            .await?
+        {
+            tracing::info!(incident = %id, "acknowledgement timed out: triggered again");
+            let _ = self.live.send(LiveEvent::IncidentChanged { id });
+        }
         loop {
             let now = self.clock.now();
             let due = self
@@ -55,7 +70,13 @@ impl Escalator {
             for d in due {
                 let id = d.incident.id.clone();
                 match self.step(d, now).await {
-                    Ok(true) => done += 1,
+                    Ok(true) => {
+                        done += 1;
+                        // Wake the dispatcher: the step queued notifications due now.
+                        let _ = self
+                            .live
+                            .send(LiveEvent::IncidentChanged { id: id.clone() });
+                    }
                     Ok(false) => {}
                     Err(e) => {
                         tracing::error!(incident = %id, error = %e, "escalation step failed; it is retried when its lease ends")
@@ -182,7 +203,8 @@ impl Escalator {
                     user_id: user.clone(),
                     contact_method_id: m.id.clone(),
                     due_at: now + SignedDuration::from_mins(i64::from(delay)),
-                    idempotency_key: format!("{}:{step}:{}:{}", incident.id, user, m.id),
+                    // The delay is part of the key: two rules on one method are two notifications.
+                    idempotency_key: format!("{}:{step}:{}:{}:{delay}", incident.id, user, m.id),
                 };
                 (n, crate::reach::label(&m, delay))
             })

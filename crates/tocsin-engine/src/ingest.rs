@@ -248,6 +248,7 @@ mod tests {
                     description: String::new(),
                     team_id: None,
                     escalation_policy_id: None,
+                    ack_timeout_minutes: None,
                 },
                 now,
             )

@@ -34,6 +34,7 @@ async fn service_with_integration(s: &dyn Store, kind: IntegrationType) -> Integ
                 description: String::new(),
                 team_id: None,
                 escalation_policy_id: None,
+                ack_timeout_minutes: None,
             },
             t(0),
         )
@@ -701,6 +702,7 @@ async fn the_outbox_delivers_at_least_once_retries_falls_back_and_cancels() {
                 description: String::new(),
                 team_id: None,
                 escalation_policy_id: Some(policy.id),
+                ack_timeout_minutes: None,
             },
             t(0),
         )

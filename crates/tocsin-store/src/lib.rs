@@ -204,7 +204,10 @@ pub trait Store: Send + Sync + 'static {
     /// transaction. Returns false, changing nothing, when the incident is no longer triggered or
     /// `step.node` no longer holds the claim.
     async fn record_escalation_step(&self, step: EscalationStep, now: Timestamp) -> Result<bool>;
-    /// The earliest due escalation step, to sleep until it.
+    /// Triggers again every incident whose acknowledgement timed out (its service's
+    /// `ack_timeout_minutes`), from the first level; returns them.
+    async fn retrigger_expired_acknowledgements(&self, now: Timestamp) -> Result<Vec<IncidentId>>;
+    /// The earliest due escalation step (or acknowledgement timeout), to sleep until it.
     async fn next_escalation_due(&self) -> Result<Option<Timestamp>>;
     async fn list_notifications(&self, incident: &IncidentId) -> Result<Vec<NotificationRecord>>;
     /// Queued notifications due at `now` (and ones whose sender's lease ran out mid-send),

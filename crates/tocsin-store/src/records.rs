@@ -98,6 +98,8 @@ pub struct NewService {
     pub description: String,
     pub team_id: Option<TeamId>,
     pub escalation_policy_id: Option<String>,
+    /// Minutes after which an acknowledged, unresolved incident is triggered again.
+    pub ack_timeout_minutes: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -109,6 +111,8 @@ pub struct Service {
     pub escalation_policy_id: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// Minutes after which an acknowledged, unresolved incident is triggered again.
+    pub ack_timeout_minutes: Option<u32>,
 }
 
 #[derive(Clone, Debug)]

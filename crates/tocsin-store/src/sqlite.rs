@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_manual_escalation.sql"),
     include_str!("../migrations/sqlite/0005_ack_links.sql"),
     include_str!("../migrations/sqlite/0006_verification.sql"),
+    include_str!("../migrations/sqlite/0007_ack_timeout.sql"),
 ];
 /// Wrong guesses of a verification code before a new code is needed.
 const VERIFY_ATTEMPTS_MAX: u32 = 5;
@@ -227,7 +228,8 @@ fn token_row(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
     })
 }
 
-const SERVICE_COLS: &str = "id, name, description, team_id, escalation_policy_id, created_at";
+const SERVICE_COLS: &str =
+    "id, name, description, team_id, escalation_policy_id, created_at, ack_timeout_minutes";
 
 fn service_row(r: &Row<'_>) -> rusqlite::Result<Service> {
     Ok(Service {
@@ -237,6 +239,7 @@ fn service_row(r: &Row<'_>) -> rusqlite::Result<Service> {
         team_id: r.get::<_, Option<String>>(3)?.map(TeamId),
         escalation_policy_id: r.get(4)?,
         created_at: ts(r.get(5)?),
+        ack_timeout_minutes: r.get(6)?,
     })
 }
 
@@ -320,12 +323,20 @@ fn start_paging(
 }
 
 /// Acknowledged or resolved: no further step, and nothing queued goes out.
-fn stop_paging(tx: &Transaction<'_>, incident_id: &str) -> Result<()> {
+/// Acknowledged (`acknowledged_at` given) or resolved (`None`): no further step, and nothing
+/// queued goes out. An acknowledgement on a service with an acknowledgement timeout arms it.
+fn stop_paging(
+    tx: &Transaction<'_>,
+    incident_id: &str,
+    acknowledged_at: Option<Timestamp>,
+) -> Result<()> {
     tx.prepare_cached(
-        "UPDATE escalations SET due_at = NULL, claimed_by = NULL, claimed_until = NULL
+        "UPDATE escalations SET due_at = NULL, claimed_by = NULL, claimed_until = NULL, manual_level = NULL,
+           ack_timeout_at = ?2 + (SELECT s.ack_timeout_minutes * 60000 FROM incidents i
+                                  JOIN services s ON s.id = i.service_id WHERE i.id = ?1)
          WHERE incident_id = ?1",
     )?
-    .execute([incident_id])?;
+    .execute(params![incident_id, acknowledged_at.map(ms)])?;
     tx.prepare_cached(
         "UPDATE notifications SET state = 'cancelled' WHERE incident_id = ?1 AND state = 'queued'",
     )?
@@ -635,7 +646,7 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
                  WHERE id = ?1",
             )?
             .execute(params![incident_id, ms(now)])?;
-            stop_paging(tx, &incident_id)?;
+            stop_paging(tx, &incident_id, Some(now))?;
             insert_timeline(
                 tx,
                 Entry {
@@ -670,7 +681,7 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
                        updated_at = ?2 WHERE id = ?1",
                 )?
                 .execute(params![incident_id, ms(now)])?;
-                stop_paging(tx, &incident_id)?;
+                stop_paging(tx, &incident_id, None)?;
                 insert_timeline(
                     tx,
                     Entry {
@@ -1070,9 +1081,9 @@ impl Store for SqliteStore {
             }
             let id = new_id();
             tx.execute(
-                "INSERT INTO services (id, name, description, team_id, escalation_policy_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, s.name, s.description, s.team_id.map(|t| t.0), s.escalation_policy_id, ms(now)],
+                "INSERT INTO services (id, name, description, team_id, escalation_policy_id, created_at, ack_timeout_minutes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, s.name, s.description, s.team_id.map(|t| t.0), s.escalation_policy_id, ms(now), s.ack_timeout_minutes],
             )
             .map_err(|e| conflict_as(e, "a service with this name already exists"))?;
             Ok(tx.query_row(&format!("SELECT {SERVICE_COLS} FROM services WHERE id = ?1"), [id], service_row)?)
@@ -1428,7 +1439,8 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
     async fn next_escalation_due(&self) -> Result<Option<Timestamp>> {
         self.read(|c| {
             let t: Option<i64> = c.query_row(
-                "SELECT MIN(due_at) FROM escalations WHERE due_at IS NOT NULL",
+                "SELECT MIN(t) FROM (SELECT MIN(due_at) AS t FROM escalations WHERE due_at IS NOT NULL
+                   UNION ALL SELECT MIN(ack_timeout_at) FROM escalations WHERE ack_timeout_at IS NOT NULL)",
                 [],
                 |r| r.get(0),
             )?;
@@ -1712,7 +1724,12 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
             tx.execute(
                 "UPDATE escalations SET due_at = ?2
                  WHERE incident_id = ?1 AND due_at IS NOT NULL AND due_at > ?2
-                   AND EXISTS (SELECT 1 FROM incidents WHERE id = ?1 AND status = 'triggered')",
+                   AND EXISTS (SELECT 1 FROM incidents WHERE id = ?1 AND status = 'triggered')
+                   -- Only when nobody of this step can still be reached (someone was paged, or a
+                   -- later rule is still to go out: the level keeps its delay).
+                   AND NOT EXISTS (SELECT 1 FROM notifications n
+                                   WHERE n.incident_id = ?1 AND n.step = escalations.step
+                                     AND n.state IN ('queued', 'sending', 'sent'))",
                 params![id, ms(now)],
             )?;
             Ok(())
@@ -1765,7 +1782,8 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                 )?;
             }
             tx.execute(
-                "UPDATE escalations SET due_at = ?2, manual_level = ?3, claimed_by = NULL, claimed_until = NULL WHERE incident_id = ?1",
+                "UPDATE escalations SET due_at = ?2, manual_level = ?3, claimed_by = NULL, claimed_until = NULL,
+                   ack_timeout_at = NULL WHERE incident_id = ?1",
                 params![id, ms(now), target],
             )?;
             insert_timeline(tx, Entry {
@@ -1829,7 +1847,7 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                     "UPDATE incidents SET status = 'acknowledged', acknowledged_at = ?2, updated_at = ?2 WHERE id = ?1",
                     params![incident_id, ms(now)],
                 )?;
-                stop_paging(tx, &incident_id)?;
+                stop_paging(tx, &incident_id, Some(now))?;
                 let name = user_name.unwrap_or_else(|| user_id.clone());
                 let by = Actor { id: format!("user:{user_id}"), name: name.clone() };
                 let via = kind.map_or_else(|| "a notification".to_owned(), |k| format!("the {k} notification"));
@@ -1940,6 +1958,48 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
         .await?
     }
 
+    async fn retrigger_expired_acknowledgements(&self, now: Timestamp) -> Result<Vec<IncidentId>> {
+        self.write(move |tx| {
+            let due: Vec<(String, String, i64)> = tx
+                .prepare_cached(
+                    "SELECT e.incident_id, i.service_id, s.ack_timeout_minutes FROM escalations e
+                     JOIN incidents i ON i.id = e.incident_id JOIN services s ON s.id = i.service_id
+                     WHERE e.ack_timeout_at IS NOT NULL AND e.ack_timeout_at <= ?1",
+                )?
+                .query_map([ms(now)], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(0))))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out = Vec::new();
+            for (incident_id, service_id, minutes) in due {
+                let status: String = tx.query_row("SELECT status FROM incidents WHERE id = ?1", [&incident_id], |r| r.get(0))?;
+                tx.execute("UPDATE escalations SET ack_timeout_at = NULL WHERE incident_id = ?1", [&incident_id])?;
+                if status != "acknowledged" {
+                    continue;
+                }
+                tx.execute(
+                    "UPDATE incidents SET status = 'triggered', acknowledged_at = NULL, updated_at = ?2 WHERE id = ?1",
+                    params![incident_id, ms(now)],
+                )?;
+                // From the first level again, as a new step (new idempotency keys).
+                tx.execute(
+                    "UPDATE escalations SET due_at = ?2, manual_level = 0, claimed_by = NULL, claimed_until = NULL WHERE incident_id = ?1",
+                    params![incident_id, ms(now)],
+                )?;
+                insert_timeline(tx, Entry {
+                    incident_id: Some(&incident_id),
+                    service_id: &service_id,
+                    at: now,
+                    kind: "ack_timeout",
+                    actor: &Actor::system(),
+                    channel: Channel::System,
+                    message: &format!("Acknowledged {minutes} min ago and not resolved: triggered again"),
+                })?;
+                out.push(IncidentId(incident_id));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn list_incidents(&self, f: IncidentFilter) -> Result<Vec<Incident>> {
         self.read(move |c| {
             let mut sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE 1 = 1");
@@ -2030,7 +2090,7 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                     "UPDATE incidents SET status = 'acknowledged', acknowledged_at = ?2, updated_at = ?2 WHERE id = ?1",
                     params![id, ms(now)],
                 )?;
-                stop_paging(tx, &id)?;
+                stop_paging(tx, &id, Some(now))?;
                 insert_timeline(tx, Entry { incident_id: Some(&id), service_id: inc.service_id.as_str(), at: now, kind: "acknowledged", actor: &by, channel, message: &format!("Acknowledged by {}", by.name) })?;
             }
             load_incident(tx, &id)
@@ -2057,7 +2117,7 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                 "UPDATE incidents SET status = 'resolved', open_alerts = 0, resolved_at = ?2, updated_at = ?2 WHERE id = ?1",
                 params![id, ms(now)],
             )?;
-            stop_paging(tx, &id)?;
+            stop_paging(tx, &id, None)?;
             insert_timeline(tx, Entry { incident_id: Some(&id), service_id: inc.service_id.as_str(), at: now, kind: "resolved", actor: &by, channel, message: &format!("Resolved by {}", by.name) })?;
             load_incident(tx, &id)
         })

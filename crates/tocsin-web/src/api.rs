@@ -105,7 +105,12 @@ pub struct CreateService {
     description: Option<String>,
     team_id: Option<String>,
     escalation_policy_id: Option<String>,
+    /// Minutes after which an acknowledged but unresolved incident is triggered again (1–1440).
+    ack_timeout_minutes: Option<u32>,
 }
+
+/// The longest acknowledgement timeout: a day.
+pub const ACK_TIMEOUT_MINUTES_MAX: u32 = 1440;
 
 #[utoipa::path(get, path = "/api/v1/services", tag = "services", security(("bearer" = [])),
     responses((status = 200, body = [Service]), (status = 401, body = ErrorBody)))]
@@ -134,6 +139,15 @@ pub async fn create_service(
                 description: description(b.description)?,
                 team_id: b.team_id.filter(|t| !t.is_empty()).map(TeamId),
                 escalation_policy_id: b.escalation_policy_id.filter(|t| !t.is_empty()),
+                ack_timeout_minutes: match b.ack_timeout_minutes {
+                    Some(m) if !(1..=ACK_TIMEOUT_MINUTES_MAX).contains(&m) => {
+                        return Err(ApiError::field(
+                            "ack_timeout_minutes",
+                            format!("must be from 1 to {ACK_TIMEOUT_MINUTES_MAX}"),
+                        ));
+                    }
+                    m => m,
+                },
             },
             s.clock.now(),
         )

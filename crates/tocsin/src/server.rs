@@ -108,7 +108,12 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
     let (ingestor, writer) = Ingestor::start(store.clone(), live.clone(), config.ingest);
     // One node per SQLite data folder; the name only has to be unique among live nodes.
     let node = format!("node-{}", &tocsin_web::auth::new_link_secret()[..12]);
-    let escalator = Arc::new(Escalator::new(store.clone(), clock.clone(), node.clone()));
+    let escalator = Arc::new(Escalator::new(
+        store.clone(),
+        clock.clone(),
+        node.clone(),
+        live.clone(),
+    ));
     let notifier = tocsin_notify::Notifier::new(config.notify.resolve(&config.data_dir)?)
         .context("in the [notify] configuration")?;
     let links = tocsin_engine::links::LinkSigner::new(crate::config::persisted_secret(

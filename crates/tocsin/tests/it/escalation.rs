@@ -317,3 +317,78 @@ async fn a_human_escalates_to_a_level_and_an_acknowledged_incident_is_triggered_
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledgement_that_times_out_triggers_the_incident_again() {
+    let app = TestApp::spawn().await;
+    let alice = user_with_webhook(&app, "alice", true).await;
+    let policy = app
+        .post("/api/v1/escalation-policies", json!({"name": "p", "levels": [{"delay_minutes": 5, "targets": [{"type": "user", "id": alice}]}]}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "x", "escalation_policy_id": policy, "ack_timeout_minutes": 0}),
+        )
+        .await;
+    assert!(r.body["error"]["fields"]["ack_timeout_minutes"].is_string());
+    let r = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "db", "escalation_policy_id": policy, "ack_timeout_minutes": 10}),
+        )
+        .await;
+    assert_eq!(r.body["ack_timeout_minutes"], 10);
+    let svc = r.body["id"].as_str().unwrap().to_owned();
+    let key = app.integration(&svc, "events_v2").await;
+    let s = Setup {
+        svc,
+        key,
+        alice: alice.clone(),
+        bob: String::new(),
+    };
+    let id = trigger(&app, &s, "db").await;
+    app.escalate().await;
+    app.post(&format!("/api/v1/incidents/{id}/acknowledge"), json!({}))
+        .await;
+    app.clock.advance(SignedDuration::from_mins(9));
+    app.escalate().await;
+    assert_eq!(
+        app.get(&format!("/api/v1/incidents/{id}")).await.body["status"],
+        "acknowledged"
+    );
+    app.clock.advance(SignedDuration::from_mins(1));
+    app.escalate().await;
+    assert_eq!(
+        app.get(&format!("/api/v1/incidents/{id}")).await.body["status"],
+        "triggered"
+    );
+    let n = who(&notifications(&app, &id).await, &alice);
+    assert_eq!(n.len(), 2, "paged again from the first level: {n:?}");
+    let tl = app
+        .get(&format!("/api/v1/incidents/{id}/timeline"))
+        .await
+        .body;
+    assert!(
+        tl["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "ack_timeout")
+    );
+    // Resolving disarms it.
+    app.post(&format!("/api/v1/incidents/{id}/acknowledge"), json!({}))
+        .await;
+    app.post(&format!("/api/v1/incidents/{id}/resolve"), json!({}))
+        .await;
+    app.clock.advance(SignedDuration::from_mins(30));
+    app.escalate().await;
+    assert_eq!(
+        app.get(&format!("/api/v1/incidents/{id}")).await.body["status"],
+        "resolved"
+    );
+}
