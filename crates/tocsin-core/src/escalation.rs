@@ -171,12 +171,18 @@ fn plan(policy: &Policy, cursor: Cursor, now: Timestamp) -> Plan {
 
 /// A new (or re-triggered) incident starts at the first level, now.
 pub fn begin(policy: &Policy, now: Timestamp) -> Plan {
+    begin_from(policy, now, 0)
+}
+
+/// `begin`, with steps counted from `first_step`: round-robin targets take turns by step, so
+/// starting each incident at a different step (its number, say) rotates them across incidents.
+pub fn begin_from(policy: &Policy, now: Timestamp, first_step: u32) -> Plan {
     plan(
         policy,
         Cursor {
             level: 0,
             round: 0,
-            step: 0,
+            step: first_step,
         },
         now,
     )
@@ -320,6 +326,23 @@ mod tests {
                 && steps[2].ends_with(": c")
                 && steps[3].ends_with(": a")
         );
+    }
+
+    #[test]
+    fn round_robin_rotates_across_incidents() {
+        let rr = Target::RoundRobin(vec![UserId("a".into()), UserId("b".into())]);
+        let p = Policy::new(
+            vec![Level {
+                delay: SignedDuration::from_mins(1),
+                targets: vec![rr],
+            }],
+            0,
+        )
+        .unwrap();
+        let first = |n| begin_from(&p, at(0), n).notify;
+        assert_eq!(first(1), [Notify::User(UserId("b".into()))]);
+        assert_eq!(first(2), [Notify::User(UserId("a".into()))]);
+        assert_eq!(first(3), [Notify::User(UserId("b".into()))]);
     }
 
     #[test]

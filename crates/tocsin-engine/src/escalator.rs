@@ -101,7 +101,12 @@ impl Escalator {
         });
         let plan = match (d.manual_level, d.cursor) {
             (Some(level), _) => escalation::escalate_to(&policy, cursor, level as usize, now),
-            (None, None) => Some(escalation::begin(&policy, now)),
+            // Each incident starts its steps at its number, so round-robins take turns.
+            (None, None) => Some(escalation::begin_from(
+                &policy,
+                now,
+                u32::try_from(d.incident.number).unwrap_or(0),
+            )),
             (None, Some(_)) => cursor.and_then(|c| escalation::advance(&policy, c, now)),
         };
         let Some(plan) = plan else {
