@@ -190,6 +190,18 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<ScheduleRecord>;
 
+    /// The calendar-feed token of a schedule or user (`kind` = "schedule" | "user"), made from
+    /// `fresh` the first time.
+    async fn feed_token(
+        &self,
+        kind: &str,
+        target: &str,
+        fresh: &str,
+        now: Timestamp,
+    ) -> Result<String>;
+    /// What a feed token opens: (kind, id).
+    async fn find_feed(&self, token: &str) -> Result<Option<(String, String)>>;
+
     // The engine's due work.
     /// Escalations due at `now` whose lease (if any) has run out, claimed for `node` until
     /// `until`, with what planning the next step needs.

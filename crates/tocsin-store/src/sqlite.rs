@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_ack_links.sql"),
     include_str!("../migrations/sqlite/0006_verification.sql"),
     include_str!("../migrations/sqlite/0007_ack_timeout.sql"),
+    include_str!("../migrations/sqlite/0008_feeds.sql"),
 ];
 /// Wrong guesses of a verification code before a new code is needed.
 const VERIFY_ATTEMPTS_MAX: u32 = 5;
@@ -1996,6 +1997,41 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                 out.push(IncidentId(incident_id));
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn feed_token(
+        &self,
+        kind: &str,
+        target: &str,
+        fresh: &str,
+        now: Timestamp,
+    ) -> Result<String> {
+        let (kind, target, fresh) = (kind.to_owned(), target.to_owned(), fresh.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO feed_tokens (token, kind, target_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![fresh, kind, target, ms(now)],
+            )?;
+            Ok(tx.query_row(
+                "SELECT token FROM feed_tokens WHERE kind = ?1 AND target_id = ?2",
+                params![kind, target],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn find_feed(&self, token: &str) -> Result<Option<(String, String)>> {
+        let token = token.to_owned();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT kind, target_id FROM feed_tokens WHERE token = ?1",
+                [token],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
         })
         .await
     }

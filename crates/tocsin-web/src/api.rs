@@ -52,6 +52,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/tokens/{id}", delete(revoke_token))
         .merge(crate::paging::routes())
         .merge(crate::schedules::routes())
+        .merge(crate::feeds::api_routes())
         .fallback(|| async { ApiError::not_found("API route") })
 }
 

@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod feeds;
 pub mod ingest;
 pub mod openapi;
 pub mod ops;
@@ -97,6 +98,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .merge(setup::routes())
         .merge(ack::routes())
+        .merge(feeds::public_routes())
         .merge(ops::routes())
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::internal("a request handler panicked", "panic").into_response_owned()

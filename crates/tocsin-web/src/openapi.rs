@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document of `/api/v1`, generated from the handlers' annotations.
 
 use crate::error::ErrorBody;
-use crate::{api, paging, schedules};
+use crate::{api, feeds, paging, schedules};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         paging::create_contact_method, paging::list_contact_methods, paging::create_rule, paging::list_rules, paging::list_notifications, paging::page_path, paging::send_code, paging::verify, paging::send_test,
         schedules::create, schedules::list, schedules::get_one, schedules::add_override,
         schedules::oncall, schedules::shifts, schedules::gaps,
+        feeds::schedule_feed_url, feeds::user_feed_url,
         alertmanager_webhook, generic_webhook,
     ),
     components(schemas(ErrorBody)),

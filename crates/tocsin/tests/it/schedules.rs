@@ -418,3 +418,92 @@ async fn the_page_path_shows_who_when_and_how_and_warns_of_gaps() {
     let (ok, _, err) = cli(&["oncall", "--schedule", "nope", "--data-dir", &dir], None);
     assert!(!ok && err.contains("schedule nope"), "{err}");
 }
+
+#[tokio::test]
+async fn calendar_feeds_behind_unguessable_urls() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let id = app
+        .post("/api/v1/schedules", spec("Primary", &[&alice, &bob]))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app.get(&format!("/api/v1/schedules/{id}/feed")).await;
+    let url = r.body["ics_url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get(&format!("/api/v1/schedules/{id}/feed")).await.body["ics_url"],
+        url.as_str(),
+        "stable"
+    );
+    let r = app.client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/calendar")
+    );
+    let ics = r.text().await.unwrap();
+    assert!(
+        ics.contains("BEGIN:VCALENDAR") && ics.contains("X-WR-CALNAME:On call: Primary"),
+        "{ics}"
+    );
+    assert!(
+        ics.contains(
+            "DTSTART:20261125T080000Z\r\nDTEND:20261126T080000Z\r\nSUMMARY:alice on call (Primary)"
+        ),
+        "{ics}"
+    );
+
+    let r = app
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "a", "role": "responder", "user_id": alice}),
+        )
+        .await;
+    let alice_token = r.body["secret"].as_str().unwrap().to_owned();
+    let r = app
+        .call(
+            "GET",
+            &format!("/api/v1/users/{alice}/feed"),
+            Some(&alice_token),
+            None,
+        )
+        .await;
+    let mine = r.body["ics_url"].as_str().unwrap().to_owned();
+    let ics = app
+        .client
+        .get(&mine)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        ics.contains("SUMMARY:On call: Primary") && !ics.contains("bob"),
+        "{ics}"
+    );
+    assert_eq!(
+        app.call(
+            "GET",
+            &format!("/api/v1/users/{bob}/feed"),
+            Some(&alice_token),
+            None
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.client
+            .get(format!("{}/ics/nope.ics", app.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
