@@ -436,6 +436,19 @@ fn rule_row(r: &Row<'_>) -> rusqlite::Result<NotificationRule> {
     })
 }
 
+/// Loads every record whose id the query lists, in its order.
+fn load_each<T>(
+    c: &Connection,
+    ids_sql: &str,
+    load: fn(&Connection, &str) -> Result<T>,
+) -> Result<Vec<T>> {
+    let ids: Vec<String> = c
+        .prepare_cached(ids_sql)?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    ids.iter().map(|id| load(c, id)).collect()
+}
+
 fn load_team(conn: &Connection, id: &str) -> Result<Team> {
     let (name, description, created_at): (String, String, i64) = conn
         .query_row(
@@ -893,14 +906,8 @@ impl Store for SqliteStore {
     }
 
     async fn list_teams(&self) -> Result<Vec<Team>> {
-        self.read(|c| {
-            let ids: Vec<String> = c
-                .prepare("SELECT id FROM teams ORDER BY name")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            ids.iter().map(|id| load_team(c, id)).collect()
-        })
-        .await
+        self.read(|c| load_each(c, "SELECT id FROM teams ORDER BY name", load_team))
+            .await
     }
 
     async fn add_team_member(&self, team: &TeamId, user: &UserId) -> Result<Team> {
@@ -1273,11 +1280,11 @@ impl Store for SqliteStore {
 
     async fn list_escalation_policies(&self) -> Result<Vec<EscalationPolicy>> {
         self.read(|c| {
-            let ids: Vec<String> = c
-                .prepare("SELECT id FROM escalation_policies ORDER BY name")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            ids.iter().map(|id| load_policy(c, id)).collect()
+            load_each(
+                c,
+                "SELECT id FROM escalation_policies ORDER BY name",
+                load_policy,
+            )
         })
         .await
     }
@@ -1513,14 +1520,8 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
     }
 
     async fn list_schedules(&self) -> Result<Vec<ScheduleRecord>> {
-        self.read(|c| {
-            let ids: Vec<String> = c
-                .prepare("SELECT id FROM schedules ORDER BY name")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            ids.iter().map(|id| load_schedule(c, id)).collect()
-        })
-        .await
+        self.read(|c| load_each(c, "SELECT id FROM schedules ORDER BY name", load_schedule))
+            .await
     }
 
     async fn add_schedule_override(

@@ -352,6 +352,36 @@ fn api_ingest_error(e: IngestError) -> ApiError {
     }
 }
 
+/// What both of Tocsin's own webhook endpoints do before their rate budget: the key (from the
+/// path), admission, the bounded body and parsing; each refusal counted and answered in the
+/// API's error shape.
+async fn api_accept<T>(
+    s: &AppState,
+    kind: IntegrationType,
+    key: &str,
+    body: Body,
+    parse: fn(&[u8]) -> Result<T, tocsin_core::formats::ParseError>,
+) -> Result<(OwnedSemaphorePermit, Integration, T), ApiError> {
+    let refuse = |reason: &'static str, e: ApiError| {
+        rejected(kind.as_str(), reason);
+        e
+    };
+    let integ = integration(s, key, kind)
+        .await
+        .map_err(|e| refuse("routing_key", api_key_error(e)))?;
+    let slot = admit(s).ok_or_else(|| {
+        refuse(
+            "unavailable",
+            ApiError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS),
+        )
+    })?;
+    let bytes = read_limited(body, INGEST_BODY_BYTES_MAX)
+        .await
+        .map_err(|e| refuse("body", ApiError::from(e)))?;
+    let parsed = parse(&bytes).map_err(|e| refuse("invalid", ApiError::from_parse(e)))?;
+    Ok((slot, integ, parsed))
+}
+
 /// `POST /api/v1/integrations/alertmanager/{key}`: Alertmanager's webhook (payload version 4),
 /// and Grafana's webhook contact point, which sends the same shape.
 pub async fn alertmanager_webhook(
@@ -361,24 +391,7 @@ pub async fn alertmanager_webhook(
 ) -> Result<Response, ApiError> {
     let kind = IntegrationType::Alertmanager;
     let started = Instant::now();
-    let integ = integration(&s, &key, kind).await.map_err(|e| {
-        rejected(kind.as_str(), "routing_key");
-        api_key_error(e)
-    })?;
-    let _slot = admit(&s).ok_or_else(|| {
-        rejected(kind.as_str(), "unavailable");
-        ApiError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)
-    })?;
-    let bytes = read_limited(body, INGEST_BODY_BYTES_MAX)
-        .await
-        .map_err(|e| {
-            rejected(kind.as_str(), "body");
-            ApiError::from(e)
-        })?;
-    let n = alertmanager::parse(&bytes).map_err(|e| {
-        rejected(kind.as_str(), "invalid");
-        ApiError::from_parse(e)
-    })?;
+    let (_slot, integ, n) = api_accept(&s, kind, &key, body, alertmanager::parse).await?;
     let now = s.clock.now();
     let count = u32::try_from(n.alerts.len()).unwrap_or(u32::MAX);
     if let Err(secs) = take_budget(&s, &integ, count.max(1), now) {
@@ -417,24 +430,7 @@ pub async fn generic_webhook(
 ) -> Result<Response, ApiError> {
     let kind = IntegrationType::Generic;
     let started = Instant::now();
-    let integ = integration(&s, &key, kind).await.map_err(|e| {
-        rejected(kind.as_str(), "routing_key");
-        api_key_error(e)
-    })?;
-    let _slot = admit(&s).ok_or_else(|| {
-        rejected(kind.as_str(), "unavailable");
-        ApiError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)
-    })?;
-    let bytes = read_limited(body, INGEST_BODY_BYTES_MAX)
-        .await
-        .map_err(|e| {
-            rejected(kind.as_str(), "body");
-            ApiError::from(e)
-        })?;
-    let ev = generic::parse(&bytes).map_err(|e| {
-        rejected(kind.as_str(), "invalid");
-        ApiError::from_parse(e)
-    })?;
+    let (_slot, integ, ev) = api_accept(&s, kind, &key, body, generic::parse).await?;
     let now = s.clock.now();
     if let Err(secs) = take_budget(&s, &integ, 1, now) {
         rejected(kind.as_str(), "rate_limited");
