@@ -132,6 +132,7 @@ pub async fn create_service(
     _: Require<Admin>,
     JsonBody(b): JsonBody<CreateService>,
 ) -> ApiResult<(StatusCode, Json<Service>)> {
+    let policy_id = b.escalation_policy_id.filter(|t| !t.is_empty());
     let svc = s
         .store
         .create_service(
@@ -139,8 +140,14 @@ pub async fn create_service(
                 name: name("name", &b.name)?,
                 description: description(b.description)?,
                 team_id: b.team_id.filter(|t| !t.is_empty()).map(TeamId),
-                escalation_policy_id: b.escalation_policy_id.filter(|t| !t.is_empty()),
                 ack_timeout_minutes: match b.ack_timeout_minutes {
+                    // Without a policy there is nobody to page again: refuse rather than ignore.
+                    Some(_) if policy_id.is_none() => {
+                        return Err(ApiError::field(
+                            "ack_timeout_minutes",
+                            "needs an escalation_policy_id: without one nobody is paged again",
+                        ));
+                    }
                     Some(m) if !(1..=ACK_TIMEOUT_MINUTES_MAX).contains(&m) => {
                         return Err(ApiError::field(
                             "ack_timeout_minutes",
@@ -149,6 +156,7 @@ pub async fn create_service(
                     }
                     m => m,
                 },
+                escalation_policy_id: policy_id,
             },
             s.clock.now(),
         )

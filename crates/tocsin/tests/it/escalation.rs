@@ -339,6 +339,20 @@ async fn an_acknowledgement_that_times_out_triggers_the_incident_again() {
     let r = app
         .post(
             "/api/v1/services",
+            json!({"name": "y", "ack_timeout_minutes": 5}),
+        )
+        .await;
+    assert!(
+        r.body["error"]["fields"]["ack_timeout_minutes"]
+            .as_str()
+            .unwrap()
+            .contains("escalation_policy_id"),
+        "{}",
+        r.body
+    );
+    let r = app
+        .post(
+            "/api/v1/services",
             json!({"name": "db", "escalation_policy_id": policy, "ack_timeout_minutes": 10}),
         )
         .await;
