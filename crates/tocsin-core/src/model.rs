@@ -130,7 +130,9 @@ word_enum!(
         Alertmanager = "alertmanager",
         Generic = "generic",
         System = "system",
-        Link = "link"
+        Link = "link",
+        Sms = "sms",
+        Voice = "voice"
     }
 );
 

@@ -127,7 +127,8 @@ impl Dispatcher {
                 self.links
                     .sign_ack(&n.id, now + crate::links::ACK_LINK_VALIDITY)
             )),
-            ack_code: None,
+            // SMS replies name the incident by its number: "42 ack", "42 resolve".
+            ack_code: Some(n.incident.number.to_string()),
             kind: MessageKind::Page,
         }
     }

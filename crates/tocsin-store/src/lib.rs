@@ -280,6 +280,11 @@ pub trait Store: Send + Sync + 'static {
     /// Uses a notification's acknowledge link: once only; acknowledges the incident as the
     /// notified person (nothing changes when it is already acknowledged).
     async fn acknowledge_by_link(&self, notification: &str, now: Timestamp) -> Result<Incident>;
+    async fn get_incident_by_number(&self, number: i64) -> Result<Incident>;
+    /// The user owning a verified SMS or voice contact method with this E.164 number.
+    async fn find_user_by_phone(&self, phone: &str) -> Result<Option<User>>;
+    /// The incident and person a notification (by its idempotency key) was for.
+    async fn notification_by_key(&self, key: &str) -> Result<Option<(IncidentId, UserId)>>;
     async fn add_note(
         &self,
         id: &IncidentId,

@@ -2037,6 +2037,52 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
         .await
     }
 
+    async fn get_incident_by_number(&self, number: i64) -> Result<Incident> {
+        self.read(move |c| {
+            let id: String = c
+                .query_row(
+                    "SELECT id FROM incidents WHERE number = ?1",
+                    [number],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or(StoreError::NotFound("incident"))?;
+            load_incident(c, &id)
+        })
+        .await
+    }
+
+    async fn find_user_by_phone(&self, phone: &str) -> Result<Option<User>> {
+        let phone = phone.to_owned();
+        self.read(move |c| {
+            Ok(c.query_row(
+                &format!(
+                    "SELECT {} FROM users WHERE id = (SELECT user_id FROM contact_methods
+                       WHERE type IN ('sms', 'voice') AND address = ?1 AND verified_at IS NOT NULL
+                       ORDER BY created_at LIMIT 1)",
+                    USER_COLS
+                ),
+                [phone],
+                user_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn notification_by_key(&self, key: &str) -> Result<Option<(IncidentId, UserId)>> {
+        let key = key.to_owned();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT incident_id, user_id FROM notifications WHERE idempotency_key = ?1",
+                [key],
+                |r| Ok((IncidentId(r.get(0)?), UserId(r.get(1)?))),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
     async fn list_incidents(&self, f: IncidentFilter) -> Result<Vec<Incident>> {
         self.read(move |c| {
             let mut sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE 1 = 1");

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod feeds;
+pub mod hooks;
 pub mod ingest;
 pub mod openapi;
 pub mod ops;
@@ -43,6 +44,8 @@ pub struct WebConfig {
     pub default_rate_limit: RateLimit,
     /// Verifies acknowledge links (the dispatcher signs them with the same secret).
     pub links: tocsin_engine::links::LinkSigner,
+    /// The SMS/voice provider's callbacks; `None` when no provider is configured.
+    pub provider_hooks: Option<hooks::ProviderHooks>,
 }
 
 /// Everything a handler may use. Built once by the binary (or the test harness).
@@ -99,6 +102,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(setup::routes())
         .merge(ack::routes())
         .merge(feeds::public_routes())
+        .merge(hooks::routes())
         .merge(ops::routes())
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::internal("a request handler panicked", "panic").into_response_owned()

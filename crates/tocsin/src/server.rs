@@ -145,6 +145,11 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
             public_url: url.clone(),
             default_rate_limit: config.rate_limit,
             links,
+            provider_hooks: config.notify.twilio.as_ref().map(|t| {
+                tocsin_web::hooks::ProviderHooks {
+                    auth_token: t.auth_token.clone(),
+                }
+            }),
         },
         channel,
     );

@@ -240,3 +240,214 @@ async fn codes_expire_and_wrong_guesses_are_bounded() {
         r.body
     );
 }
+
+async fn signed_post(
+    app: &TestApp,
+    path: &str,
+    params: &[(&str, &str)],
+    token: &str,
+) -> (reqwest::StatusCode, String) {
+    let map: std::collections::BTreeMap<String, String> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let sig = tocsin_web::hooks::twilio_signature(token, &format!("{}{path}", app.url), &map);
+    let r = app
+        .client
+        .post(format!("{}{path}", app.url))
+        .header("X-Twilio-Signature", sig)
+        .form(&map)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_by_sms_and_keypress_act_on_the_incident() {
+    let (sent, base) = twilio().await;
+    let notify = NotifySection {
+        twilio: Some(TwilioSection {
+            base_url: Some(base),
+            account_sid: "AC0123".into(),
+            auth_token: "tok".into(),
+            from_number: "+15550000000".into(),
+            status_callback_base: None,
+        }),
+        ..NotifySection::default()
+    };
+    let app = TestApp::spawn_with(Options {
+        notify,
+        ..Options::default()
+    })
+    .await;
+    let alice = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "alice", "email": "alice@example.com"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sms = app
+        .post(
+            &format!("/api/v1/users/{alice}/contact-methods"),
+            json!({"type": "sms", "address": "+33612345678"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/api/v1/users/{alice}/contact-methods/{sms}/send-code"),
+        json!({}),
+    )
+    .await;
+    let code = code_in(&sent.lock().unwrap()[0]["Body"]);
+    app.post(
+        &format!("/api/v1/users/{alice}/contact-methods/{sms}/verify"),
+        json!({"code": code}),
+    )
+    .await;
+    let policy = app
+        .post("/api/v1/escalation-policies", json!({"name": "p", "levels": [{"delay_minutes": 5, "targets": [{"type": "user", "id": alice}]}]}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let svc = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "s", "escalation_policy_id": policy}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = app.integration(&svc, "events_v2").await;
+    for d in ["one", "two"] {
+        app.enqueue(
+            json!({"routing_key": key, "event_action": "trigger", "dedup_key": d,
+            "payload": {"summary": format!("{d} down"), "source": "h", "severity": "critical"}}),
+        )
+        .await;
+    }
+    app.escalate().await;
+    app.dispatch().await;
+    let page = sent.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        page["Body"].contains("ack"),
+        "the page says how to reply: {page:?}"
+    );
+
+    let path = "/hooks/twilio/sms";
+    let (status, _) = signed_post(
+        &app,
+        path,
+        &[("From", "+33612345678"), ("Body", "1 ack")],
+        "wrong-token",
+    )
+    .await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::FORBIDDEN,
+        "unsigned or mis-signed requests are refused"
+    );
+    let (status, reply) = signed_post(
+        &app,
+        path,
+        &[("From", "+33612345678"), ("Body", "1 ack")],
+        "tok",
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(
+        reply.contains("<Message>#1 acknowledged: one down</Message>"),
+        "{reply}"
+    );
+    let inc = app.get("/api/v1/incidents?limit=100").await.body;
+    let one = inc["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["number"] == 1)
+        .unwrap()
+        .clone();
+    assert_eq!(one["status"], "acknowledged");
+    let tl = app
+        .get(&format!(
+            "/api/v1/incidents/{}/timeline",
+            one["id"].as_str().unwrap()
+        ))
+        .await
+        .body;
+    let ack = tl["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "acknowledged")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (ack["actor"].as_str(), ack["channel"].as_str()),
+        (Some("alice"), Some("sms"))
+    );
+    let (_, reply) = signed_post(
+        &app,
+        path,
+        &[("From", "+33699999999"), ("Body", "1 ack")],
+        "tok",
+    )
+    .await;
+    assert!(reply.contains("does not know this number"), "{reply}");
+    let (_, reply) = signed_post(
+        &app,
+        path,
+        &[("From", "+33612345678"), ("Body", "hello")],
+        "tok",
+    )
+    .await;
+    assert!(reply.contains("42 ack"), "{reply}");
+    let (_, reply) = signed_post(
+        &app,
+        path,
+        &[("From", "+33612345678"), ("Body", "1 resolve")],
+        "tok",
+    )
+    .await;
+    assert!(reply.contains("#1 resolved"), "{reply}");
+
+    // A keypress on the paging call for incident #2.
+    let two = app.get("/api/v1/incidents?limit=100").await.body["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["number"] == 2)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let n = app
+        .get(&format!("/api/v1/incidents/{two}/notifications"))
+        .await
+        .body;
+    let notification = n["notifications"][0]["idempotency_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gather = format!("/hooks/twilio/voice/gather?notification={notification}");
+    let (_, twiml) = signed_post(&app, &gather, &[("Digits", "1")], "tok").await;
+    assert!(twiml.contains("Not acknowledged"), "{twiml}");
+    let (status, twiml) = signed_post(&app, &gather, &[("Digits", "4")], "tok").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(twiml.contains("Acknowledged"), "{twiml}");
+    assert_eq!(
+        app.get(&format!("/api/v1/incidents/{two}")).await.body["status"],
+        "acknowledged"
+    );
+}
