@@ -187,7 +187,22 @@ impl Escalator {
             notifications,
             message,
         };
-        self.store.record_escalation_step(step, now).await
+        let stranded = step.notifications.is_empty() && step.next_due.is_none();
+        let recorded = self.store.record_escalation_step(step, now).await?;
+        if recorded && stranded {
+            self.meta_alert(&d.incident.id, now).await?;
+        }
+        Ok(recorded)
+    }
+
+    /// Nobody could be reached at all: alert the admins (the store checks that it is so).
+    async fn meta_alert(&self, incident: &tocsin_core::IncidentId, now: Timestamp) -> Result<()> {
+        let queued = self.store.raise_meta_alert(incident, now).await?;
+        metrics::counter!("tocsin_meta_alerts_total").increment(1);
+        if queued == 0 {
+            tracing::error!(incident = %incident, "nobody could be reached, not even an admin");
+        }
+        Ok(())
     }
 
     /// The notifications one person gets for one step (see `reach::contact_plan`), each with a

@@ -244,6 +244,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// Moves a triggered incident's next escalation step to `now` (nobody could be reached).
     async fn escalate_early(&self, incident: &IncidentId, now: Timestamp) -> Result<()>;
+    /// When nothing was delivered for a triggered incident, nothing is on its way and no
+    /// escalation step is pending, nobody at all could be reached: queues a page to every admin
+    /// on every verified contact method (once per incident) and says so on the timeline.
+    /// Returns how many notifications were queued.
+    async fn raise_meta_alert(&self, incident: &IncidentId, now: Timestamp) -> Result<usize>;
     /// The earliest queued notification, to sleep until it.
     async fn next_notification_due(&self) -> Result<Option<Timestamp>>;
 

@@ -2083,6 +2083,67 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
         .await
     }
 
+    async fn raise_meta_alert(&self, incident: &IncidentId, now: Timestamp) -> Result<usize> {
+        let id = incident.0.clone();
+        self.write(move |tx| {
+            let stranded: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM incidents WHERE id = ?1 AND status = 'triggered')
+                   AND NOT EXISTS (SELECT 1 FROM escalations WHERE incident_id = ?1 AND due_at IS NOT NULL)
+                   AND NOT EXISTS (SELECT 1 FROM notifications WHERE incident_id = ?1
+                                   AND state IN ('queued', 'sending', 'sent'))",
+                [&id],
+                |r| r.get(0),
+            )?;
+            if !stranded {
+                return Ok(0);
+            }
+            let targets: Vec<(String, String)> = tx
+                .prepare_cached(
+                    "SELECT m.user_id, m.id FROM contact_methods m JOIN users u ON u.id = m.user_id
+                     WHERE u.role = 'admin' AND m.verified_at IS NOT NULL ORDER BY m.user_id, m.created_at",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut queued = 0;
+            for (user, method) in &targets {
+                queued += tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO notifications (id, idempotency_key, incident_id, user_id,
+                           contact_method_id, step, state, due_at, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, 0, 'queued', ?6, ?6)",
+                    )?
+                    .execute(params![new_id(), format!("{id}:meta:{user}:{method}"), id, user, method, ms(now)])?;
+            }
+            if queued > 0 || targets.is_empty() {
+                let service_id: String = tx.query_row("SELECT service_id FROM incidents WHERE id = ?1", [&id], |r| r.get(0))?;
+                let message = if targets.is_empty() {
+                    "Nobody could be reached, and no admin has a verified contact method to alert".to_owned()
+                } else {
+                    format!("Nobody could be reached: alerting the admins ({queued} notifications)")
+                };
+                // Once: a second call finds the keys taken and the entry written.
+                let said: bool = tx.query_row(
+                    "SELECT COUNT(*) > 0 FROM timeline WHERE incident_id = ?1 AND kind = 'meta_alert'",
+                    [&id],
+                    |r| r.get(0),
+                )?;
+                if !said {
+                    insert_timeline(tx, Entry {
+                        incident_id: Some(&id),
+                        service_id: &service_id,
+                        at: now,
+                        kind: "meta_alert",
+                        actor: &Actor::system(),
+                        channel: Channel::System,
+                        message: &message,
+                    })?;
+                }
+            }
+            Ok(queued)
+        })
+        .await
+    }
+
     async fn list_incidents(&self, f: IncidentFilter) -> Result<Vec<Incident>> {
         self.read(move |c| {
             let mut sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE 1 = 1");

@@ -406,3 +406,77 @@ async fn an_acknowledgement_that_times_out_triggers_the_incident_again() {
         "resolved"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_nobody_at_all_can_be_reached_the_admins_are_alerted() {
+    let app = TestApp::spawn().await;
+    let carol = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "carol", "email": "carol@example.com"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let root = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "root", "email": "root@example.com", "role": "admin"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/users/{root}/contact-methods"),
+            json!({"type": "webhook", "address": "http://127.0.0.1:9/root"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let policy = app
+        .post("/api/v1/escalation-policies", json!({"name": "p", "levels": [{"delay_minutes": 5, "targets": [{"type": "user", "id": carol}]}]}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let svc = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "s", "escalation_policy_id": policy}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = app.integration(&svc, "events_v2").await;
+    let s = Setup {
+        svc,
+        key,
+        alice: String::new(),
+        bob: String::new(),
+    };
+    let id = trigger(&app, &s, "db").await;
+    app.escalate().await;
+    let n = notifications(&app, &id).await;
+    assert_eq!(who(&n, &root), ["paged"], "the admin is alerted: {n:?}");
+    assert!(n[0]["idempotency_key"].as_str().unwrap().contains(":meta:"));
+    let tl = app
+        .get(&format!("/api/v1/incidents/{id}/timeline"))
+        .await
+        .body;
+    let meta: Vec<&serde_json::Value> = tl["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "meta_alert")
+        .collect();
+    assert_eq!(meta.len(), 1, "{tl}");
+    app.escalate().await;
+    assert_eq!(notifications(&app, &id).await.len(), 1, "alerted once");
+}
