@@ -43,6 +43,14 @@ impl TokenBucket {
         self.limit
     }
 
+    /// Whether the bucket is full at `now` (unused since long enough to forget).
+    pub fn is_full(&self, now: Timestamp) -> bool {
+        let rate = f64::from(self.limit.per_second);
+        let elapsed = now.duration_since(self.updated).as_secs_f64().max(0.0);
+        self.limit.is_unlimited()
+            || self.tokens + elapsed * rate >= f64::from(self.limit.burst.max(1))
+    }
+
     /// Take `n` tokens, or say how long until they would be there. A request larger than the
     /// burst costs the whole burst, so that it can pass once the bucket is full instead of
     /// being refused forever.

@@ -8,6 +8,8 @@ use crate::Clock;
 use jiff::{SignedDuration, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;
+use tocsin_core::contact::ContactType;
+use tocsin_core::rate::{RateLimit, TokenBucket};
 use tocsin_notify::{Channel, Destination, Message, MessageKind, SendError};
 use tocsin_store::*;
 use tokio::sync::{Semaphore, broadcast, watch};
@@ -52,6 +54,39 @@ pub struct Dispatcher {
     /// Signs each message's acknowledge link.
     links: crate::links::LinkSigner,
     pass: tokio::sync::Mutex<()>,
+    /// One budget per destination (address), so that a storm never floods one chat channel
+    /// or phone. Bounded: idle buckets are dropped when the map grows.
+    budgets: std::sync::Mutex<std::collections::HashMap<String, TokenBucket>>,
+}
+
+/// Destinations with a budget kept at once; beyond this, full (idle) buckets are dropped.
+const BUDGETS_MAX: usize = 10_000;
+
+/// How fast one destination may be sent to: chat tools and phones accept about one message a
+/// second; mail relays and webhooks more.
+pub fn destination_limit(kind: ContactType) -> RateLimit {
+    match kind {
+        ContactType::Slack
+        | ContactType::Teams
+        | ContactType::Mattermost
+        | ContactType::Discord
+        | ContactType::Telegram => RateLimit {
+            per_second: 1,
+            burst: 5,
+        },
+        ContactType::Sms | ContactType::Voice => RateLimit {
+            per_second: 1,
+            burst: 3,
+        },
+        ContactType::Email => RateLimit {
+            per_second: 5,
+            burst: 10,
+        },
+        ContactType::Webhook | ContactType::Ntfy => RateLimit {
+            per_second: 20,
+            burst: 50,
+        },
+    }
 }
 
 impl Dispatcher {
@@ -71,6 +106,7 @@ impl Dispatcher {
             public_url,
             links,
             pass: tokio::sync::Mutex::new(()),
+            budgets: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -133,8 +169,36 @@ impl Dispatcher {
         }
     }
 
+    /// Takes one send from the destination's budget, or says when there will be one.
+    fn budget(&self, m: &ContactMethod, now: Timestamp) -> Result<(), SignedDuration> {
+        let Ok(mut budgets) = self.budgets.lock() else {
+            return Ok(());
+        };
+        if budgets.len() >= BUDGETS_MAX {
+            budgets.retain(|_, b| !b.is_full(now));
+        }
+        let key = format!("{}:{}", m.kind, m.address);
+        budgets
+            .entry(key)
+            .or_insert_with(|| TokenBucket::new(destination_limit(m.kind), now))
+            .take(1, now)
+    }
+
     async fn deliver(&self, n: DueNotification) -> Result<()> {
         let started = self.clock.now();
+        if let Err(wait) = self.budget(&n.contact_method, started) {
+            let at = started + wait;
+            return self
+                .store
+                .complete_notification(
+                    &n.id,
+                    &self.node,
+                    DeliveryResult::Postpone { at },
+                    None,
+                    started,
+                )
+                .await;
+        }
         let result =
             match Destination::parse(n.contact_method.kind.as_str(), &n.contact_method.address) {
                 Err(e) => Err(SendError::permanent(e.to_string())),
@@ -265,6 +329,16 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chat_destinations_are_throttled_to_about_one_message_a_second() {
+        let t0 = Timestamp::from_second(1_800_000_000).unwrap();
+        let mut b = TokenBucket::new(destination_limit(ContactType::Slack), t0);
+        for _ in 0..5 {
+            assert!(b.take(1, t0).is_ok());
+        }
+        assert_eq!(b.take(1, t0).unwrap_err().as_millis(), 1000);
+    }
 
     #[test]
     fn backoff_doubles_with_bounded_jitter_and_a_cap() {

@@ -423,6 +423,11 @@ pub enum DeliveryResult {
     Sent {
         provider_id: Option<String>,
     },
+    /// Not attempted: the destination's rate limit was reached; send at `at` (no attempt is
+    /// counted and nothing goes on the timeline).
+    Postpone {
+        at: Timestamp,
+    },
     /// Try again at `at`.
     Retry {
         error: String,

@@ -1647,7 +1647,15 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                 [&incident_id],
                 |r| r.get(0),
             )?;
+            if let DeliveryResult::Postpone { at } = &result {
+                tx.execute(
+                    "UPDATE notifications SET state = 'queued', due_at = ?2, claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
+                    params![id, ms(*at)],
+                )?;
+                return Ok(());
+            }
             let (kind_word, message) = match &result {
+                DeliveryResult::Postpone { .. } => return Ok(()),
                 DeliveryResult::Sent { provider_id } => {
                     tx.execute(
                         "UPDATE notifications SET state = 'sent', attempts = attempts + 1, sent_at = ?2,

@@ -361,3 +361,49 @@ async fn the_link_in_a_page_acknowledges_once_after_a_confirmation() {
     app.dispatch().await;
     assert!(rx.got("bob").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_chat_channel_is_not_flooded_during_a_storm() {
+    let (rx, base) = Receiver::start().await;
+    let app = TestApp::spawn().await;
+    let r = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "ops", "email": "ops@example.com"}),
+        )
+        .await;
+    let ops = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/users/{ops}/contact-methods"),
+            json!({"type": "slack", "address": format!("{base}/channel")}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED);
+    let (svc, key) = service(
+        &app,
+        json!([{"delay_minutes": 5, "targets": [{"type": "user", "id": ops}]}]),
+    )
+    .await;
+    for n in 0..8 {
+        app.enqueue(
+            json!({"routing_key": key, "event_action": "trigger", "dedup_key": format!("storm-{n}"),
+            "payload": {"summary": format!("storm {n}"), "source": "h", "severity": "critical"}}),
+        )
+        .await;
+    }
+    assert_eq!(app.incidents(&svc).await.len(), 8);
+    app.escalate().await;
+    app.dispatch().await;
+    assert_eq!(
+        rx.got("channel").len(),
+        5,
+        "a burst of 5, then one a second"
+    );
+    app.clock.advance(SignedDuration::from_secs(1));
+    app.dispatch().await;
+    assert_eq!(rx.got("channel").len(), 6);
+    app.clock.advance(SignedDuration::from_secs(2));
+    app.dispatch().await;
+    assert_eq!(rx.got("channel").len(), 8, "postponed, never dropped");
+}
