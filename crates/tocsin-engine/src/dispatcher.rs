@@ -255,7 +255,12 @@ impl Dispatcher {
             // This person cannot be reached on any method: do not wait for the level's delay.
             self.store.escalate_early(&n.incident.id, now).await?;
             // And if there is no level left either, nobody at all could be reached.
-            if self.store.raise_meta_alert(&n.incident.id, now).await? > 0 {
+            if self
+                .store
+                .raise_meta_alert(&n.incident.id, now)
+                .await?
+                .is_some()
+            {
                 metrics::counter!("tocsin_meta_alerts_total").increment(1);
             }
         }

@@ -197,10 +197,14 @@ impl Escalator {
 
     /// Nobody could be reached at all: alert the admins (the store checks that it is so).
     async fn meta_alert(&self, incident: &tocsin_core::IncidentId, now: Timestamp) -> Result<()> {
-        let queued = self.store.raise_meta_alert(incident, now).await?;
-        metrics::counter!("tocsin_meta_alerts_total").increment(1);
-        if queued == 0 {
-            tracing::error!(incident = %incident, "nobody could be reached, not even an admin");
+        match self.store.raise_meta_alert(incident, now).await? {
+            // Somebody was reached earlier, or still may be: no meta-alert.
+            None => {}
+            Some(0) => {
+                metrics::counter!("tocsin_meta_alerts_total").increment(1);
+                tracing::error!(incident = %incident, "nobody could be reached, not even an admin");
+            }
+            Some(_) => metrics::counter!("tocsin_meta_alerts_total").increment(1),
         }
         Ok(())
     }

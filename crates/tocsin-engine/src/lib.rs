@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod dispatcher;
 pub mod escalator;
+pub mod handoffs;
 pub mod ingest;
 pub mod links;
 pub mod preview;

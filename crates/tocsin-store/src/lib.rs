@@ -202,6 +202,15 @@ pub trait Store: Send + Sync + 'static {
     /// What a feed token opens: (kind, id).
     async fn find_feed(&self, token: &str) -> Result<Option<(String, String)>>;
 
+    /// Records that the hand-off notice of a shift is being sent; false when it already was.
+    async fn claim_handoff_notice(
+        &self,
+        schedule: &str,
+        user: &UserId,
+        shift_start: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool>;
+
     // The engine's due work.
     /// Escalations due at `now` whose lease (if any) has run out, claimed for `node` until
     /// `until`, with what planning the next step needs.
@@ -247,8 +256,13 @@ pub trait Store: Send + Sync + 'static {
     /// When nothing was delivered for a triggered incident, nothing is on its way and no
     /// escalation step is pending, nobody at all could be reached: queues a page to every admin
     /// on every verified contact method (once per incident) and says so on the timeline.
-    /// Returns how many notifications were queued.
-    async fn raise_meta_alert(&self, incident: &IncidentId, now: Timestamp) -> Result<usize>;
+    /// Returns how many notifications were queued, or `None` when somebody was (or may still
+    /// be) reached.
+    async fn raise_meta_alert(
+        &self,
+        incident: &IncidentId,
+        now: Timestamp,
+    ) -> Result<Option<usize>>;
     /// The earliest queued notification, to sleep until it.
     async fn next_notification_due(&self) -> Result<Option<Timestamp>>;
 

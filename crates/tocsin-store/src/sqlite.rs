@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_verification.sql"),
     include_str!("../migrations/sqlite/0007_ack_timeout.sql"),
     include_str!("../migrations/sqlite/0008_feeds.sql"),
+    include_str!("../migrations/sqlite/0009_handoffs.sql"),
 ];
 /// Wrong guesses of a verification code before a new code is needed.
 const VERIFY_ATTEMPTS_MAX: u32 = 5;
@@ -2091,7 +2092,11 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
         .await
     }
 
-    async fn raise_meta_alert(&self, incident: &IncidentId, now: Timestamp) -> Result<usize> {
+    async fn raise_meta_alert(
+        &self,
+        incident: &IncidentId,
+        now: Timestamp,
+    ) -> Result<Option<usize>> {
         let id = incident.0.clone();
         self.write(move |tx| {
             let stranded: bool = tx.query_row(
@@ -2103,7 +2108,7 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                 |r| r.get(0),
             )?;
             if !stranded {
-                return Ok(0);
+                return Ok(None);
             }
             let targets: Vec<(String, String)> = tx
                 .prepare_cached(
@@ -2147,7 +2152,25 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                     })?;
                 }
             }
-            Ok(queued)
+            Ok(Some(queued))
+        })
+        .await
+    }
+
+    async fn claim_handoff_notice(
+        &self,
+        schedule: &str,
+        user: &UserId,
+        shift_start: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let (schedule, user) = (schedule.to_owned(), user.0.clone());
+        self.write(move |tx| {
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO handoff_notices (schedule_id, user_id, shift_start, sent_at) VALUES (?1, ?2, ?3, ?4)",
+                params![schedule, user, ms(shift_start), ms(now)],
+            )?;
+            Ok(n > 0)
         })
         .await
     }

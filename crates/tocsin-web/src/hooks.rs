@@ -190,16 +190,13 @@ async fn gather(
     }) else {
         return twiml("<Say>This call is not linked to an incident.</Say><Hangup/>");
     };
-    let name = s
-        .store
-        .get_user(&user)
-        .await
-        .map(|u| u.name)
-        .unwrap_or_else(|_| user.0.clone());
-    let by = Actor {
-        id: format!("user:{user}"),
-        name,
+    let Ok(person) = s.store.get_user(&user).await else {
+        return twiml("<Say>This call is not linked to a person.</Say><Hangup/>");
     };
+    if !person.role.allows(tocsin_core::Role::Responder) {
+        return twiml("<Say>Your role cannot acknowledge incidents.</Say><Hangup/>");
+    }
+    let by = Actor::user(&person);
     match s
         .store
         .acknowledge_incident(&incident, &by, Channel::Voice, s.clock.now())

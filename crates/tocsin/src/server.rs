@@ -42,6 +42,8 @@ pub struct Running {
     pub escalator: Arc<Escalator>,
     /// The notification sender (tests call `run_due` to send what is due at once).
     pub dispatcher: Arc<Dispatcher>,
+    /// Shift hand-off notices (tests call `run_due`).
+    pub handoffs: Arc<tocsin_engine::handoffs::Handoffs>,
     stop_engine: watch::Sender<bool>,
     engine: JoinHandle<()>,
     /// The first-admin link, when the database has no user yet.
@@ -129,12 +131,20 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         url.clone(),
         links.clone(),
     ));
+    let handoffs = Arc::new(tocsin_engine::handoffs::Handoffs::new(
+        store.clone(),
+        clock.clone(),
+        channel.clone(),
+        url.clone(),
+    ));
     let (stop_engine, stop_rx) = watch::channel(false);
     let escalating = tokio::spawn(escalator.clone().run(live.subscribe(), stop_rx.clone()));
-    let dispatching = tokio::spawn(dispatcher.clone().run(live.subscribe(), stop_rx));
+    let dispatching = tokio::spawn(dispatcher.clone().run(live.subscribe(), stop_rx.clone()));
+    let handing_off = tokio::spawn(handoffs.clone().run(stop_rx));
     let engine = tokio::spawn(async move {
         let _ = escalating.await;
         let _ = dispatching.await;
+        let _ = handing_off.await;
     });
     let state = AppState::new(
         store.clone(),
@@ -169,6 +179,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         store,
         escalator,
         dispatcher,
+        handoffs,
         stop_engine,
         engine,
         setup_link,

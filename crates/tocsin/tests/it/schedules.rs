@@ -507,3 +507,37 @@ async fn calendar_feeds_behind_unguessable_urls() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_are_told_shortly_before_their_shift_starts() {
+    let (rx, base) = crate::delivery::Receiver::start().await;
+    let app = TestApp::spawn().await;
+    let alice = user(&app, "alice").await;
+    let r = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "bob", "email": "bob@example.com", "time_zone": "Europe/Paris"}),
+        )
+        .await;
+    let bob = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/users/{bob}/contact-methods"),
+            json!({"type": "webhook", "address": format!("{base}/bob")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    app.post("/api/v1/schedules", spec("Primary", &[&alice, &bob]))
+        .await;
+    let handoffs = app.running.as_ref().unwrap().handoffs.clone();
+    // Bob's shift starts on the 26th at 09:00 Paris (08:00 UTC).
+    app.clock.set("2026-11-26T07:44:00Z".parse().unwrap());
+    assert_eq!(handoffs.run_due().await.unwrap(), 0, "not yet");
+    app.clock.set("2026-11-26T07:50:00Z".parse().unwrap());
+    assert_eq!(handoffs.run_due().await.unwrap(), 1);
+    assert_eq!(handoffs.run_due().await.unwrap(), 0, "once per shift");
+    let got = rx.got("bob");
+    assert_eq!(got.len(), 1);
+    let body = String::from_utf8_lossy(&got[0].1).to_string();
+    assert!(body.contains("Primary") && body.contains("09:00"), "{body}");
+}
