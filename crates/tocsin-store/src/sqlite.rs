@@ -308,6 +308,19 @@ fn load_incident(conn: &Connection, id: &str) -> Result<Incident> {
     with_assignees(conn, incident)
 }
 
+/// The people an incident is with now: replaces its assignees.
+fn assign(tx: &Transaction<'_>, incident_id: &str, users: &[&str]) -> Result<()> {
+    tx.prepare_cached("DELETE FROM incident_assignees WHERE incident_id = ?1")?.execute([incident_id])?;
+    for u in users {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO incident_assignees (incident_id, user_id)
+             SELECT ?1, id FROM users WHERE id = ?2",
+        )?
+        .execute(params![incident_id, u])?;
+    }
+    Ok(())
+}
+
 /// A new incident on a service with an escalation policy is due for its first step now.
 fn start_paging(
     tx: &Transaction<'_>,
@@ -1430,6 +1443,12 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                 )?
                 .execute(params![new_id(), n.idempotency_key, id, n.user_id.as_str(), n.contact_method_id, step.cursor.step, ms(n.due_at), ms(now)])?;
             }
+            // The incident is with whoever this step pages.
+            let mut paged: Vec<&str> = step.notifications.iter().map(|n| n.user_id.as_str()).collect();
+            paged.dedup();
+            if !paged.is_empty() {
+                assign(tx, id, &paged)?;
+            }
             let service_id: String = tx.query_row("SELECT service_id FROM incidents WHERE id = ?1", [id], |r| r.get(0))?;
             insert_timeline(tx, Entry {
                 incident_id: Some(id),
@@ -1859,6 +1878,7 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                     params![incident_id, ms(now)],
                 )?;
                 stop_paging(tx, &incident_id, Some(now))?;
+                assign(tx, &incident_id, &[&user_id])?;
                 let name = user_name.unwrap_or_else(|| user_id.clone());
                 let by = Actor { id: format!("user:{user_id}"), name: name.clone() };
                 let via = kind.map_or_else(|| "a notification".to_owned(), |k| format!("the {k} notification"));
@@ -2266,6 +2286,10 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                     params![id, ms(now)],
                 )?;
                 stop_paging(tx, &id, Some(now))?;
+                // Whoever acknowledges takes the incident.
+                if let Some(user) = by.id.strip_prefix("user:") {
+                    assign(tx, &id, &[user])?;
+                }
                 insert_timeline(tx, Entry { incident_id: Some(&id), service_id: inc.service_id.as_str(), at: now, kind: "acknowledged", actor: &by, channel, message: &format!("Acknowledged by {}", by.name) })?;
             }
             load_incident(tx, &id)

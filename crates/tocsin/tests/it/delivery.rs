@@ -337,6 +337,11 @@ async fn the_link_in_a_page_acknowledges_once_after_a_confirmation() {
         .clone();
     assert_eq!(ack["actor"], "alice");
     assert_eq!(ack["channel"], "link");
+    assert_eq!(
+        inc["assignees"],
+        json!([alice]),
+        "whoever acknowledges takes the incident"
+    );
     // Single use, and tamper-proof.
     let r = app.client.post(&link).send().await.unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::CONFLICT);

@@ -134,6 +134,12 @@ async fn levels_fire_at_their_delays_until_someone_acknowledges() {
     assert_eq!(who(&n, &s.alice), ["paged"], "level 1 at once");
     assert!(who(&n, &s.bob).is_empty());
     assert!(n[0]["idempotency_key"].as_str().unwrap().starts_with(&id));
+    let inc = app.get(&format!("/api/v1/incidents/{id}")).await.body;
+    assert_eq!(
+        inc["assignees"],
+        json!([s.alice]),
+        "the incident is with whoever is paged"
+    );
     let steps = escalations(&app, &id).await;
     assert_eq!(steps.len(), 1);
     assert!(
@@ -154,6 +160,8 @@ async fn levels_fire_at_their_delays_until_someone_acknowledges() {
         ["paged"],
         "level 2 after 5 minutes"
     );
+    let inc = app.get(&format!("/api/v1/incidents/{id}")).await.body;
+    assert_eq!(inc["assignees"], json!([s.bob]));
     app.clock.advance(SignedDuration::from_mins(60));
     app.escalate().await;
     app.escalate().await;
