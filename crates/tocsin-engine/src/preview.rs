@@ -85,7 +85,21 @@ pub async fn page_path(
         }
     };
     let mut step_at = at;
-    let mut plan = Some(escalation::begin(&policy, at));
+    // The escalator starts each incident's steps at its number (round-robins take turns): preview
+    // the next incident's.
+    let next_number = store
+        .list_incidents(tocsin_store::IncidentFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await?
+        .first()
+        .map_or(1, |i| i.number + 1);
+    let mut plan = Some(escalation::begin_from(
+        &policy,
+        at,
+        u32::try_from(next_number).unwrap_or(0),
+    ));
     while let Some(p) = plan {
         if out.steps.len() >= PREVIEW_STEPS_MAX {
             break;

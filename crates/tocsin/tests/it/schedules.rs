@@ -541,3 +541,62 @@ async fn people_are_told_shortly_before_their_shift_starts() {
     let body = String::from_utf8_lossy(&got[0].1).to_string();
     assert!(body.contains("Primary") && body.contains("09:00"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_names_whom_the_next_incident_pages_in_a_round_robin() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (user(&app, "a").await, user(&app, "b").await);
+    for u in [&a, &b] {
+        app.post(
+            &format!("/api/v1/users/{u}/contact-methods"),
+            json!({"type": "webhook", "address": "http://127.0.0.1:9/x"}),
+        )
+        .await;
+    }
+    let policy = app
+        .post("/api/v1/escalation-policies", json!({"name": "rr", "levels": [{"delay_minutes": 5, "targets": [{"type": "round_robin", "ids": [a, b]}]}]}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let svc = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "s", "escalation_policy_id": policy}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = app.integration(&svc, "events_v2").await;
+    for n in 0..3 {
+        let preview = app
+            .get(&format!("/api/v1/services/{svc}/page-path"))
+            .await
+            .body;
+        let expected = preview["steps"][0]["people"][0]["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.enqueue(
+            json!({"routing_key": key, "event_action": "trigger", "dedup_key": format!("k{n}"),
+            "payload": {"summary": "x", "source": "h", "severity": "critical"}}),
+        )
+        .await;
+        app.escalate().await;
+        let id = app.incidents(&svc).await[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let paged = app
+            .get(&format!("/api/v1/incidents/{id}/notifications"))
+            .await
+            .body["notifications"][0]["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(paged, expected, "incident {n}");
+    }
+}
