@@ -310,7 +310,8 @@ fn load_incident(conn: &Connection, id: &str) -> Result<Incident> {
 
 /// The people an incident is with now: replaces its assignees.
 fn assign(tx: &Transaction<'_>, incident_id: &str, users: &[&str]) -> Result<()> {
-    tx.prepare_cached("DELETE FROM incident_assignees WHERE incident_id = ?1")?.execute([incident_id])?;
+    tx.prepare_cached("DELETE FROM incident_assignees WHERE incident_id = ?1")?
+        .execute([incident_id])?;
     for u in users {
         tx.prepare_cached(
             "INSERT OR IGNORE INTO incident_assignees (incident_id, user_id)
