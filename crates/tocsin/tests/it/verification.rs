@@ -42,6 +42,25 @@ async fn twilio() -> (Sent, String) {
     (sent, url)
 }
 
+/// A server whose SMS and voice go to the local Twilio-shaped server at `base`.
+async fn app_with_twilio(base: String, auth_token: &str) -> TestApp {
+    let notify = NotifySection {
+        twilio: Some(TwilioSection {
+            base_url: Some(base),
+            account_sid: "AC0123".into(),
+            auth_token: auth_token.into(),
+            from_number: "+15550000000".into(),
+            status_callback_base: None,
+        }),
+        ..NotifySection::default()
+    };
+    TestApp::spawn_with(Options {
+        notify,
+        ..Options::default()
+    })
+    .await
+}
+
 fn code_in(body: &str) -> String {
     body.split(|c: char| !c.is_ascii_digit())
         .find(|w| w.len() == 6)
@@ -52,21 +71,7 @@ fn code_in(body: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phones_are_verified_with_a_code_then_paged() {
     let (sent, base) = twilio().await;
-    let notify = NotifySection {
-        twilio: Some(TwilioSection {
-            base_url: Some(base),
-            account_sid: "AC0123".into(),
-            auth_token: "secret-token".into(),
-            from_number: "+15550000000".into(),
-            status_callback_base: None,
-        }),
-        ..NotifySection::default()
-    };
-    let app = TestApp::spawn_with(Options {
-        notify,
-        ..Options::default()
-    })
-    .await;
+    let app = app_with_twilio(base, "secret-token").await;
     let alice = app
         .post(
             "/api/v1/users",
@@ -166,21 +171,7 @@ async fn phones_are_verified_with_a_code_then_paged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codes_expire_and_wrong_guesses_are_bounded() {
     let (sent, base) = twilio().await;
-    let notify = NotifySection {
-        twilio: Some(TwilioSection {
-            base_url: Some(base),
-            account_sid: "AC0123".into(),
-            auth_token: "t".into(),
-            from_number: "+15550000000".into(),
-            status_callback_base: None,
-        }),
-        ..NotifySection::default()
-    };
-    let app = TestApp::spawn_with(Options {
-        notify,
-        ..Options::default()
-    })
-    .await;
+    let app = app_with_twilio(base, "t").await;
     let bob = app
         .post(
             "/api/v1/users",
@@ -266,21 +257,7 @@ async fn signed_post(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_by_sms_and_keypress_act_on_the_incident() {
     let (sent, base) = twilio().await;
-    let notify = NotifySection {
-        twilio: Some(TwilioSection {
-            base_url: Some(base),
-            account_sid: "AC0123".into(),
-            auth_token: "tok".into(),
-            from_number: "+15550000000".into(),
-            status_callback_base: None,
-        }),
-        ..NotifySection::default()
-    };
-    let app = TestApp::spawn_with(Options {
-        notify,
-        ..Options::default()
-    })
-    .await;
+    let app = app_with_twilio(base, "tok").await;
     let alice = app
         .post(
             "/api/v1/users",
