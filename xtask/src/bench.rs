@@ -56,7 +56,10 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("ingest") => ingest(root, Options::parse(&args[1..])?),
-        other => bail!("unknown benchmark {other:?}; available: ingest [--duration SECS]"),
+        Some("page-latency") => crate::bench_page::run(root, &args[1..]),
+        other => bail!(
+            "unknown benchmark {other:?}; available: ingest [--duration SECS], page-latency [--incidents N] [--no-storm]"
+        ),
     }
 }
 
@@ -92,32 +95,35 @@ impl Options {
 }
 
 /// What every phase needs.
-struct Env {
-    tocsin_bin: PathBuf,
-    scripts: PathBuf,
-    work: TempDir,
-    starts_at: String,
-    duration: u64,
+pub(crate) struct Env {
+    pub(crate) tocsin_bin: PathBuf,
+    /// wrk's scripts and Alertmanager's configuration (`alertmanager.yml`).
+    pub(crate) scripts: PathBuf,
+    pub(crate) work: TempDir,
+    pub(crate) starts_at: String,
+    pub(crate) duration: u64,
 }
 
-fn ingest(root: &Path, opts: Options) -> anyhow::Result<()> {
-    ensure_tools()?;
+/// Builds the release server (`cargo build --release -p tocsin`) and returns its path.
+pub(crate) fn release_binary(root: &Path) -> anyhow::Result<PathBuf> {
     crate::run(crate::cargo().args(["build", "--release", "-p", "tocsin"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map_or_else(|| root.join("target"), |t| root.join(t));
+    let bin = target.join("release/tocsin");
+    ensure!(bin.exists(), "{} was not built", bin.display());
+    Ok(bin)
+}
+
+fn ingest(root: &Path, opts: Options) -> anyhow::Result<()> {
+    ensure_tools()?;
     let env = Env {
-        tocsin_bin: target.join("release/tocsin"),
+        tocsin_bin: release_binary(root)?,
         scripts: root.join("xtask/bench"),
         work: TempDir::new()?,
         starts_at: rfc3339(SystemTime::now()),
         duration: opts.duration,
     };
-    ensure!(
-        env.tocsin_bin.exists(),
-        "{} was not built",
-        env.tocsin_bin.display()
-    );
     eprintln!(
         "bench: {} core(s); loader (wrk) on the same machine; {} s per phase; work folder {}",
         std::thread::available_parallelism().map_or(0, usize::from),
@@ -132,7 +138,7 @@ fn ingest(root: &Path, opts: Options) -> anyhow::Result<()> {
 
 // ---- tools ----
 
-fn ensure_tools() -> anyhow::Result<()> {
+pub(crate) fn ensure_tools() -> anyhow::Result<()> {
     crate::ensure_packages(&[
         ("command -v wrk", "wrk"),
         (
@@ -145,13 +151,13 @@ fn ensure_tools() -> anyhow::Result<()> {
 // ---- the two servers ----
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     Tocsin,
     Alertmanager,
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Tocsin => "tocsin",
             Kind::Alertmanager => "alertmanager",
@@ -160,11 +166,11 @@ impl Kind {
 }
 
 /// A running server under test, stopped (kill + wait, by its own handle) when dropped.
-struct Server {
-    kind: Kind,
+pub(crate) struct Server {
+    pub(crate) kind: Kind,
     child: Child,
     log: PathBuf,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// Tocsin's integration keys: events_v2 and alertmanager (unlimited), events_v2 limited.
     events_key: String,
     webhook_key: String,
@@ -179,7 +185,7 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(env: &Env, kind: Kind, session: &str) -> anyhow::Result<Server> {
+    pub(crate) fn start(env: &Env, kind: Kind, session: &str) -> anyhow::Result<Server> {
         let port = free_port()?;
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
         let name = format!("{}-{session}", kind.name());
@@ -348,7 +354,7 @@ impl Server {
     }
 
     /// CPU seconds (user + system) the process has used so far.
-    fn cpu_seconds(&self) -> anyhow::Result<f64> {
+    pub(crate) fn cpu_seconds(&self) -> anyhow::Result<f64> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
         let after = stat.rsplit_once(')').context("odd /proc/PID/stat")?.1;
         let f: Vec<&str> = after.split_whitespace().collect();
@@ -448,29 +454,29 @@ fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
 
 /// One wrk run, as ingest.lua's done() reports it.
 #[derive(Clone, Debug, Default)]
-struct WrkResult {
-    requests: u64,
-    seconds: f64,
-    socket_errors: u64,
-    p50_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
-    statuses: BTreeMap<u16, u64>,
-    missing_retry_after: u64,
+pub(crate) struct WrkResult {
+    pub(crate) requests: u64,
+    pub(crate) seconds: f64,
+    pub(crate) socket_errors: u64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) max_ms: f64,
+    pub(crate) statuses: BTreeMap<u16, u64>,
+    pub(crate) missing_retry_after: u64,
 }
 
 impl WrkResult {
-    fn ok(&self) -> u64 {
+    pub(crate) fn ok(&self) -> u64 {
         self.statuses
             .iter()
             .filter(|(s, _)| (200..300).contains(*s))
             .map(|(_, n)| n)
             .sum()
     }
-    fn ok_per_second(&self) -> f64 {
+    pub(crate) fn ok_per_second(&self) -> f64 {
         self.ok() as f64 / self.seconds.max(1e-9)
     }
-    fn statuses_text(&self) -> String {
+    pub(crate) fn statuses_text(&self) -> String {
         let mut s = self
             .statuses
             .iter()
@@ -506,23 +512,39 @@ impl Phase {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Shape {
+pub(crate) enum Shape {
     Single,
     Batch,
 }
 
-struct Load<'a> {
-    shape: Shape,
-    connections: u32,
-    seconds: u64,
+pub(crate) struct Load<'a> {
+    pub(crate) shape: Shape,
+    pub(crate) connections: u32,
+    pub(crate) seconds: u64,
     /// Offer this many requests/s in all (paced.lua) instead of sending as fast as answers come.
-    rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Overrides the integration key (the rate-limited one).
-    key: Option<&'a str>,
-    prefix: &'a str,
+    pub(crate) key: Option<&'a str>,
+    pub(crate) prefix: &'a str,
 }
 
 fn run_wrk(env: &Env, server: &Server, load: &Load) -> anyhow::Result<WrkResult> {
+    let script = if load.rate.is_some() {
+        "paced.lua"
+    } else {
+        "ingest.lua"
+    };
+    run_wrk_script(env, server, load, script)
+}
+
+/// [`run_wrk`] with a given script from `env.scripts`, which takes ingest.lua's arguments (and
+/// paced.lua's rate) and prints its `BENCH_JSON` line.
+pub(crate) fn run_wrk_script(
+    env: &Env,
+    server: &Server,
+    load: &Load,
+    script: &str,
+) -> anyhow::Result<WrkResult> {
     let (target, key) = match server.kind {
         Kind::Tocsin => (
             "tocsin",
@@ -538,11 +560,6 @@ fn run_wrk(env: &Env, server: &Server, load: &Load) -> anyhow::Result<WrkResult>
         Shape::Batch => "batch",
     };
     let threads = WRK_THREADS.min(load.connections);
-    let script = if load.rate.is_some() {
-        "paced.lua"
-    } else {
-        "ingest.lua"
-    };
     let out_path = env
         .work
         .path
@@ -1216,7 +1233,7 @@ fn report(env: &Env, t: &Figures, am: &Figures) -> String {
 }
 
 /// A number with thousands separators.
-fn num(v: f64, digits: usize) -> String {
+pub(crate) fn num(v: f64, digits: usize) -> String {
     if !v.is_finite() {
         return "-".into();
     }
@@ -1238,10 +1255,10 @@ fn num(v: f64, digits: usize) -> String {
 
 // ---- small helpers: HTTP/1.1 client, ports, temp folder, time ----
 
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
@@ -1254,13 +1271,13 @@ impl Reply {
 }
 
 /// A keep-alive HTTP/1.1 connection: enough for JSON requests to our two servers.
-struct Http {
+pub(crate) struct Http {
     addr: SocketAddr,
     reader: BufReader<TcpStream>,
 }
 
 impl Http {
-    fn connect(addr: SocketAddr) -> anyhow::Result<Http> {
+    pub(crate) fn connect(addr: SocketAddr) -> anyhow::Result<Http> {
         let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
             .with_context(|| format!("connecting to {addr}"))?;
         s.set_read_timeout(Some(HTTP_TIMEOUT))?;
@@ -1272,7 +1289,7 @@ impl Http {
         })
     }
 
-    fn send(
+    pub(crate) fn send(
         &mut self,
         method: &str,
         path: &str,
@@ -1355,7 +1372,7 @@ impl Http {
 }
 
 /// One request on its own connection.
-fn request(
+pub(crate) fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -1368,7 +1385,7 @@ fn request(
 }
 
 /// The first line a command prints (stdout or stderr), for the report's header.
-fn command_line(program: &str, args: &[&str]) -> String {
+pub(crate) fn command_line(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
         .output()
@@ -1409,12 +1426,12 @@ fn log_tail(path: &Path) -> String {
 }
 
 /// A fresh folder under the system's temporary folder, removed when dropped.
-struct TempDir {
-    path: PathBuf,
+pub(crate) struct TempDir {
+    pub(crate) path: PathBuf,
 }
 
 impl TempDir {
-    fn new() -> anyhow::Result<TempDir> {
+    pub(crate) fn new() -> anyhow::Result<TempDir> {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
         let path = std::env::temp_dir().join(format!(
             "tocsin-bench-{}-{}",
@@ -1433,7 +1450,7 @@ impl Drop for TempDir {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for a moment (UTC).
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Howard Hinnant's civil_from_days.

@@ -4,6 +4,7 @@
 //! - `fuzz`: the parsers' property-based fuzz tests and the store's model test, with many cases.
 
 mod bench;
+mod bench_page;
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ fn main() -> std::process::ExitCode {
         Some("fuzz") => fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--no-lint] | bench ingest [--duration SECS] | fuzz [--cases N]"
+                "usage: cargo xtask test [--no-lint] | bench ingest [--duration SECS] | bench page-latency [--incidents N] [--no-storm] | fuzz [--cases N]"
             );
             return std::process::ExitCode::from(2);
         }
