@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0007_ack_timeout.sql"),
     include_str!("../migrations/sqlite/0008_feeds.sql"),
     include_str!("../migrations/sqlite/0009_handoffs.sql"),
+    include_str!("../migrations/sqlite/0010_sending_index.sql"),
 ];
 /// Wrong guesses of a verification code before a new code is needed.
 const VERIFY_ATTEMPTS_MAX: u32 = 5;
@@ -1592,11 +1593,15 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
         self.write(move |tx| {
             let ids: Vec<String> = tx
                 .prepare_cached(
-                    "SELECT id FROM notifications
-                     WHERE ((state = 'queued' AND due_at <= ?1 AND (claimed_until IS NULL OR claimed_until < ?1))
-                        OR (state = 'sending' AND claimed_until < ?1))
-                       AND EXISTS (SELECT 1 FROM incidents i WHERE i.id = incident_id AND i.status = 'triggered')
-                     ORDER BY due_at LIMIT ?2",
+                    "SELECT n.id FROM notifications n
+                     WHERE n.id IN (
+                         -- Two indexed lookups (an OR across them would scan the whole table).
+                         SELECT id FROM notifications WHERE state = 'queued' AND due_at <= ?1
+                         UNION ALL
+                         SELECT id FROM notifications WHERE state = 'sending' AND claimed_until < ?1)
+                       AND (n.state = 'sending' OR n.claimed_until IS NULL OR n.claimed_until < ?1)
+                       AND EXISTS (SELECT 1 FROM incidents i WHERE i.id = n.incident_id AND i.status = 'triggered')
+                     ORDER BY n.due_at LIMIT ?2",
                 )?
                 .query_map(params![ms(now), limit], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
