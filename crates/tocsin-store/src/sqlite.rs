@@ -361,13 +361,24 @@ fn stop_paging(
     Ok(())
 }
 
+fn user_exists(conn: &Connection, user: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) > 0 FROM users WHERE id = ?1")?
+        .query_row([user], |r| r.get(0))?)
+}
+
+/// A user named by the path or the caller: 404 when missing.
+fn user_found(conn: &Connection, user: &str) -> Result<()> {
+    if user_exists(conn, user)? {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound("user"))
+    }
+}
+
+/// A user named by a field of the request: 400 naming the field when missing.
 fn user_must_exist(conn: &Connection, user: &UserId, field: &str) -> Result<()> {
-    let exists: bool = conn.query_row(
-        "SELECT COUNT(*) > 0 FROM users WHERE id = ?1",
-        [user.as_str()],
-        |r| r.get(0),
-    )?;
-    if exists {
+    if user_exists(conn, user.as_str())? {
         Ok(())
     } else {
         Err(StoreError::Invalid {
@@ -930,14 +941,7 @@ impl Store for SqliteStore {
         let (team, user) = (team.0.clone(), user.0.clone());
         self.write(move |tx| {
             load_team(tx, &team)?;
-            let exists: bool = tx.query_row(
-                "SELECT COUNT(*) > 0 FROM users WHERE id = ?1",
-                [&user],
-                |r| r.get(0),
-            )?;
-            if !exists {
-                return Err(StoreError::NotFound("user"));
-            }
+            user_found(tx, &user)?;
             tx.execute(
                 "INSERT OR IGNORE INTO team_members (team_id, user_id) VALUES (?1, ?2)",
                 params![team, user],
@@ -950,14 +954,7 @@ impl Store for SqliteStore {
     async fn create_api_token(&self, t: NewApiToken, now: Timestamp) -> Result<ApiToken> {
         self.write(move |tx| {
             if let Some(u) = &t.user_id {
-                let exists: bool = tx.query_row(
-                    "SELECT COUNT(*) > 0 FROM users WHERE id = ?1",
-                    [u.as_str()],
-                    |r| r.get(0),
-                )?;
-                if !exists {
-                    return Err(StoreError::NotFound("user"));
-                }
+                user_found(tx, u.as_str())?;
             }
             let id = new_id();
             tx.execute(
@@ -1311,10 +1308,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<ContactMethod> {
         self.write(move |tx| {
-            let exists: bool = tx.query_row("SELECT COUNT(*) > 0 FROM users WHERE id = ?1", [m.user_id.as_str()], |r| r.get(0))?;
-            if !exists {
-                return Err(StoreError::NotFound("user"));
-            }
+            user_found(tx, m.user_id.as_str())?;
             let id = new_id();
             let verified_at = (!m.kind.needs_verification()).then(|| ms(now));
             tx.execute(
