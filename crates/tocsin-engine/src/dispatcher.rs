@@ -6,22 +6,31 @@
 
 use crate::Clock;
 use jiff::{SignedDuration, Timestamp};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tocsin_core::Urgency;
 use tocsin_core::contact::ContactType;
 use tocsin_core::rate::{RateLimit, TokenBucket};
 use tocsin_notify::{Channel, Destination, Message, MessageKind, SendError};
 use tocsin_store::*;
-use tokio::sync::{Semaphore, broadcast, watch};
+use tokio::sync::{Notify, Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
 /// How long a claimed notification stays with its sender (a send takes at most the channel's
 /// request timeout, 10 s by default).
 const SEND_LEASE: SignedDuration = SignedDuration::from_secs(60);
-/// Notifications claimed per pass.
-const NOTIFICATIONS_PER_PASS_MAX: u32 = 256;
+/// Notifications claimed at a time (the store hands out high-urgency ones first).
+const NOTIFICATIONS_PER_BATCH_MAX: u32 = 256;
+/// Attempts recorded in one commit at most.
+const RECORDS_PER_BATCH_MAX: usize = 256;
 /// Sends in flight at once.
-const SENDS_IN_FLIGHT_MAX: usize = 32;
+const SENDS_IN_FLIGHT_MAX: usize = 64;
+/// Sends in flight to one destination at once; more wait `BUSY_DESTINATION_WAIT`.
+const SENDS_PER_DESTINATION_MAX: usize = 8;
+const BUSY_DESTINATION_WAIT: SignedDuration = SignedDuration::from_secs(1);
+/// How long a stopping dispatcher waits for its sends in flight.
+const STOP_GRACE: Duration = Duration::from_secs(15);
 /// Attempts on one contact method before falling back to the next.
 pub const ATTEMPTS_MAX: u32 = 5;
 /// First retry delay; doubles each attempt, up to `BACKOFF_MAX`.
@@ -53,10 +62,78 @@ pub struct Dispatcher {
     public_url: String,
     /// Signs each message's acknowledge link.
     links: crate::links::LinkSigner,
+    /// Wakes the escalator when a person turns out to be unreachable.
+    live: broadcast::Sender<crate::LiveEvent>,
     pass: tokio::sync::Mutex<()>,
     /// One budget per destination (address), so that a storm never floods one chat channel
-    /// or phone. Bounded: idle buckets are dropped when the map grows.
-    budgets: std::sync::Mutex<std::collections::HashMap<String, TokenBucket>>,
+    /// or phone. Bounded: idle budgets are dropped when the map grows.
+    budgets: std::sync::Mutex<HashMap<String, Budget>>,
+    /// Sends in flight per destination, bounded by `SENDS_PER_DESTINATION_MAX`.
+    in_flight: std::sync::Mutex<HashMap<String, usize>>,
+    /// Sends in flight in all.
+    slots: Arc<Semaphore>,
+    /// Rung when recorded attempts may have queued work (fallbacks, retries).
+    recorded: Notify,
+    /// Attempts the running loop has claimed and not yet recorded.
+    outstanding: watch::Sender<usize>,
+}
+
+/// A destination's budget: a token bucket, and the send slots booked ahead in each lane when
+/// the bucket ran dry. A postponed notification books the next slot once, so a backlog for one
+/// destination is rewritten once, not at every refill; a high-urgency one books in its own lane
+/// and never waits behind low-urgency bookings.
+struct Budget {
+    bucket: TokenBucket,
+    /// The last booked slot, per lane: [low, high].
+    booked_until: [Option<Timestamp>; 2],
+    interval: SignedDuration,
+}
+
+impl Budget {
+    fn new(kind: ContactType, now: Timestamp) -> Self {
+        let limit = destination_limit(kind);
+        Self {
+            bucket: TokenBucket::new(limit, now),
+            booked_until: [None, None],
+            interval: SignedDuration::from_millis(1000 / i64::from(limit.per_second.max(1))),
+        }
+    }
+
+    /// Sends now, or books a slot and says when it is.
+    fn take(&mut self, high: bool, now: Timestamp) -> Result<(), Timestamp> {
+        let lane = usize::from(high);
+        // Slots already booked in this lane come first: queue behind them.
+        if let Some(last) = self.booked_until[lane].filter(|t| *t > now) {
+            let slot = last + self.interval;
+            self.booked_until[lane] = Some(slot);
+            return Err(slot);
+        }
+        match self.bucket.take(1, now) {
+            Ok(()) => Ok(()),
+            Err(wait) => {
+                let slot = now + wait;
+                self.booked_until[lane] = Some(slot);
+                Err(slot)
+            }
+        }
+    }
+
+    /// A booked slot is used: it counts against the bucket as far as the bucket has tokens.
+    fn use_booked(&mut self, now: Timestamp) {
+        let _ = self.bucket.take(1, now);
+    }
+
+    fn idle(&self, now: Timestamp) -> bool {
+        self.bucket.is_full(now) && self.booked_until.iter().flatten().all(|t| *t <= now)
+    }
+}
+
+/// One attempt, ready to record.
+struct Done {
+    completion: Completion,
+    incident: tocsin_core::IncidentId,
+    /// The person could not be reached on any method: escalate early.
+    nobody_left: bool,
 }
 
 /// Destinations with a budget kept at once; beyond this, full (idle) buckets are dropped.
@@ -97,6 +174,7 @@ impl Dispatcher {
         node: String,
         public_url: String,
         links: crate::links::LinkSigner,
+        live: broadcast::Sender<crate::LiveEvent>,
     ) -> Self {
         Self {
             store,
@@ -105,16 +183,25 @@ impl Dispatcher {
             node,
             public_url,
             links,
+            live,
             pass: tokio::sync::Mutex::new(()),
-            budgets: std::sync::Mutex::new(std::collections::HashMap::new()),
+            budgets: std::sync::Mutex::new(HashMap::new()),
+            in_flight: std::sync::Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(SENDS_IN_FLIGHT_MAX)),
+            recorded: Notify::new(),
+            outstanding: watch::Sender::new(0),
         }
     }
 
-    /// Sends every notification due now; returns how many attempts were made.
+    /// Sends every notification due now and records the attempts before returning; returns how
+    /// many attempts were made. (The running loop, `run`, does not wait for a batch to finish
+    /// before claiming more: see there.)
     pub async fn run_due(self: &Arc<Self>) -> Result<usize> {
         let _pass = self.pass.lock().await;
         let mut attempts = 0;
         loop {
+            // What the running loop has in flight is finished and recorded first.
+            self.settled().await;
             let now = self.clock.now();
             let due = self
                 .store
@@ -122,28 +209,182 @@ impl Dispatcher {
                     &self.node,
                     now,
                     now + SEND_LEASE,
-                    NOTIFICATIONS_PER_PASS_MAX,
+                    NOTIFICATIONS_PER_BATCH_MAX,
                 )
                 .await?;
             if due.is_empty() {
-                return Ok(attempts);
+                if *self.outstanding.borrow() == 0 {
+                    return Ok(attempts);
+                }
+                continue;
             }
             attempts += due.len();
-            let limit = Arc::new(Semaphore::new(SENDS_IN_FLIGHT_MAX));
             let mut sends = JoinSet::new();
             for n in due {
                 let this = self.clone();
-                let limit = limit.clone();
+                let slots = self.slots.clone();
                 sends.spawn(async move {
-                    let _slot = limit.acquire().await;
+                    let _slot = slots.acquire_owned().await;
+                    this.attempt(n).await
+                });
+            }
+            let mut done = Vec::new();
+            while let Some(d) = sends.join_next().await {
+                match d {
+                    Ok(Ok(d)) => done.push(d),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "a delivery attempt failed; it is retried when its lease ends")
+                    }
+                    Err(e) => tracing::error!(error = %e, "a delivery task failed"),
+                }
+            }
+            self.record(done).await?;
+        }
+    }
+
+    /// Waits until every attempt the running loop claimed is recorded.
+    async fn settled(&self) {
+        let _ = self.outstanding.subscribe().wait_for(|n| *n == 0).await;
+    }
+
+    /// Claims due notifications as send slots free up and hands each finished attempt to the
+    /// recorder, which commits them in batches: a slow or hanging destination holds its own
+    /// slots only, never a whole batch, and high-urgency work is claimed first every time.
+    async fn pump(
+        self: &Arc<Self>,
+        done: &mpsc::Sender<Done>,
+        live: &mut broadcast::Receiver<crate::LiveEvent>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<()> {
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            let first = tokio::select! {
+                p = self.slots.clone().acquire_owned() => p.map_err(|e| StoreError::Backend(e.to_string()))?,
+                _ = stop.changed() => return Ok(()),
+            };
+            let free = self.slots.available_permits() + 1;
+            // Claimed and counted as outstanding under the pass lock, so that `run_due` never
+            // sees a claimed attempt that is not counted yet.
+            let claiming = self.pass.lock().await;
+            let now = self.clock.now();
+            let due = self
+                .store
+                .claim_due_notifications(
+                    &self.node,
+                    now,
+                    now + SEND_LEASE,
+                    u32::try_from(free)
+                        .unwrap_or(u32::MAX)
+                        .min(NOTIFICATIONS_PER_BATCH_MAX),
+                )
+                .await?;
+            if due.is_empty() {
+                drop(claiming);
+                drop(first);
+                let sleep = match self.store.next_notification_due().await {
+                    Ok(Some(t)) => Duration::try_from(t.duration_since(self.clock.now()))
+                        .unwrap_or(Duration::ZERO)
+                        .min(IDLE_MAX),
+                    _ => IDLE_MAX,
+                };
+                tokio::select! {
+                    () = tokio::time::sleep(sleep) => {}
+                    () = self.recorded.notified() => {}
+                    r = live.recv() => {
+                        if let Err(broadcast::error::RecvError::Closed) = r {
+                            return Ok(());
+                        }
+                        // A burst of changes is one reason to look, not many.
+                        while live.try_recv().is_ok() {}
+                    }
+                    _ = stop.changed() => return Ok(()),
+                }
+                continue;
+            }
+            let mut first = Some(first);
+            for n in due {
+                let slot = match first.take() {
+                    Some(p) => p,
+                    None => self
+                        .slots
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| StoreError::Backend(e.to_string()))?,
+                };
+                let this = self.clone();
+                let done = done.clone();
+                self.outstanding.send_modify(|n| *n += 1);
+                tokio::spawn(async move {
+                    let _slot = slot;
                     let id = n.id.clone();
-                    if let Err(e) = this.deliver(n).await {
-                        tracing::error!(notification = %id, error = %e, "recording a delivery failed; it is retried when its lease ends");
+                    let sent = match this.attempt(n).await {
+                        Ok(d) => done.send(d).await.is_ok(),
+                        Err(e) => {
+                            tracing::error!(notification = %id, error = %e, "a delivery attempt failed; it is retried when its lease ends");
+                            false
+                        }
+                    };
+                    if !sent {
+                        this.outstanding.send_modify(|n| *n = n.saturating_sub(1));
                     }
                 });
             }
-            while sends.join_next().await.is_some() {}
+            drop(claiming);
         }
+    }
+
+    /// Records finished attempts in batches (one commit each) until every sender is gone.
+    async fn recorder(self: Arc<Self>, mut done: mpsc::Receiver<Done>) {
+        while let Some(first) = done.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < RECORDS_PER_BATCH_MAX {
+                match done.try_recv() {
+                    Ok(d) => batch.push(d),
+                    Err(_) => break,
+                }
+            }
+            let count = batch.len();
+            if let Err(e) = self.record(batch).await {
+                tracing::error!(error = %e, "recording delivery attempts failed; they are retried when their leases end");
+            }
+            self.outstanding
+                .send_modify(|n| *n = n.saturating_sub(count));
+            self.recorded.notify_one();
+        }
+    }
+
+    /// Commits a batch of attempts, then escalates early for people nobody could reach.
+    async fn record(&self, done: Vec<Done>) -> Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let mut stranded = Vec::new();
+        let completions = done
+            .into_iter()
+            .map(|d| {
+                if d.nobody_left {
+                    stranded.push(d.incident);
+                }
+                d.completion
+            })
+            .collect();
+        self.store.complete_notifications(completions).await?;
+        for incident in stranded {
+            let now = self.clock.now();
+            // This person cannot be reached on any method: do not wait for the level's delay.
+            self.store.escalate_early(&incident, now).await?;
+            // And if there is no level left either, nobody at all could be reached.
+            if self.store.raise_meta_alert(&incident, now).await?.is_some() {
+                metrics::counter!("tocsin_meta_alerts_total").increment(1);
+            }
+            let _ = self
+                .live
+                .send(crate::LiveEvent::IncidentChanged { id: incident });
+        }
+        Ok(())
     }
 
     fn message(&self, n: &DueNotification, now: Timestamp) -> Message {
@@ -169,41 +410,81 @@ impl Dispatcher {
         }
     }
 
-    /// Takes one send from the destination's budget, or says when there will be one.
-    fn budget(&self, m: &ContactMethod, now: Timestamp) -> Result<(), SignedDuration> {
+    /// Takes one send from the destination's budget, or says until when the send is postponed
+    /// (and whether that slot is booked for it).
+    fn budget(&self, n: &DueNotification, now: Timestamp) -> Result<(), (Timestamp, bool)> {
         let Ok(mut budgets) = self.budgets.lock() else {
             return Ok(());
         };
         if budgets.len() >= BUDGETS_MAX {
-            budgets.retain(|_, b| !b.is_full(now));
+            budgets.retain(|_, b| !b.idle(now));
         }
+        let m = &n.contact_method;
         let key = format!("{}:{}", m.kind, m.address);
-        budgets
+        let budget = budgets
             .entry(key)
-            .or_insert_with(|| TokenBucket::new(destination_limit(m.kind), now))
-            .take(1, now)
+            .or_insert_with(|| Budget::new(m.kind, now));
+        if n.reserved {
+            budget.use_booked(now);
+            return Ok(());
+        }
+        budget
+            .take(n.incident.urgency == Urgency::High, now)
+            .map_err(|slot| (slot, true))
     }
 
-    async fn deliver(&self, n: DueNotification) -> Result<()> {
+    /// Takes a send in flight to the destination, or says it has too many already.
+    fn enter(&self, key: &str) -> bool {
+        let Ok(mut in_flight) = self.in_flight.lock() else {
+            return true;
+        };
+        let count = in_flight.entry(key.to_owned()).or_insert(0);
+        if *count >= SENDS_PER_DESTINATION_MAX {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn leave(&self, key: &str) {
+        if let Ok(mut in_flight) = self.in_flight.lock()
+            && let Some(count) = in_flight.get_mut(key)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                in_flight.remove(key);
+            }
+        }
+    }
+
+    /// One delivery attempt: budget, send, outcome; the record is the caller's.
+    async fn attempt(&self, n: DueNotification) -> Result<Done> {
         let started = self.clock.now();
-        if let Err(wait) = self.budget(&n.contact_method, started) {
-            let at = started + wait;
-            return self
-                .store
-                .complete_notification(
-                    &n.id,
-                    &self.node,
-                    DeliveryResult::Postpone { at },
-                    None,
-                    started,
-                )
-                .await;
+        let postpone = |at: Timestamp, reserved: bool| Done {
+            completion: Completion {
+                id: n.id.clone(),
+                node: self.node.clone(),
+                result: DeliveryResult::Postpone { at, reserved },
+                fallback: None,
+                at: started,
+            },
+            incident: n.incident.id.clone(),
+            nobody_left: false,
+        };
+        if let Err((at, reserved)) = self.budget(&n, started) {
+            return Ok(postpone(at, reserved));
+        }
+        let key = format!("{}:{}", n.contact_method.kind, n.contact_method.address);
+        if !self.enter(&key) {
+            // Too many sends to this destination are still waiting for an answer.
+            return Ok(postpone(started + BUSY_DESTINATION_WAIT, true));
         }
         let result =
             match Destination::parse(n.contact_method.kind.as_str(), &n.contact_method.address) {
                 Err(e) => Err(SendError::permanent(e.to_string())),
                 Ok(to) => self.channel.send(&to, &self.message(&n, started)).await,
             };
+        self.leave(&key);
         let now = self.clock.now();
         let attempt = n.attempts + 1;
         let (outcome, give_up) = match result {
@@ -247,24 +528,17 @@ impl Dispatcher {
         } else {
             None
         };
-        let nobody_left = give_up && fallback.is_none();
-        self.store
-            .complete_notification(&n.id, &self.node, outcome, fallback, now)
-            .await?;
-        if nobody_left {
-            // This person cannot be reached on any method: do not wait for the level's delay.
-            self.store.escalate_early(&n.incident.id, now).await?;
-            // And if there is no level left either, nobody at all could be reached.
-            if self
-                .store
-                .raise_meta_alert(&n.incident.id, now)
-                .await?
-                .is_some()
-            {
-                metrics::counter!("tocsin_meta_alerts_total").increment(1);
-            }
-        }
-        Ok(())
+        Ok(Done {
+            nobody_left: give_up && fallback.is_none(),
+            completion: Completion {
+                id: n.id.clone(),
+                node: self.node.clone(),
+                result: outcome,
+                fallback,
+                at: now,
+            },
+            incident: n.incident.id.clone(),
+        })
     }
 
     /// The person's next verified contact method not yet tried in this step.
@@ -298,35 +572,33 @@ impl Dispatcher {
         }))
     }
 
-    /// Runs until `stop` turns true: a pass whenever something changes or a notification falls
-    /// due, and at least every second.
+    /// Runs until `stop` turns true, sending whatever falls due (see `pump`). On stop, the
+    /// sends in flight finish and are recorded (bounded by `STOP_GRACE`); one cut short is sent
+    /// again when its lease ends: at least once.
     pub async fn run(
         self: Arc<Self>,
         mut live: broadcast::Receiver<crate::LiveEvent>,
         mut stop: watch::Receiver<bool>,
     ) {
+        let (done, finished) = mpsc::channel(RECORDS_PER_BATCH_MAX * 4);
+        let recorder = tokio::spawn(self.clone().recorder(finished));
         loop {
-            if let Err(e) = self.run_due().await {
-                tracing::error!(error = %e, "notification pass failed");
-            }
-            let sleep = match self.store.next_notification_due().await {
-                Ok(Some(t)) => Duration::try_from(t.duration_since(self.clock.now()))
-                    .unwrap_or(Duration::ZERO)
-                    .min(IDLE_MAX),
-                _ => IDLE_MAX,
-            };
-            tokio::select! {
-                () = tokio::time::sleep(sleep) => {}
-                r = live.recv() => {
-                    if let Err(broadcast::error::RecvError::Closed) = r {
-                        return;
+            match self.pump(&done, &mut live, &mut stop).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "notification pass failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(IDLE_MAX) => {}
+                        _ = stop.changed() => {}
                     }
                 }
-                _ = stop.changed() => return,
             }
-            if *stop.borrow() {
-                return;
-            }
+        }
+        drop(done);
+        if tokio::time::timeout(STOP_GRACE, recorder).await.is_err() {
+            tracing::warn!(
+                "sends still in flight at stop; they are sent again when their leases end"
+            );
         }
     }
 }
@@ -343,6 +615,28 @@ mod tests {
             assert!(b.take(1, t0).is_ok());
         }
         assert_eq!(b.take(1, t0).unwrap_err().as_millis(), 1000);
+    }
+
+    #[test]
+    fn a_backlog_books_one_slot_each_and_high_urgency_does_not_queue_behind_it() {
+        let t0 = Timestamp::from_second(1_800_000_000).unwrap();
+        let at = |ms: i64| t0 + SignedDuration::from_millis(ms);
+        let mut b = Budget::new(ContactType::Sms, t0);
+        for _ in 0..3 {
+            assert!(b.take(false, t0).is_ok(), "the burst");
+        }
+        // Each postponed send books the next free slot, one second apart: rewritten once.
+        assert_eq!(b.take(false, t0), Err(at(1000)));
+        assert_eq!(b.take(false, t0), Err(at(2000)));
+        assert_eq!(b.take(false, at(500)), Err(at(3000)));
+        // A high-urgency send books in its own lane: the bucket's next token, not the queue's end.
+        assert_eq!(b.take(true, at(500)), Err(at(1000)));
+        assert_eq!(b.take(true, at(600)), Err(at(2000)));
+        // A booked send uses its slot; once the bookings are over, the bucket decides again.
+        b.use_booked(at(1000));
+        assert!(b.take(false, at(10_000)).is_ok());
+        assert!(!b.idle(at(10_000)));
+        assert!(b.idle(at(20_000)));
     }
 
     #[test]

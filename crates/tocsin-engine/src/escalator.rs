@@ -6,6 +6,7 @@
 
 use crate::{Clock, LiveEvent};
 use jiff::{SignedDuration, Timestamp};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tocsin_core::escalation::{self, Cursor, Notify};
@@ -15,8 +16,10 @@ use tokio::sync::{broadcast, watch};
 
 /// How long a claimed step stays with its node before another may take it over.
 const CLAIM_LEASE: SignedDuration = SignedDuration::from_secs(60);
-/// Steps claimed per pass.
-const STEPS_PER_PASS_MAX: u32 = 256;
+/// Steps claimed, planned and recorded (in one commit) at a time. The store hands out
+/// high-urgency steps first, so this bounds how long a new high-urgency step can wait behind
+/// low-urgency work already taken: one batch.
+const STEPS_PER_BATCH_MAX: u32 = 64;
 /// The longest the loop sleeps without looking (a wake-up is also sent on every change).
 const IDLE_MAX: Duration = Duration::from_secs(1);
 
@@ -48,6 +51,11 @@ impl Escalator {
 
     /// Takes every step due now; returns how many were recorded.
     pub async fn run_due(&self) -> Result<usize> {
+        self.pass(None).await
+    }
+
+    /// Takes every step due now, batch by batch, until none is left or `stop` turns true.
+    async fn pass(&self, stop: Option<&watch::Receiver<bool>>) -> Result<usize> {
         let _pass = self.pass.lock().await;
         let mut done = 0;
         for id in self
@@ -59,39 +67,72 @@ impl Escalator {
             let _ = self.live.send(LiveEvent::IncidentChanged { id });
         }
         loop {
+            if stop.is_some_and(|s| *s.borrow()) {
+                return Ok(done);
+            }
             let now = self.clock.now();
             let due = self
                 .store
-                .claim_due_escalations(&self.node, now, now + CLAIM_LEASE, STEPS_PER_PASS_MAX)
+                .claim_due_escalations(&self.node, now, now + CLAIM_LEASE, STEPS_PER_BATCH_MAX)
                 .await?;
             if due.is_empty() {
                 return Ok(done);
             }
-            for d in due {
-                let id = d.incident.id.clone();
-                match self.step(d, now).await {
-                    Ok(true) => {
-                        done += 1;
-                        // Wake the dispatcher: the step queued notifications due now.
-                        let _ = self
-                            .live
-                            .send(LiveEvent::IncidentChanged { id: id.clone() });
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(incident = %id, error = %e, "escalation step failed; it is retried when its lease ends")
-                    }
-                }
-            }
+            done += self.batch(due, now).await?;
         }
     }
 
-    async fn step(&self, d: DueEscalation, now: Timestamp) -> Result<bool> {
+    /// Plans each claimed step, then records them all in one commit.
+    async fn batch(&self, due: Vec<DueEscalation>, now: Timestamp) -> Result<usize> {
+        // Lookups shared by the batch: in a storm, most steps page the same people.
+        let mut cache = Lookups::default();
+        let mut steps = Vec::with_capacity(due.len());
+        let mut stranded = Vec::with_capacity(due.len());
+        for d in due {
+            let lateness = now.duration_since(d.due_at).as_secs_f64().max(0.0);
+            metrics::histogram!("tocsin_escalation_lateness_seconds").record(lateness);
+            let id = d.incident.id.clone();
+            match self.plan(d, now, &mut cache).await {
+                Ok((step, nobody)) => {
+                    steps.push(step);
+                    stranded.push(nobody);
+                }
+                Err(e) => {
+                    tracing::error!(incident = %id, error = %e, "planning an escalation step failed; it is retried when its lease ends")
+                }
+            }
+        }
+        let ids: Vec<_> = steps.iter().map(|s| s.incident_id.clone()).collect();
+        let recorded = self.store.record_escalation_steps(steps, now).await?;
+        let mut done = 0;
+        for ((id, recorded), stranded) in ids.into_iter().zip(recorded).zip(stranded) {
+            if !recorded {
+                continue;
+            }
+            done += 1;
+            if stranded {
+                self.meta_alert(&id, now).await?;
+            }
+            // Wake the dispatcher: the step queued notifications due now.
+            let _ = self.live.send(LiveEvent::IncidentChanged { id });
+        }
+        Ok(done)
+    }
+
+    /// What one step does: the next level's targets resolved to the people's contact methods.
+    /// Also says whether the step leaves the incident with nobody reached and no level left.
+    async fn plan(
+        &self,
+        d: DueEscalation,
+        now: Timestamp,
+        cache: &mut Lookups,
+    ) -> Result<(EscalationStep, bool)> {
         let policy = match d.policy.to_core() {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(policy = %d.policy.id, error = %e, "stored escalation policy is invalid");
-                return Ok(false);
+                let step = self.exhausted(&d, "Escalation policy is invalid: escalation stopped");
+                return Ok((step, false));
             }
         };
         let cursor = d.cursor.map(|c| Cursor {
@@ -111,21 +152,11 @@ impl Escalator {
         };
         let Some(plan) = plan else {
             // Nothing left: stop looking at this incident.
-            let cursor = d.cursor.unwrap_or(StepCursor {
-                level: 0,
-                round: 0,
-                step: 0,
-            });
-            let step = EscalationStep {
-                incident_id: d.incident.id.clone(),
-                node: self.node.clone(),
-                cursor,
-                next_due: None,
-                notifications: Vec::new(),
-                message: "Escalation policy exhausted: the incident stays with the last level"
-                    .into(),
-            };
-            return self.store.record_escalation_step(step, now).await;
+            let step = self.exhausted(
+                &d,
+                "Escalation policy exhausted: the incident stays with the last level",
+            );
+            return Ok((step, false));
         };
         let cursor = StepCursor {
             level: u32::try_from(plan.cursor.level).unwrap_or(u32::MAX),
@@ -138,19 +169,17 @@ impl Escalator {
         for target in &plan.notify {
             let users: Vec<UserId> = match target {
                 Notify::User(u) => vec![u.clone()],
-                Notify::Schedule(s) => {
-                    match crate::reach::on_call(self.store.as_ref(), s, now).await? {
-                        Some(u) => vec![u],
-                        None => {
-                            unreachable.push(format!("schedule {s} (nobody on call)"));
-                            Vec::new()
-                        }
+                Notify::Schedule(s) => match cache.on_call(self.store.as_ref(), s, now).await? {
+                    Some(u) => vec![u],
+                    None => {
+                        unreachable.push(format!("schedule {s} (nobody on call)"));
+                        Vec::new()
                     }
-                }
+                },
             };
             for user in users {
                 let (name, queued) = self
-                    .notifications_for(&d.incident, &user, cursor.step, now)
+                    .notifications_for(&d.incident, &user, cursor.step, now, cache)
                     .await?;
                 if queued.is_empty() {
                     unreachable.push(format!("{name} (no usable contact method)"));
@@ -179,6 +208,7 @@ impl Escalator {
             (true, Some(_)) => Some(now),
             (_, next) => next,
         };
+        let stranded = notifications.is_empty() && next_due.is_none();
         let step = EscalationStep {
             incident_id: d.incident.id.clone(),
             node: self.node.clone(),
@@ -187,12 +217,23 @@ impl Escalator {
             notifications,
             message,
         };
-        let stranded = step.notifications.is_empty() && step.next_due.is_none();
-        let recorded = self.store.record_escalation_step(step, now).await?;
-        if recorded && stranded {
-            self.meta_alert(&d.incident.id, now).await?;
+        Ok((step, stranded))
+    }
+
+    /// A step that ends the escalation, keeping the cursor where it was.
+    fn exhausted(&self, d: &DueEscalation, message: &str) -> EscalationStep {
+        EscalationStep {
+            incident_id: d.incident.id.clone(),
+            node: self.node.clone(),
+            cursor: d.cursor.unwrap_or(StepCursor {
+                level: 0,
+                round: 0,
+                step: 0,
+            }),
+            next_due: None,
+            notifications: Vec::new(),
+            message: message.into(),
         }
-        Ok(recorded)
     }
 
     /// Nobody could be reached at all: alert the admins (the store checks that it is so).
@@ -217,12 +258,15 @@ impl Escalator {
         user: &UserId,
         step: u32,
         now: Timestamp,
+        cache: &mut Lookups,
     ) -> Result<(String, Vec<(NewNotification, String)>)> {
-        let (name, plan) =
-            crate::reach::contact_plan(self.store.as_ref(), user, incident.urgency).await?;
+        let (name, plan) = cache
+            .contact_plan(self.store.as_ref(), user, incident.urgency)
+            .await?;
         let out = plan
-            .into_iter()
+            .iter()
             .map(|(m, delay)| {
+                let delay = *delay;
                 let n = NewNotification {
                     user_id: user.clone(),
                     contact_method_id: m.id.clone(),
@@ -230,10 +274,10 @@ impl Escalator {
                     // The delay is part of the key: two rules on one method are two notifications.
                     idempotency_key: format!("{}:{step}:{}:{}:{delay}", incident.id, user, m.id),
                 };
-                (n, crate::reach::label(&m, delay))
+                (n, crate::reach::label(m, delay))
             })
             .collect();
-        Ok((name, out))
+        Ok((name.clone(), out))
     }
 
     /// Runs until `stop` turns true: a pass whenever something changes, or when the next
@@ -244,7 +288,7 @@ impl Escalator {
         mut stop: watch::Receiver<bool>,
     ) {
         loop {
-            if let Err(e) = self.run_due().await {
+            if let Err(e) = self.pass(Some(&stop)).await {
                 tracing::error!(error = %e, "escalation pass failed");
             }
             let sleep = match self.store.next_escalation_due().await {
@@ -269,6 +313,49 @@ impl Escalator {
                 return;
             }
         }
+    }
+}
+
+/// A person's name, and their contact methods with each one's delay in minutes.
+type ContactPlan = (String, Vec<(ContactMethod, u32)>);
+
+/// Lookups that one batch of steps shares: who is on call (all steps of a batch are planned
+/// at the same moment) and how each person wants to be reached.
+#[derive(Default)]
+struct Lookups {
+    on_call: HashMap<String, Option<UserId>>,
+    plans: HashMap<(UserId, Urgency), ContactPlan>,
+}
+
+impl Lookups {
+    async fn on_call(
+        &mut self,
+        store: &dyn Store,
+        schedule: &str,
+        now: Timestamp,
+    ) -> Result<Option<UserId>> {
+        if let Some(u) = self.on_call.get(schedule) {
+            return Ok(u.clone());
+        }
+        let u = crate::reach::on_call(store, schedule, now).await?;
+        self.on_call.insert(schedule.to_owned(), u.clone());
+        Ok(u)
+    }
+
+    async fn contact_plan(
+        &mut self,
+        store: &dyn Store,
+        user: &UserId,
+        urgency: Urgency,
+    ) -> Result<&ContactPlan> {
+        let key = (user.clone(), urgency);
+        if !self.plans.contains_key(&key) {
+            let plan = crate::reach::contact_plan(store, user, urgency).await?;
+            self.plans.insert(key.clone(), plan);
+        }
+        self.plans
+            .get(&key)
+            .ok_or(StoreError::NotFound("contact plan"))
     }
 }
 

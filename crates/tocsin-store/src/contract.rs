@@ -885,4 +885,97 @@ async fn the_outbox_delivers_at_least_once_retries_falls_back_and_cancels() {
             .unwrap()
             .is_empty()
     );
+
+    // Priority lanes: a high-urgency step and its page are claimed before older low-urgency
+    // ones, whatever their age.
+    let low = ingest(
+        s,
+        &i,
+        vec![trigger("l", "slow", Severity::Info, None)],
+        t(100),
+    )
+    .await[0]
+        .incident_id
+        .clone()
+        .unwrap();
+    let high = ingest(
+        s,
+        &i,
+        vec![trigger("h", "down", Severity::Error, None)],
+        t(110),
+    )
+    .await[0]
+        .incident_id
+        .clone()
+        .unwrap();
+    let first = s
+        .claim_due_escalations("n1", t(120), t(180), 1)
+        .await
+        .unwrap();
+    assert_eq!(first[0].incident.id, high, "the high lane first");
+    assert_eq!(first[0].due_at, t(110));
+    let second = s
+        .claim_due_escalations("n1", t(120), t(180), 1)
+        .await
+        .unwrap();
+    assert_eq!(second[0].incident.id, low, "then the low lane");
+    let steps = [&low, &high]
+        .into_iter()
+        .map(|id| EscalationStep {
+            incident_id: id.clone(),
+            node: "n1".into(),
+            cursor: StepCursor {
+                level: 0,
+                round: 0,
+                step: 0,
+            },
+            next_due: None,
+            notifications: vec![NewNotification {
+                user_id: alice.id.clone(),
+                contact_method_id: slack.id.clone(),
+                due_at: t(120),
+                idempotency_key: format!("{id}:0"),
+            }],
+            message: "level 1".into(),
+        })
+        .collect();
+    assert_eq!(
+        s.record_escalation_steps(steps, t(120)).await.unwrap(),
+        [true, true],
+        "one commit for both"
+    );
+    let n = s
+        .claim_due_notifications("n1", t(121), t(181), 1)
+        .await
+        .unwrap();
+    assert_eq!(n[0].incident.id, high, "the high lane first");
+    // Postponed to a slot booked in the destination's budget: it comes back marked so.
+    s.complete_notification(
+        &n[0].id,
+        "n1",
+        DeliveryResult::Postpone {
+            at: t(130),
+            reserved: true,
+        },
+        None,
+        t(121),
+    )
+    .await
+    .unwrap();
+    let n = s
+        .claim_due_notifications("n1", t(122), t(182), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (n.len(), &n[0].incident.id, n[0].reserved),
+        (1, &low, false)
+    );
+    let n = s
+        .claim_due_notifications("n1", t(130), t(190), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (n.len(), &n[0].incident.id, n[0].reserved),
+        (1, &high, true)
+    );
 }

@@ -224,7 +224,17 @@ pub trait Store: Send + Sync + 'static {
     /// Records a step taken (new cursor, next due time, notifications queued, timeline) in one
     /// transaction. Returns false, changing nothing, when the incident is no longer triggered or
     /// `step.node` no longer holds the claim.
-    async fn record_escalation_step(&self, step: EscalationStep, now: Timestamp) -> Result<bool>;
+    async fn record_escalation_step(&self, step: EscalationStep, now: Timestamp) -> Result<bool> {
+        let recorded = self.record_escalation_steps(vec![step], now).await?;
+        Ok(recorded.first().copied().unwrap_or(false))
+    }
+    /// Records several steps in one transaction (one commit); one answer per step, in order,
+    /// as `record_escalation_step` gives.
+    async fn record_escalation_steps(
+        &self,
+        steps: Vec<EscalationStep>,
+        now: Timestamp,
+    ) -> Result<Vec<bool>>;
     /// Triggers again every incident whose acknowledgement timed out (its service's
     /// `ack_timeout_minutes`), from the first level; returns them.
     async fn retrigger_expired_acknowledgements(&self, now: Timestamp) -> Result<Vec<IncidentId>>;
@@ -250,7 +260,18 @@ pub trait Store: Send + Sync + 'static {
         result: DeliveryResult,
         fallback: Option<NewNotification>,
         now: Timestamp,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let done = Completion {
+            id: id.to_owned(),
+            node: node.to_owned(),
+            result,
+            fallback,
+            at: now,
+        };
+        self.complete_notifications(vec![done]).await
+    }
+    /// Records several delivery attempts in one transaction (one commit).
+    async fn complete_notifications(&self, done: Vec<Completion>) -> Result<()>;
     /// Moves a triggered incident's next escalation step to `now` (nobody could be reached).
     async fn escalate_early(&self, incident: &IncidentId, now: Timestamp) -> Result<()>;
     /// When nothing was delivered for a triggered incident, nothing is on its way and no

@@ -337,6 +337,8 @@ pub struct DueEscalation {
     pub cursor: Option<StepCursor>,
     /// A level (0-based) a human asked for, instead of the next in turn.
     pub manual_level: Option<u32>,
+    /// When the step fell due (its lateness is measured against it).
+    pub due_at: Timestamp,
 }
 
 /// A notification to queue in the outbox.
@@ -415,6 +417,20 @@ pub struct DueNotification {
     /// Attempts made before this one.
     pub attempts: u32,
     pub step: u32,
+    /// Postponed earlier to a send slot reserved in its destination's budget: send it now
+    /// without taking from the budget again.
+    pub reserved: bool,
+}
+
+/// One delivery attempt to record: which notification, by which node, how it ended, the
+/// fallback to queue when the contact method failed for good, and when.
+#[derive(Clone, Debug)]
+pub struct Completion {
+    pub id: String,
+    pub node: String,
+    pub result: DeliveryResult,
+    pub fallback: Option<NewNotification>,
+    pub at: Timestamp,
 }
 
 /// How one delivery attempt ended.
@@ -427,6 +443,8 @@ pub enum DeliveryResult {
     /// counted and nothing goes on the timeline).
     Postpone {
         at: Timestamp,
+        /// The slot at `at` was reserved in the destination's budget.
+        reserved: bool,
     },
     /// Try again at `at`.
     Retry {

@@ -26,7 +26,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0008_feeds.sql"),
     include_str!("../migrations/sqlite/0009_handoffs.sql"),
     include_str!("../migrations/sqlite/0010_sending_index.sql"),
+    include_str!("../migrations/sqlite/0011_priority_lanes.sql"),
 ];
+/// Work lanes in the order they are claimed: high urgency (1), then low (0).
+const LANES: [i64; 2] = [1, 0];
 /// Wrong guesses of a verification code before a new code is needed.
 const VERIFY_ATTEMPTS_MAX: u32 = 5;
 /// Read connections kept open between calls.
@@ -323,6 +326,202 @@ fn assign(tx: &Transaction<'_>, incident_id: &str, users: &[&str]) -> Result<()>
     Ok(())
 }
 
+/// Records one escalation step inside `tx` (see `Store::record_escalation_steps`).
+fn record_step(tx: &Transaction<'_>, step: &EscalationStep, now: Timestamp) -> Result<bool> {
+    let id = step.incident_id.as_str();
+    let held: bool = tx
+        .prepare_cached(
+            "SELECT COUNT(*) > 0 FROM escalations e JOIN incidents i ON i.id = e.incident_id
+             WHERE e.incident_id = ?1 AND e.claimed_by = ?2 AND i.status = 'triggered'",
+        )?
+        .query_row(params![id, step.node], |r| r.get(0))?;
+    if !held {
+        return Ok(false);
+    }
+    tx.prepare_cached(
+        "UPDATE escalations SET level = ?2, round = ?3, step = ?4, due_at = ?5,
+           claimed_by = NULL, claimed_until = NULL, manual_level = NULL WHERE incident_id = ?1",
+    )?
+    .execute(params![
+        id,
+        step.cursor.level,
+        step.cursor.round,
+        step.cursor.step,
+        step.next_due.map(ms)
+    ])?;
+    for n in &step.notifications {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO notifications (id, idempotency_key, incident_id, user_id,
+               contact_method_id, step, state, due_at, created_at, priority)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8,
+                     (SELECT urgency = 'high' FROM incidents WHERE id = ?3))",
+        )?
+        .execute(params![
+            new_id(),
+            n.idempotency_key,
+            id,
+            n.user_id.as_str(),
+            n.contact_method_id,
+            step.cursor.step,
+            ms(n.due_at),
+            ms(now)
+        ])?;
+    }
+    // The incident is with whoever this step pages.
+    let mut paged: Vec<&str> = step
+        .notifications
+        .iter()
+        .map(|n| n.user_id.as_str())
+        .collect();
+    paged.dedup();
+    if !paged.is_empty() {
+        assign(tx, id, &paged)?;
+    }
+    let service_id: String = tx
+        .prepare_cached("SELECT service_id FROM incidents WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    insert_timeline(
+        tx,
+        Entry {
+            incident_id: Some(id),
+            service_id: &service_id,
+            at: now,
+            kind: "escalated",
+            actor: &Actor::system(),
+            channel: Channel::System,
+            message: &step.message,
+        },
+    )?;
+    Ok(true)
+}
+
+/// Records one delivery attempt inside `tx` (see `Store::complete_notifications`).
+fn complete_one(tx: &Transaction<'_>, done: &Completion) -> Result<()> {
+    let Completion {
+        id,
+        node,
+        result,
+        fallback,
+        at: now,
+    } = done;
+    let now = *now;
+    let row: Option<(String, String, String, u32)> = tx
+        .prepare_cached(
+            "SELECT n.incident_id, u.name, m.type, n.step FROM notifications n
+             JOIN users u ON u.id = n.user_id JOIN contact_methods m ON m.id = n.contact_method_id
+             WHERE n.id = ?1 AND n.claimed_by = ?2 AND n.state = 'sending'",
+        )?
+        .query_row(params![id, node], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((incident_id, user_name, kind, step)) = row else {
+        return Ok(());
+    };
+    let still_paging: bool = tx
+        .prepare_cached("SELECT status = 'triggered' FROM incidents WHERE id = ?1")?
+        .query_row([&incident_id], |r| r.get(0))?;
+    if let DeliveryResult::Postpone { at, reserved } = &result {
+        tx.prepare_cached("UPDATE notifications SET state = 'queued', due_at = ?2, claimed_by = NULL, claimed_until = NULL, reserved = ?3 WHERE id = ?1")?.execute(params![id, ms(*at), reserved],
+        )?;
+        return Ok(());
+    }
+    let (kind_word, message) = match &result {
+        DeliveryResult::Postpone { .. } => return Ok(()),
+        DeliveryResult::Sent { provider_id } => {
+            tx.prepare_cached("UPDATE notifications SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
+                   provider_id = ?3, claimed_by = NULL, claimed_until = NULL, last_error = NULL WHERE id = ?1")?.execute(params![id, ms(now), provider_id],
+            )?;
+            ("notified", format!("Notified {user_name} by {kind}"))
+        }
+        DeliveryResult::Retry { error, .. } if !still_paging => {
+            // Acknowledged or resolved while this attempt was in flight: stop here.
+            tx.prepare_cached("UPDATE notifications SET state = 'cancelled', attempts = attempts + 1, last_error = ?2,
+                   claimed_by = NULL, claimed_until = NULL WHERE id = ?1")?.execute(params![id, error],
+            )?;
+            (
+                "notification_cancelled",
+                format!(
+                    "Stopped notifying {user_name} by {kind}: the incident is no longer triggered"
+                ),
+            )
+        }
+        DeliveryResult::Retry { error, at } => {
+            tx.prepare_cached(
+                "UPDATE notifications SET state = 'queued', attempts = attempts + 1, due_at = ?2,
+                   last_error = ?3, claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
+            )?
+            .execute(params![id, ms(*at), error])?;
+            (
+                "notification_retry",
+                format!("Notifying {user_name} by {kind} failed ({error}); retrying at {at}"),
+            )
+        }
+        DeliveryResult::Failed { error } => {
+            tx.prepare_cached("UPDATE notifications SET state = 'failed', attempts = attempts + 1, last_error = ?2,
+                   claimed_by = NULL, claimed_until = NULL WHERE id = ?1")?.execute(params![id, error],
+            )?;
+            (
+                "notification_failed",
+                format!("Notifying {user_name} by {kind} failed for good ({error})"),
+            )
+        }
+    };
+    let service_id: String = tx
+        .prepare_cached("SELECT service_id FROM incidents WHERE id = ?1")?
+        .query_row([&incident_id], |r| r.get(0))?;
+    insert_timeline(
+        tx,
+        Entry {
+            incident_id: Some(&incident_id),
+            service_id: &service_id,
+            at: now,
+            kind: kind_word,
+            actor: &Actor::system(),
+            channel: Channel::System,
+            message: &message,
+        },
+    )?;
+    if let Some(n) = fallback.as_ref().filter(|_| still_paging) {
+        let inserted = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO notifications (id, idempotency_key, incident_id, user_id,
+                   contact_method_id, step, state, due_at, created_at, priority)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8,
+                         (SELECT urgency = 'high' FROM incidents WHERE id = ?3))",
+            )?
+            .execute(params![
+                new_id(),
+                n.idempotency_key,
+                incident_id,
+                n.user_id.as_str(),
+                n.contact_method_id,
+                step,
+                ms(n.due_at),
+                ms(now)
+            ])?;
+        if inserted > 0 {
+            let kind: String = tx
+                .prepare_cached("SELECT type FROM contact_methods WHERE id = ?1")?
+                .query_row([&n.contact_method_id], |r| r.get(0))
+                .unwrap_or_else(|_| "another method".into());
+            insert_timeline(
+                tx,
+                Entry {
+                    incident_id: Some(&incident_id),
+                    service_id: &service_id,
+                    at: now,
+                    kind: "notification_fallback",
+                    actor: &Actor::system(),
+                    channel: Channel::System,
+                    message: &format!("Falling back to {user_name}'s {kind}"),
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// A new incident on a service with an escalation policy is due for its first step now.
 fn start_paging(
     tx: &Transaction<'_>,
@@ -331,9 +530,9 @@ fn start_paging(
     now: Timestamp,
 ) -> Result<()> {
     tx.prepare_cached(
-        "INSERT INTO escalations (incident_id, policy_id, due_at)
-         SELECT ?1, escalation_policy_id, ?3 FROM services
-         WHERE id = ?2 AND escalation_policy_id IS NOT NULL",
+        "INSERT INTO escalations (incident_id, policy_id, due_at, priority)
+         SELECT ?1, escalation_policy_id, ?3, (SELECT urgency = 'high' FROM incidents WHERE id = ?1)
+         FROM services WHERE id = ?2 AND escalation_policy_id IS NOT NULL",
     )?
     .execute(params![incident_id, service_id, ms(now)])?;
     Ok(())
@@ -1379,17 +1578,30 @@ impl Store for SqliteStore {
     ) -> Result<Vec<DueEscalation>> {
         let node = node.to_owned();
         self.write(move |tx| {
-            let due: Vec<(String, String, Option<u32>, Option<u32>, Option<u32>, Option<u32>)> = tx
-                .prepare_cached(
-                    "SELECT incident_id, policy_id, level, round, step, manual_level FROM escalations
-                     WHERE due_at IS NOT NULL AND due_at <= ?1
+            // The high-urgency lane first, then the low one; each in due order, each a range
+            // scan of the lane index.
+            type Row = (String, String, Option<u32>, Option<u32>, Option<u32>, Option<u32>, i64);
+            let mut due: Vec<Row> = Vec::new();
+            for lane in LANES {
+                let room = limit.saturating_sub(due.len() as u32);
+                if room == 0 {
+                    break;
+                }
+                let mut st = tx.prepare_cached(
+                    "SELECT incident_id, policy_id, level, round, step, manual_level, due_at FROM escalations
+                     WHERE priority = ?3 AND due_at <= ?1
                        AND (claimed_until IS NULL OR claimed_until < ?1)
                      ORDER BY due_at LIMIT ?2",
-                )?
-.query_map(params![ms(now), limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+                )?;
+                let rows = st.query_map(params![ms(now), room, lane], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                })?;
+                for row in rows {
+                    due.push(row?);
+                }
+            }
             let mut out = Vec::with_capacity(due.len());
-            for (incident_id, policy_id, level, round, step, manual_level) in due {
+            for (incident_id, policy_id, level, round, step, manual_level, due_at) in due {
                 tx.prepare_cached("UPDATE escalations SET claimed_by = ?2, claimed_until = ?3 WHERE incident_id = ?1")?
                     .execute(params![incident_id, node, ms(until)])?;
                 let incident = load_incident(tx, &incident_id)?;
@@ -1406,56 +1618,24 @@ impl Store for SqliteStore {
                     (Some(level), Some(round), Some(step)) => Some(StepCursor { level, round, step }),
                     _ => None,
                 };
-out.push(DueEscalation { incident, policy, cursor, manual_level });
+out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_at) });
             }
             Ok(out)
         })
         .await
     }
 
-    async fn record_escalation_step(&self, step: EscalationStep, now: Timestamp) -> Result<bool> {
+    async fn record_escalation_steps(
+        &self,
+        steps: Vec<EscalationStep>,
+        now: Timestamp,
+    ) -> Result<Vec<bool>> {
+        // One commit for the whole batch (group commit), as ingest does.
         self.write(move |tx| {
-            let id = step.incident_id.as_str();
-            let held: bool = tx
-                .query_row(
-                    "SELECT COUNT(*) > 0 FROM escalations e JOIN incidents i ON i.id = e.incident_id
-                     WHERE e.incident_id = ?1 AND e.claimed_by = ?2 AND i.status = 'triggered'",
-                    params![id, step.node],
-                    |r| r.get(0),
-                )?;
-            if !held {
-                return Ok(false);
-            }
-            tx.prepare_cached(
-                "UPDATE escalations SET level = ?2, round = ?3, step = ?4, due_at = ?5,
-                   claimed_by = NULL, claimed_until = NULL, manual_level = NULL WHERE incident_id = ?1",
-            )?
-            .execute(params![id, step.cursor.level, step.cursor.round, step.cursor.step, step.next_due.map(ms)])?;
-            for n in &step.notifications {
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO notifications (id, idempotency_key, incident_id, user_id,
-                       contact_method_id, step, state, due_at, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8)",
-                )?
-                .execute(params![new_id(), n.idempotency_key, id, n.user_id.as_str(), n.contact_method_id, step.cursor.step, ms(n.due_at), ms(now)])?;
-            }
-            // The incident is with whoever this step pages.
-            let mut paged: Vec<&str> = step.notifications.iter().map(|n| n.user_id.as_str()).collect();
-            paged.dedup();
-            if !paged.is_empty() {
-                assign(tx, id, &paged)?;
-            }
-            let service_id: String = tx.query_row("SELECT service_id FROM incidents WHERE id = ?1", [id], |r| r.get(0))?;
-            insert_timeline(tx, Entry {
-                incident_id: Some(id),
-                service_id: &service_id,
-                at: now,
-                kind: "escalated",
-                actor: &Actor::system(),
-                channel: Channel::System,
-                message: &step.message,
-            })?;
-            Ok(true)
+            steps
+                .iter()
+                .map(|step| record_step(tx, step, now))
+                .collect()
         })
         .await
     }
@@ -1463,7 +1643,8 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
     async fn next_escalation_due(&self) -> Result<Option<Timestamp>> {
         self.read(|c| {
             let t: Option<i64> = c.query_row(
-                "SELECT MIN(t) FROM (SELECT MIN(due_at) AS t FROM escalations WHERE due_at IS NOT NULL
+                "SELECT MIN(t) FROM (SELECT MIN(due_at) AS t FROM escalations WHERE priority = 0 AND due_at IS NOT NULL
+                   UNION ALL SELECT MIN(due_at) FROM escalations WHERE priority = 1 AND due_at IS NOT NULL
                    UNION ALL SELECT MIN(ack_timeout_at) FROM escalations WHERE ack_timeout_at IS NOT NULL)",
                 [],
                 |r| r.get(0),
@@ -1585,30 +1766,44 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
     ) -> Result<Vec<DueNotification>> {
         let node = node.to_owned();
         self.write(move |tx| {
-            let ids: Vec<String> = tx
+            // Sends whose sender's lease ran out first (they are late already), then the
+            // high-urgency lane, then the low one; each an indexed range scan (an OR across
+            // them would scan the whole table).
+            let mut ids: Vec<String> = tx
                 .prepare_cached(
                     "SELECT n.id FROM notifications n
-                     WHERE n.id IN (
-                         -- Two indexed lookups (an OR across them would scan the whole table).
-                         SELECT id FROM notifications WHERE state = 'queued' AND due_at <= ?1
-                         UNION ALL
-                         SELECT id FROM notifications WHERE state = 'sending' AND claimed_until < ?1)
-                       AND (n.state = 'sending' OR n.claimed_until IS NULL OR n.claimed_until < ?1)
+                     WHERE n.state = 'sending' AND n.claimed_until < ?1
                        AND EXISTS (SELECT 1 FROM incidents i WHERE i.id = n.incident_id AND i.status = 'triggered')
-                     ORDER BY n.due_at LIMIT ?2",
+                     ORDER BY n.priority DESC, n.due_at LIMIT ?2",
                 )?
                 .query_map(params![ms(now), limit], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
+            for lane in LANES {
+                let room = limit.saturating_sub(ids.len() as u32);
+                if room == 0 {
+                    break;
+                }
+                let mut st = tx.prepare_cached(
+                    "SELECT n.id FROM notifications n
+                     WHERE n.state = 'queued' AND n.priority = ?3 AND n.due_at <= ?1
+                       AND (n.claimed_until IS NULL OR n.claimed_until < ?1)
+                       AND EXISTS (SELECT 1 FROM incidents i WHERE i.id = n.incident_id AND i.status = 'triggered')
+                     ORDER BY n.due_at LIMIT ?2",
+                )?;
+                let rows = st.query_map(params![ms(now), room, lane], |r| r.get(0))?;
+                for row in rows {
+                    ids.push(row?);
+                }
+            }
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                tx.prepare_cached("UPDATE notifications SET state = 'sending', claimed_by = ?2, claimed_until = ?3 WHERE id = ?1")?
+                let row: (String, String, String, String, u32, u32, bool) = tx.prepare_cached(
+                    "SELECT idempotency_key, incident_id, user_id, contact_method_id, attempts, step, reserved FROM notifications WHERE id = ?1",
+                )?
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?;
+                let (key, incident_id, user_id, method_id, attempts, step, reserved) = row;
+                tx.prepare_cached("UPDATE notifications SET state = 'sending', claimed_by = ?2, claimed_until = ?3, reserved = 0 WHERE id = ?1")?
                     .execute(params![id, node, ms(until)])?;
-                let row: (String, String, String, String, u32, u32) = tx.query_row(
-                    "SELECT idempotency_key, incident_id, user_id, contact_method_id, attempts, step FROM notifications WHERE id = ?1",
-                    [&id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-                )?;
-                let (key, incident_id, user_id, method_id, attempts, step) = row;
                 let incident = load_incident(tx, &incident_id)?;
                 let method = tx
                     .query_row(&format!("SELECT {CONTACT_COLS} FROM contact_methods WHERE id = ?1"), [&method_id], contact_row)
@@ -1633,6 +1828,7 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                     contact_method,
                     attempts,
                     step,
+                    reserved,
                 });
             }
             Ok(out)
@@ -1640,112 +1836,10 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
         .await
     }
 
-    async fn complete_notification(
-        &self,
-        id: &str,
-        node: &str,
-        result: DeliveryResult,
-        fallback: Option<NewNotification>,
-        now: Timestamp,
-    ) -> Result<()> {
-        let (id, node) = (id.to_owned(), node.to_owned());
-        self.write(move |tx| {
-            let row: Option<(String, String, String, u32)> = tx
-                .query_row(
-                    "SELECT n.incident_id, u.name, m.type, n.step FROM notifications n
-                     JOIN users u ON u.id = n.user_id JOIN contact_methods m ON m.id = n.contact_method_id
-                     WHERE n.id = ?1 AND n.claimed_by = ?2 AND n.state = 'sending'",
-                    params![id, node],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()?;
-            let Some((incident_id, user_name, kind, step)) = row else {
-                return Ok(());
-            };
-            let still_paging: bool = tx.query_row(
-                "SELECT status = 'triggered' FROM incidents WHERE id = ?1",
-                [&incident_id],
-                |r| r.get(0),
-            )?;
-            if let DeliveryResult::Postpone { at } = &result {
-                tx.execute(
-                    "UPDATE notifications SET state = 'queued', due_at = ?2, claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
-                    params![id, ms(*at)],
-                )?;
-                return Ok(());
-            }
-            let (kind_word, message) = match &result {
-                DeliveryResult::Postpone { .. } => return Ok(()),
-                DeliveryResult::Sent { provider_id } => {
-                    tx.execute(
-                        "UPDATE notifications SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
-                           provider_id = ?3, claimed_by = NULL, claimed_until = NULL, last_error = NULL WHERE id = ?1",
-                        params![id, ms(now), provider_id],
-                    )?;
-                    ("notified", format!("Notified {user_name} by {kind}"))
-                }
-                DeliveryResult::Retry { error, .. } if !still_paging => {
-                    // Acknowledged or resolved while this attempt was in flight: stop here.
-                    tx.execute(
-                        "UPDATE notifications SET state = 'cancelled', attempts = attempts + 1, last_error = ?2,
-                           claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
-                        params![id, error],
-                    )?;
-                    ("notification_cancelled", format!("Stopped notifying {user_name} by {kind}: the incident is no longer triggered"))
-                }
-                DeliveryResult::Retry { error, at } => {
-                    tx.execute(
-                        "UPDATE notifications SET state = 'queued', attempts = attempts + 1, due_at = ?2,
-                           last_error = ?3, claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
-                        params![id, ms(*at), error],
-                    )?;
-                    ("notification_retry", format!("Notifying {user_name} by {kind} failed ({error}); retrying at {at}"))
-                }
-                DeliveryResult::Failed { error } => {
-                    tx.execute(
-                        "UPDATE notifications SET state = 'failed', attempts = attempts + 1, last_error = ?2,
-                           claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
-                        params![id, error],
-                    )?;
-                    ("notification_failed", format!("Notifying {user_name} by {kind} failed for good ({error})"))
-                }
-            };
-            let service_id: String = tx.query_row("SELECT service_id FROM incidents WHERE id = ?1", [&incident_id], |r| r.get(0))?;
-            insert_timeline(tx, Entry {
-                incident_id: Some(&incident_id),
-                service_id: &service_id,
-                at: now,
-                kind: kind_word,
-                actor: &Actor::system(),
-                channel: Channel::System,
-                message: &message,
-            })?;
-            if let Some(n) = fallback.filter(|_| still_paging) {
-                let inserted = tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO notifications (id, idempotency_key, incident_id, user_id,
-                           contact_method_id, step, state, due_at, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8)",
-                    )?
-                    .execute(params![new_id(), n.idempotency_key, incident_id, n.user_id.as_str(), n.contact_method_id, step, ms(n.due_at), ms(now)])?;
-                if inserted > 0 {
-                    let kind: String = tx
-                        .query_row("SELECT type FROM contact_methods WHERE id = ?1", [&n.contact_method_id], |r| r.get(0))
-                        .unwrap_or_else(|_| "another method".into());
-                    insert_timeline(tx, Entry {
-                        incident_id: Some(&incident_id),
-                        service_id: &service_id,
-                        at: now,
-                        kind: "notification_fallback",
-                        actor: &Actor::system(),
-                        channel: Channel::System,
-                        message: &format!("Falling back to {user_name}'s {kind}"),
-                    })?;
-                }
-            }
-            Ok(())
-        })
-        .await
+    async fn complete_notifications(&self, done: Vec<Completion>) -> Result<()> {
+        // One commit for the whole batch (group commit).
+        self.write(move |tx| done.iter().try_for_each(|c| complete_one(tx, c)))
+            .await
     }
 
     async fn escalate_early(&self, incident: &IncidentId, now: Timestamp) -> Result<()> {
@@ -1770,7 +1864,8 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
     async fn next_notification_due(&self) -> Result<Option<Timestamp>> {
         self.read(|c| {
             let t: Option<i64> = c.query_row(
-                "SELECT MIN(due_at) FROM notifications WHERE state = 'queued'",
+                "SELECT MIN(t) FROM (SELECT MIN(due_at) AS t FROM notifications WHERE state = 'queued' AND priority = 0
+                   UNION ALL SELECT MIN(due_at) FROM notifications WHERE state = 'queued' AND priority = 1)",
                 [],
                 |r| r.get(0),
             )?;
@@ -2142,8 +2237,8 @@ out.push(DueEscalation { incident, policy, cursor, manual_level });
                 queued += tx
                     .prepare_cached(
                         "INSERT OR IGNORE INTO notifications (id, idempotency_key, incident_id, user_id,
-                           contact_method_id, step, state, due_at, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, 0, 'queued', ?6, ?6)",
+                           contact_method_id, step, state, due_at, created_at, priority)
+                         VALUES (?1, ?2, ?3, ?4, ?5, 0, 'queued', ?6, ?6, 1)",
                     )?
                     .execute(params![new_id(), format!("{id}:meta:{user}:{method}"), id, user, method, ms(now)])?;
             }

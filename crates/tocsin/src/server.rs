@@ -130,6 +130,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         node,
         url.clone(),
         links.clone(),
+        live.clone(),
     ));
     let handoffs = Arc::new(tocsin_engine::handoffs::Handoffs::new(
         store.clone(),
