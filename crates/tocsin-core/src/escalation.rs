@@ -223,9 +223,49 @@ pub fn escalate_to(
     Some(plan(policy, Cursor { level, round, step }, now))
 }
 
+/// A human reassigns the incident to `user`, now: page them alone, then go on from the level
+/// the incident was at (the first before any step) after that level's delay.
+pub fn reassign(policy: &Policy, cursor: Option<Cursor>, user: UserId, now: Timestamp) -> Plan {
+    let cursor = cursor.map_or(
+        Cursor {
+            level: 0,
+            round: 0,
+            step: 0,
+        },
+        |c| Cursor {
+            level: c.level.min(policy.levels.len() - 1),
+            step: c.step + 1,
+            ..c
+        },
+    );
+    Plan {
+        notify: vec![Notify::User(user)],
+        ..plan(policy, cursor, now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reassigning_pages_the_person_then_goes_on_from_the_same_level() {
+        let p = policy(0);
+        let first = begin(&p, at(0));
+        let r = reassign(&p, Some(first.cursor), UserId("carol".into()), at(2));
+        assert_eq!(r.notify, [Notify::User(UserId("carol".into()))]);
+        assert_eq!(
+            (r.cursor.level, r.cursor.step),
+            (0, 1),
+            "a new step, same level"
+        );
+        assert_eq!(r.next_at, Some(at(7)), "level 1's delay again");
+        let next = advance(&p, r.cursor, at(7)).unwrap();
+        assert_eq!(next.cursor.level, 1);
+        // On the last level of the last round, nothing follows.
+        let r = reassign(&p, Some(next.cursor), UserId("carol".into()), at(8));
+        assert_eq!(r.next_at, None);
+    }
 
     fn at(mins: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + mins * 60).unwrap()

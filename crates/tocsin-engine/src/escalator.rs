@@ -140,15 +140,16 @@ impl Escalator {
             round: c.round,
             step: c.step,
         });
-        let plan = match (d.manual_level, d.cursor) {
-            (Some(level), _) => escalation::escalate_to(&policy, cursor, level as usize, now),
+        let plan = match (d.reassign_to.clone(), d.manual_level, d.cursor) {
+            (Some(user), _, _) => Some(escalation::reassign(&policy, cursor, user, now)),
+            (None, Some(level), _) => escalation::escalate_to(&policy, cursor, level as usize, now),
             // Each incident starts its steps at its number, so round-robins take turns.
-            (None, None) => Some(escalation::begin_from(
+            (None, None, None) => Some(escalation::begin_from(
                 &policy,
                 now,
                 u32::try_from(d.incident.number).unwrap_or(0),
             )),
-            (None, Some(_)) => cursor.and_then(|c| escalation::advance(&policy, c, now)),
+            (None, None, Some(_)) => cursor.and_then(|c| escalation::advance(&policy, c, now)),
         };
         let Some(plan) = plan else {
             // Nothing left: stop looking at this incident.
@@ -196,7 +197,11 @@ impl Escalator {
         } else {
             String::new()
         };
-        let mut message = format!("Escalated to {level_name}{round}");
+        let mut message = if d.reassign_to.is_some() {
+            format!("Reassigned, at {level_name}{round}")
+        } else {
+            format!("Escalated to {level_name}{round}")
+        };
         if !reached.is_empty() {
             message.push_str(&format!(": notifying {}", reached.join("; ")));
         }

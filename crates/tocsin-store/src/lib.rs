@@ -199,6 +199,9 @@ pub trait Store: Send + Sync + 'static {
         fresh: &str,
         now: Timestamp,
     ) -> Result<String>;
+    /// Revokes a schedule's or user's calendar feed URL; the next `feed_token` makes a new one.
+    /// Returns whether there was one.
+    async fn revoke_feed(&self, kind: &str, target: &str) -> Result<bool>;
     /// What a feed token opens: (kind, id).
     async fn find_feed(&self, token: &str) -> Result<Option<(String, String)>>;
 
@@ -312,6 +315,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &IncidentId,
         level: Option<u32>,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Incident>;
+    /// A human hands the incident to a person: they become its assignee and are paged at once
+    /// (an acknowledged incident is triggered again); if they do not acknowledge within the
+    /// current level's delay, the escalation goes on from that level.
+    async fn reassign_incident(
+        &self,
+        id: &IncidentId,
+        user: &UserId,
         by: &Actor,
         now: Timestamp,
     ) -> Result<Incident>;

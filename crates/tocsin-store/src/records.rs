@@ -339,6 +339,8 @@ pub struct DueEscalation {
     pub manual_level: Option<u32>,
     /// When the step fell due (its lateness is measured against it).
     pub due_at: Timestamp,
+    /// A person a human reassigned the incident to: this step pages them.
+    pub reassign_to: Option<UserId>,
 }
 
 /// A notification to queue in the outbox.

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0009_handoffs.sql"),
     include_str!("../migrations/sqlite/0010_sending_index.sql"),
     include_str!("../migrations/sqlite/0011_priority_lanes.sql"),
+    include_str!("../migrations/sqlite/0012_reassign.sql"),
 ];
 /// Work lanes in the order they are claimed: high urgency (1), then low (0).
 const LANES: [i64; 2] = [1, 0];
@@ -340,7 +341,8 @@ fn record_step(tx: &Transaction<'_>, step: &EscalationStep, now: Timestamp) -> R
     }
     tx.prepare_cached(
         "UPDATE escalations SET level = ?2, round = ?3, step = ?4, due_at = ?5,
-           claimed_by = NULL, claimed_until = NULL, manual_level = NULL WHERE incident_id = ?1",
+           claimed_by = NULL, claimed_until = NULL, manual_level = NULL, reassign_to = NULL
+         WHERE incident_id = ?1",
     )?
     .execute(params![
         id,
@@ -1580,7 +1582,7 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             // The high-urgency lane first, then the low one; each in due order, each a range
             // scan of the lane index.
-            type Row = (String, String, Option<u32>, Option<u32>, Option<u32>, Option<u32>, i64);
+            type Row = (String, String, Option<u32>, Option<u32>, Option<u32>, Option<u32>, i64, Option<String>);
             let mut due: Vec<Row> = Vec::new();
             for lane in LANES {
                 let room = limit.saturating_sub(due.len() as u32);
@@ -1588,20 +1590,20 @@ impl Store for SqliteStore {
                     break;
                 }
                 let mut st = tx.prepare_cached(
-                    "SELECT incident_id, policy_id, level, round, step, manual_level, due_at FROM escalations
+                    "SELECT incident_id, policy_id, level, round, step, manual_level, due_at, reassign_to FROM escalations
                      WHERE priority = ?3 AND due_at <= ?1
                        AND (claimed_until IS NULL OR claimed_until < ?1)
                      ORDER BY due_at LIMIT ?2",
                 )?;
                 let rows = st.query_map(params![ms(now), room, lane], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
                 })?;
                 for row in rows {
                     due.push(row?);
                 }
             }
             let mut out = Vec::with_capacity(due.len());
-            for (incident_id, policy_id, level, round, step, manual_level, due_at) in due {
+            for (incident_id, policy_id, level, round, step, manual_level, due_at, reassign_to) in due {
                 tx.prepare_cached("UPDATE escalations SET claimed_by = ?2, claimed_until = ?3 WHERE incident_id = ?1")?
                     .execute(params![incident_id, node, ms(until)])?;
                 let incident = load_incident(tx, &incident_id)?;
@@ -1618,7 +1620,7 @@ impl Store for SqliteStore {
                     (Some(level), Some(round), Some(step)) => Some(StepCursor { level, round, step }),
                     _ => None,
                 };
-out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_at) });
+out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_at), reassign_to: reassign_to.map(UserId) });
             }
             Ok(out)
         })
@@ -1908,7 +1910,7 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
             }
             tx.execute(
                 "UPDATE escalations SET due_at = ?2, manual_level = ?3, claimed_by = NULL, claimed_until = NULL,
-                   ack_timeout_at = NULL WHERE incident_id = ?1",
+                   ack_timeout_at = NULL, reassign_to = NULL WHERE incident_id = ?1",
                 params![id, ms(now), target],
             )?;
             insert_timeline(tx, Entry {
@@ -1919,6 +1921,50 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
                 actor: &by,
                 channel: Channel::Api,
                 message: &format!("{} escalated the incident to level {}", by.name, target + 1),
+            })?;
+            load_incident(tx, &id)
+        })
+        .await
+    }
+
+    async fn reassign_incident(
+        &self,
+        id: &IncidentId,
+        user: &UserId,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Incident> {
+        let (id, user, by) = (id.0.clone(), user.clone(), by.clone());
+        self.write(move |tx| {
+            let inc = load_incident(tx, &id)?;
+            let transition = incident::escalate(inc.status)?;
+            user_must_exist(tx, &user, "user_id")?;
+            let paging: bool = tx
+                .query_row("SELECT COUNT(*) > 0 FROM escalations WHERE incident_id = ?1", [&id], |r| r.get(0))?;
+            if !paging {
+                return Err(StoreError::Conflict("the incident's service has no escalation policy to page through".into()));
+            }
+            if let Transition::To(_) = transition {
+                tx.execute(
+                    "UPDATE incidents SET status = 'triggered', acknowledged_at = NULL, updated_at = ?2 WHERE id = ?1",
+                    params![id, ms(now)],
+                )?;
+            }
+            tx.execute(
+                "UPDATE escalations SET due_at = ?2, reassign_to = ?3, manual_level = NULL, claimed_by = NULL,
+                   claimed_until = NULL, ack_timeout_at = NULL WHERE incident_id = ?1",
+                params![id, ms(now), user.as_str()],
+            )?;
+            assign(tx, &id, &[user.as_str()])?;
+            let name: String = tx.query_row("SELECT name FROM users WHERE id = ?1", [user.as_str()], |r| r.get(0))?;
+            insert_timeline(tx, Entry {
+                incident_id: Some(&id),
+                service_id: inc.service_id.as_str(),
+                at: now,
+                kind: "reassigned",
+                actor: &by,
+                channel: Channel::Api,
+                message: &format!("{} reassigned the incident to {name}", by.name),
             })?;
             load_incident(tx, &id)
         })
@@ -2144,6 +2190,18 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
                 params![kind, target],
                 |r| r.get(0),
             )?)
+        })
+        .await
+    }
+
+    async fn revoke_feed(&self, kind: &str, target: &str) -> Result<bool> {
+        let (kind, target) = (kind.to_owned(), target.to_owned());
+        self.write(move |tx| {
+            let n = tx.execute(
+                "DELETE FROM feed_tokens WHERE kind = ?1 AND target_id = ?2",
+                params![kind, target],
+            )?;
+            Ok(n > 0)
         })
         .await
     }

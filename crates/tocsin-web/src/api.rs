@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/incidents/{id}/acknowledge", post(acknowledge))
         .route("/incidents/{id}/resolve", post(resolve))
         .route("/incidents/{id}/escalate", post(escalate))
+        .route("/incidents/{id}/reassign", post(reassign))
         .route("/incidents/{id}/notes", post(add_note))
         .route("/incidents/{id}/timeline", get(timeline))
         .route("/incidents/{id}/alerts", get(alerts))
@@ -501,6 +502,33 @@ pub async fn escalate(
     let inc = s
         .store
         .escalate_incident(&id, b.level, &auth.actor(), s.clock.now())
+        .await?;
+    changed(&s, &id);
+    Ok(Json(inc))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignTo {
+    /// The person who takes the incident.
+    user_id: String,
+}
+
+/// Hands the incident to a person: they become its assignee and are paged at once (an
+/// acknowledged incident is triggered again); without their acknowledgement, the escalation
+/// goes on from the level it was at after that level's delay.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/reassign", tag = "incidents", security(("bearer" = [])), request_body = ReassignTo,
+    responses((status = 200, body = Incident), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reassign(
+    State(s): State<Arc<AppState>>,
+    Require(auth, _): Require<Responder>,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<ReassignTo>,
+) -> ApiResult<Json<Incident>> {
+    let id = IncidentId(id);
+    let inc = s
+        .store
+        .reassign_incident(&id, &UserId(b.user_id), &auth.actor(), s.clock.now())
         .await?;
     changed(&s, &id);
     Ok(Json(inc))

@@ -24,8 +24,14 @@ const FEED_FUTURE: SignedDuration = SignedDuration::from_hours(90 * 24);
 
 pub fn api_routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/schedules/{id}/feed", get(schedule_feed_url))
-        .route("/users/{id}/feed", get(user_feed_url))
+        .route(
+            "/schedules/{id}/feed",
+            get(schedule_feed_url).delete(revoke_schedule_feed),
+        )
+        .route(
+            "/users/{id}/feed",
+            get(user_feed_url).delete(revoke_user_feed),
+        )
 }
 
 pub fn public_routes() -> Router<Arc<AppState>> {
@@ -59,14 +65,48 @@ pub async fn user_feed_url(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    let user = own_or_admin(&auth, id)?;
+    s.store.get_user(&user).await?;
+    url(&s, "user", &user.0).await
+}
+
+fn own_or_admin(auth: &Auth, id: String) -> ApiResult<UserId> {
     let user = UserId(id);
     if !(auth.role().allows(Role::Admin) || auth.user_id() == Some(&user)) {
         return Err(ApiError::forbidden(
-            "only an admin, or the user themselves, may see a personal feed",
+            "only an admin, or the user themselves, may see or revoke a personal feed",
         ));
     }
+    Ok(user)
+}
+
+/// Revokes the schedule's feed URL (a leaked URL, say): it answers 404 from now on, and the
+/// next GET of `/feed` makes a new one.
+#[utoipa::path(delete, path = "/api/v1/schedules/{id}/feed", tag = "paging", security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_schedule_feed(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    auth.require(Role::Admin)?;
+    s.store.get_schedule(&id).await?;
+    s.store.revoke_feed("schedule", &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes a person's feed URL; the next GET of `/feed` makes a new one.
+#[utoipa::path(delete, path = "/api/v1/users/{id}/feed", tag = "paging", security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_user_feed(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let user = own_or_admin(&auth, id)?;
     s.store.get_user(&user).await?;
-    url(&s, "user", &user.0).await
+    s.store.revoke_feed("user", &user.0).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Escapes TEXT values (RFC 5545 §3.3.11).

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         api::list_services, api::create_service, api::get_service,
         api::list_integrations, api::create_integration, api::delete_integration, api::list_changes,
-        api::list_incidents, api::get_incident, api::acknowledge, api::resolve, api::escalate, api::add_note,
+        api::list_incidents, api::get_incident, api::acknowledge, api::resolve, api::escalate, api::reassign, api::add_note,
         api::timeline, api::alerts,
         api::list_users, api::create_user, api::get_user,
         api::list_teams, api::create_team, api::get_team, api::add_member,
@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         paging::create_contact_method, paging::list_contact_methods, paging::create_rule, paging::list_rules, paging::list_notifications, paging::page_path, paging::send_code, paging::verify, paging::send_test,
         schedules::create, schedules::list, schedules::get_one, schedules::add_override,
         schedules::oncall, schedules::shifts, schedules::gaps,
-        feeds::schedule_feed_url, feeds::user_feed_url,
+        feeds::schedule_feed_url, feeds::user_feed_url, feeds::revoke_schedule_feed, feeds::revoke_user_feed,
         alertmanager_webhook, generic_webhook,
     ),
     components(schemas(ErrorBody)),

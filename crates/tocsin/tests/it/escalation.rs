@@ -327,6 +327,71 @@ async fn a_human_escalates_to_a_level_and_an_acknowledged_incident_is_triggered_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reassigning_pages_the_person_then_the_policy_goes_on() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app, None).await;
+    let carol = user_with_webhook(&app, "carol", true).await;
+    let id = trigger(&app, &s, "db").await;
+    app.escalate().await;
+    app.post(&format!("/api/v1/incidents/{id}/acknowledge"), json!({}))
+        .await;
+    app.clock.advance(SignedDuration::from_mins(1));
+    // "Carol knows this system": hand it to her.
+    let r = app
+        .post(
+            &format!("/api/v1/incidents/{id}/reassign"),
+            json!({"user_id": carol}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "triggered");
+    assert_eq!(r.body["assignees"], json!([carol]));
+    app.escalate().await;
+    let n = notifications(&app, &id).await;
+    assert_eq!(who(&n, &carol), ["paged"]);
+    assert_eq!(who(&n, &s.alice).len(), 1, "level 1 is not paged again");
+    assert!(who(&n, &s.bob).is_empty());
+    // Carol does not answer: level 1's delay later, the policy goes on to level 2.
+    app.clock.advance(SignedDuration::from_mins(4));
+    app.escalate().await;
+    assert!(who(&notifications(&app, &id).await, &s.bob).is_empty());
+    app.clock.advance(SignedDuration::from_mins(1));
+    app.escalate().await;
+    assert_eq!(who(&notifications(&app, &id).await, &s.bob), ["paged"]);
+    let steps = escalations(&app, &id).await;
+    assert!(
+        steps.len() == 3 && steps[1].starts_with("Reassigned, at level 1"),
+        "{steps:?}"
+    );
+    // Bad input: nobody by that id; a resolved incident.
+    let r = app
+        .post(
+            &format!("/api/v1/incidents/{id}/reassign"),
+            json!({"user_id": "nobody"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["error"]["fields"]["user_id"].is_string(),
+        "{}",
+        r.body
+    );
+    let r = app
+        .post(&format!("/api/v1/incidents/{id}/reassign"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    app.post(&format!("/api/v1/incidents/{id}/resolve"), json!({}))
+        .await;
+    let r = app
+        .post(
+            &format!("/api/v1/incidents/{id}/reassign"),
+            json!({"user_id": carol}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledgement_that_times_out_triggers_the_incident_again() {
     let app = TestApp::spawn().await;
     let alice = user_with_webhook(&app, "alice", true).await;

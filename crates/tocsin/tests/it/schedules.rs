@@ -506,6 +506,55 @@ async fn calendar_feeds_behind_unguessable_urls() {
             .status(),
         StatusCode::NOT_FOUND
     );
+
+    // A leaked URL is revoked: it stops working, and the next request makes a new one.
+    let status = |u: String| {
+        let c = app.client.clone();
+        async move { c.get(u).send().await.unwrap().status() }
+    };
+    let r = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/users/{alice}/feed"),
+            Some(&alice_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(status(mine.clone()).await, StatusCode::NOT_FOUND);
+    let r = app
+        .call(
+            "GET",
+            &format!("/api/v1/users/{alice}/feed"),
+            Some(&alice_token),
+            None,
+        )
+        .await;
+    let renewed = r.body["ics_url"].as_str().unwrap().to_owned();
+    assert_ne!(renewed, mine);
+    assert_eq!(status(renewed).await, StatusCode::OK);
+    assert_eq!(
+        app.call(
+            "DELETE",
+            &format!("/api/v1/schedules/{id}/feed"),
+            Some(&alice_token),
+            None
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN,
+        "a schedule's feed is an admin's to revoke"
+    );
+    let r = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/schedules/{id}/feed"),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(status(url).await, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
