@@ -131,6 +131,7 @@ word_enum!(
         Generic = "generic",
         System = "system",
         Link = "link",
+        Chat = "chat",
         Sms = "sms",
         Voice = "voice"
     }

@@ -390,6 +390,9 @@ impl Dispatcher {
     fn message(&self, n: &DueNotification, now: Timestamp) -> Message {
         let open_for =
             Duration::try_from(now.duration_since(n.incident.created_at)).unwrap_or_default();
+        let token = self
+            .links
+            .sign_ack(&n.id, now + crate::links::ACK_LINK_VALIDITY);
         Message {
             idempotency_key: n.idempotency_key.clone(),
             incident_number: n.incident.number,
@@ -398,12 +401,9 @@ impl Dispatcher {
             service: n.service_name.clone(),
             open_for,
             url: format!("{}/incidents/{}", self.public_url, n.incident.id),
-            ack_url: Some(format!(
-                "{}/ack/{}",
-                self.public_url,
-                self.links
-                    .sign_ack(&n.id, now + crate::links::ACK_LINK_VALIDITY)
-            )),
+            ack_url: Some(format!("{}/ack/{token}", self.public_url)),
+            ack_token: Some(token),
+            hooks_url: Some(format!("{}/hooks", self.public_url)),
             // SMS replies name the incident by its number: "42 ack", "42 resolve".
             ack_code: Some(n.incident.number.to_string()),
             kind: MessageKind::Page,

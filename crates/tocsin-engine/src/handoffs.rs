@@ -92,6 +92,8 @@ impl Handoffs {
                     open_for: Duration::ZERO,
                     url: self.public_url.clone(),
                     ack_url: None,
+                    ack_token: None,
+                    hooks_url: None,
                     ack_code: None,
                     kind: MessageKind::ShiftStart {
                         schedule: record.spec.name.clone(),

@@ -63,7 +63,10 @@ fn facts_line(msg: &Message, bold: fn(&str) -> String) -> String {
         .join(" · ")
 }
 
-pub(crate) fn slack_payload(msg: &Message) -> Value {
+/// `action_id` of the Acknowledge button in Slack pages.
+pub const SLACK_ACK_ACTION: &str = "tocsin_ack";
+
+pub(crate) fn slack_payload(msg: &Message, buttons: bool) -> Value {
     if let Some(notice) = notice(msg) {
         return json!({ "text": slack_escape(&notice) });
     }
@@ -79,7 +82,8 @@ pub(crate) fn slack_payload(msg: &Message) -> Value {
     };
     body.push_str(&facts_line(msg, |s| format!("*{}*", slack_escape(s))));
     let mut links = Vec::new();
-    if let Some(ack) = &msg.ack_url {
+    let button = msg.ack_token.as_ref().filter(|_| buttons);
+    if let (Some(ack), None) = (&msg.ack_url, button) {
         links.push(format!("<{ack}|Acknowledge>"));
     }
     if !msg.url.is_empty() {
@@ -89,6 +93,17 @@ pub(crate) fn slack_payload(msg: &Message) -> Value {
         "type": "section",
         "text": {"type": "mrkdwn", "text": text::truncate(&body, SLACK_SECTION_CHARS_MAX)},
     })];
+    if let Some(token) = button {
+        // Pressed, it comes back to /hooks/slack/actions (the app's interactivity URL),
+        // signed by Slack; the value is the signed, single-use acknowledge token.
+        blocks.push(json!({"type": "actions", "elements": [{
+            "type": "button",
+            "action_id": SLACK_ACK_ACTION,
+            "style": "primary",
+            "text": {"type": "plain_text", "text": "Acknowledge"},
+            "value": token,
+        }]}));
+    }
     if !links.is_empty() {
         blocks.push(
             json!({"type": "section", "text": {"type": "mrkdwn", "text": links.join(" · ")}}),
@@ -98,7 +113,28 @@ pub(crate) fn slack_payload(msg: &Message) -> Value {
 }
 
 pub(crate) fn mattermost_payload(msg: &Message) -> Value {
-    json!({ "text": markdown_text(msg, false) })
+    let text = markdown_text(msg, false);
+    match (&msg.ack_token, &msg.hooks_url) {
+        // An interactive button: Mattermost's server POSTs the context to our URL when it is
+        // pressed (the link in the text stays, for servers that cannot reach Tocsin).
+        (Some(token), Some(hooks)) if notice(msg).is_none() => json!({
+            "text": text,
+            "attachments": [{
+                "fallback": "Acknowledge",
+                "actions": [{
+                    "id": "tocsinack",
+                    "name": "Acknowledge",
+                    "type": "button",
+                    "style": "primary",
+                    "integration": {
+                        "url": format!("{hooks}/mattermost/actions"),
+                        "context": {"action": "acknowledge", "token": token},
+                    },
+                }],
+            }],
+        }),
+        _ => json!({ "text": text }),
+    }
 }
 
 /// Markdown for Mattermost and Discord; `suppress_embeds` wraps link targets in `<…>`
@@ -212,8 +248,9 @@ pub(crate) async fn send_slack(
     client: &reqwest::Client,
     url: &str,
     msg: &Message,
+    buttons: bool,
 ) -> Result<Outcome, SendError> {
-    post_json(client, url, "slack", &slack_payload(msg), &[url]).await?;
+    post_json(client, url, "slack", &slack_payload(msg, buttons), &[url]).await?;
     Ok(Outcome::default())
 }
 
@@ -408,7 +445,7 @@ mod tests {
     fn slack_links_the_incident_and_escapes_mentions() {
         let mut msg = page();
         msg.title = "<!channel> db & disk".into();
-        let p = slack_payload(&msg);
+        let p = slack_payload(&msg, false);
         assert_eq!(
             p["text"],
             "#42 HIGH: &lt;!channel&gt; db &amp; disk (payments)"

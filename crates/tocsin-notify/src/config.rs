@@ -56,6 +56,10 @@ pub struct NotifyConfig {
     pub request_timeout: Duration,
     /// Telegram Bot API base; tests point it at a local server.
     pub telegram_base_url: String,
+    /// Slack pages carry an Acknowledge button: set when the Slack app that owns the incoming
+    /// webhooks sends its interactivity requests to `/hooks/slack/actions` (and Tocsin has its
+    /// signing secret). Without it, a button would fail in Slack, so pages carry the link only.
+    pub slack_buttons: bool,
 }
 
 impl NotifyConfig {
@@ -69,6 +73,7 @@ impl NotifyConfig {
             webhook_secret,
             request_timeout: REQUEST_TIMEOUT_DEFAULT,
             telegram_base_url: Self::TELEGRAM_BASE_URL_DEFAULT.into(),
+            slack_buttons: false,
         }
     }
 }

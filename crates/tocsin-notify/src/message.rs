@@ -25,6 +25,11 @@ pub struct Message {
     pub ack_url: Option<String>,
     /// Short code for SMS replies: "4821 ack", "4821 resolve".
     pub ack_code: Option<String>,
+    /// The signed token of `ack_url`, carried by chat buttons (Slack, Mattermost) whose press
+    /// comes back to `hooks_url`.
+    pub ack_token: Option<String>,
+    /// Where tocsin-web receives callbacks, `{public_url}/hooks`.
+    pub hooks_url: Option<String>,
     pub kind: MessageKind,
 }
 

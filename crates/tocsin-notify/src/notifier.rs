@@ -15,6 +15,7 @@ pub struct Notifier {
     twilio: Option<Twilio>,
     webhook_secret: Secret,
     telegram_base_url: String,
+    slack_buttons: bool,
     request_timeout: Duration,
 }
 
@@ -49,6 +50,7 @@ impl Notifier {
             twilio,
             webhook_secret: config.webhook_secret,
             telegram_base_url: config.telegram_base_url,
+            slack_buttons: config.slack_buttons,
             request_timeout: config.request_timeout,
         })
     }
@@ -108,7 +110,7 @@ impl Channel for Notifier {
                 let secret = self.webhook_secret.expose().as_bytes();
                 webhook::send(client, url, secret, msg, unix_now()).await
             }
-            Destination::Slack(url) => chat::send_slack(client, url, msg).await,
+            Destination::Slack(url) => chat::send_slack(client, url, msg, self.slack_buttons).await,
             Destination::Teams(url) => chat::send_teams(client, url, msg).await,
             Destination::Mattermost(url) => chat::send_mattermost(client, url, msg).await,
             Destination::Discord(url) => chat::send_discord(client, url, msg).await,

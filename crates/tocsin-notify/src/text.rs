@@ -347,6 +347,8 @@ pub(crate) mod tests {
             open_for: Duration::from_secs(5 * 60 + 7),
             url: "https://tocsin.example/incidents/42".into(),
             ack_url: Some("https://tocsin.example/ack/abc.def".into()),
+            ack_token: Some("abc.def".into()),
+            hooks_url: Some("https://tocsin.example/hooks".into()),
             ack_code: Some("4821".into()),
             kind: MessageKind::Page,
         }

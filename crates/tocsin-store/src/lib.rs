@@ -332,7 +332,20 @@ pub trait Store: Send + Sync + 'static {
     async fn notification_link(&self, notification: &str) -> Result<LinkTarget>;
     /// Uses a notification's acknowledge link: once only; acknowledges the incident as the
     /// notified person (nothing changes when it is already acknowledged).
-    async fn acknowledge_by_link(&self, notification: &str, now: Timestamp) -> Result<Incident>;
+    async fn acknowledge_by_link(&self, notification: &str, now: Timestamp) -> Result<Incident> {
+        self.acknowledge_by_notification(notification, Channel::Link, None, now)
+            .await
+    }
+    /// `acknowledge_by_link`, from another channel: a chat button carrying the link's token.
+    /// `means` tells the timeline how ("the Acknowledge button in Slack, pressed by @carol");
+    /// `None` says "the link in the <type> notification".
+    async fn acknowledge_by_notification(
+        &self,
+        notification: &str,
+        channel: Channel,
+        means: Option<String>,
+        now: Timestamp,
+    ) -> Result<Incident>;
     async fn get_incident_by_number(&self, number: i64) -> Result<Incident>;
     /// The user owning a verified SMS or voice contact method with this E.164 number.
     async fn find_user_by_phone(&self, phone: &str) -> Result<Option<User>>;

@@ -1995,7 +1995,13 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
         .await
     }
 
-    async fn acknowledge_by_link(&self, id: &str, now: Timestamp) -> Result<Incident> {
+    async fn acknowledge_by_notification(
+        &self,
+        id: &str,
+        channel: Channel,
+        means: Option<String>,
+        now: Timestamp,
+    ) -> Result<Incident> {
         let id = id.to_owned();
         self.write(move |tx| {
             let row: Option<(String, String, Option<String>, Option<i64>, Option<String>)> = tx
@@ -2022,15 +2028,18 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
                 assign(tx, &incident_id, &[&user_id])?;
                 let name = user_name.unwrap_or_else(|| user_id.clone());
                 let by = Actor { id: format!("user:{user_id}"), name: name.clone() };
-                let via = kind.map_or_else(|| "a notification".to_owned(), |k| format!("the {k} notification"));
+                let via = match means {
+                    Some(m) => m,
+                    None => format!("the link in {}", kind.map_or_else(|| "a notification".to_owned(), |k| format!("the {k} notification"))),
+                };
                 insert_timeline(tx, Entry {
                     incident_id: Some(&incident_id),
                     service_id: inc.service_id.as_str(),
                     at: now,
                     kind: "acknowledged",
                     actor: &by,
-                    channel: Channel::Link,
-                    message: &format!("Acknowledged by {name} with the link in {via}"),
+                    channel,
+                    message: &format!("Acknowledged by {name} with {via}"),
                 })?;
             }
             load_incident(tx, &incident_id)

@@ -7,6 +7,7 @@ pub mod ack;
 pub mod api;
 pub mod auth;
 pub mod body;
+pub mod buttons;
 pub mod error;
 pub mod feeds;
 pub mod hooks;
@@ -46,6 +47,9 @@ pub struct WebConfig {
     pub links: tocsin_engine::links::LinkSigner,
     /// The SMS/voice provider's callbacks; `None` when no provider is configured.
     pub provider_hooks: Option<hooks::ProviderHooks>,
+    /// The Slack app's signing secret: its interactivity requests (Acknowledge buttons) are
+    /// refused without it.
+    pub slack_signing_secret: Option<tocsin_notify::Secret>,
 }
 
 /// Everything a handler may use. Built once by the binary (or the test harness).
@@ -103,6 +107,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(ack::routes())
         .merge(feeds::public_routes())
         .merge(hooks::routes())
+        .merge(buttons::routes())
         .merge(ops::routes())
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::internal("a request handler panicked", "panic").into_response_owned()

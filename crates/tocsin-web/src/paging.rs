@@ -379,6 +379,8 @@ fn side_message(
         open_for: std::time::Duration::ZERO,
         url: s.config.public_url.clone(),
         ack_url: None,
+        ack_token: None,
+        hooks_url: None,
         ack_code: None,
         kind,
     }

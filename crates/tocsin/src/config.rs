@@ -44,6 +44,16 @@ pub struct NotifySection {
     pub telegram_base_url: Option<String>,
     pub smtp: Option<SmtpSection>,
     pub twilio: Option<TwilioSection>,
+    pub slack: Option<SlackSection>,
+}
+
+/// `[notify.slack]`: the Slack app that owns the incoming webhooks. With its signing secret,
+/// Slack pages carry an Acknowledge button whose presses Slack sends to
+/// `<public_url>/hooks/slack/actions` (the app's interactivity request URL).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSection {
+    pub signing_secret: String,
 }
 
 impl std::fmt::Debug for NotifySection {
@@ -55,6 +65,7 @@ impl std::fmt::Debug for NotifySection {
             )
             .field("smtp", &self.smtp.as_ref().map(|s| (&s.host, s.port)))
             .field("twilio", &self.twilio.as_ref().map(|t| &t.base_url))
+            .field("slack", &self.slack.as_ref().map(|_| "[redacted]"))
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +134,7 @@ impl NotifySection {
         if let Some(u) = &self.telegram_base_url {
             c.telegram_base_url = u.clone();
         }
+        c.slack_buttons = self.slack.is_some();
         if let Some(s) = &self.smtp {
             let tls = match s.tls.as_deref().unwrap_or("starttls") {
                 "none" => SmtpTls::None,

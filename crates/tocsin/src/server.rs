@@ -161,6 +161,11 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
                     auth_token: t.auth_token.clone(),
                 }
             }),
+            slack_signing_secret: config
+                .notify
+                .slack
+                .as_ref()
+                .map(|s| tocsin_notify::Secret::new(s.signing_secret.clone())),
         },
         channel,
     );

@@ -45,6 +45,8 @@ pub fn page() -> Message {
         open_for: Duration::from_secs(307),
         url: "https://tocsin.example/incidents/42".into(),
         ack_url: Some("https://tocsin.example/ack/tok.sig".into()),
+        ack_token: Some("tok.sig".into()),
+        hooks_url: Some("https://tocsin.example/hooks".into()),
         ack_code: Some("4821".into()),
         kind: MessageKind::Page,
     }

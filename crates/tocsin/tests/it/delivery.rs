@@ -412,3 +412,158 @@ async fn one_chat_channel_is_not_flooded_during_a_storm() {
     app.dispatch().await;
     assert_eq!(rx.got("channel").len(), 8, "postponed, never dropped");
 }
+
+/// The `value` of the Acknowledge button in a Slack page, and the token in a Mattermost page's
+/// button context, with that button's callback URL.
+fn slack_button(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let blocks = v["blocks"].as_array().unwrap();
+    let actions = blocks.iter().find(|b| b["type"] == "actions").unwrap();
+    assert_eq!(actions["elements"][0]["action_id"], "tocsin_ack");
+    actions["elements"][0]["value"].as_str().unwrap().to_owned()
+}
+
+fn mattermost_button(body: &[u8]) -> (String, String) {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let action = &v["attachments"][0]["actions"][0];
+    (
+        action["integration"]["url"].as_str().unwrap().to_owned(),
+        action["integration"]["context"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_buttons_acknowledge_as_the_person_paged() {
+    let (rx, base) = Receiver::start().await;
+    let secret = "8f742231b10e8888abcd99yyyzzz85a5";
+    let app = TestApp::spawn_with(Options {
+        notify: tocsin::config::NotifySection {
+            slack: Some(tocsin::config::SlackSection {
+                signing_secret: secret.into(),
+            }),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let r = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "Carol", "email": "carol@example.com"}),
+        )
+        .await;
+    let carol = r.body["id"].as_str().unwrap().to_owned();
+    for (kind, path) in [("slack", "slack"), ("mattermost", "mm")] {
+        let r = app
+            .post(
+                &format!("/api/v1/users/{carol}/contact-methods"),
+                json!({"type": kind, "address": format!("{base}/{path}")}),
+            )
+            .await;
+        assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.body);
+    }
+    let (svc, key) = service(
+        &app,
+        json!([{"delay_minutes": 5, "targets": [{"type": "user", "id": carol}]}]),
+    )
+    .await;
+    let id = trigger(&app, &svc, &key).await;
+    app.escalate().await;
+    app.dispatch().await;
+    let token = slack_button(&rx.got("slack")[0].1);
+    let (mm_url, mm_token) = mattermost_button(&rx.got("mm")[0].1);
+    assert_eq!(mm_url, format!("{}/hooks/mattermost/actions", app.url));
+
+    // Slack: the press is form-encoded JSON, signed by Slack with the app's signing secret.
+    let payload = json!({"type": "block_actions", "user": {"id": "U1", "username": "carol.s"},
+        "actions": [{"action_id": "tocsin_ack", "value": token}]});
+    let req = app
+        .client
+        .post(format!("{}/hooks/slack/actions", app.url))
+        .form(&[("payload", payload.to_string())])
+        .build()
+        .unwrap();
+    let body = req.body().unwrap().as_bytes().unwrap().to_vec();
+    // The server's clock is the test's.
+    let now = tocsin_engine::Clock::now(&*app.clock).as_second();
+    let ts = now.to_string();
+    let press = |sig: String, ts: String, body: Vec<u8>| {
+        app.client
+            .post(format!("{}/hooks/slack/actions", app.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body)
+            .send()
+    };
+    let forged = tocsin_web::buttons::slack_signature("not the secret", &ts, &body);
+    let r = press(forged, ts.clone(), body.clone()).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+    let stale = (now - 600).to_string();
+    let sig = tocsin_web::buttons::slack_signature(secret, &stale, &body);
+    let r = press(sig, stale, body.clone()).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN, "a replay");
+    let sig = tocsin_web::buttons::slack_signature(secret, &ts, &body);
+    let r = press(sig, ts, body).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let inc = app.get(&format!("/api/v1/incidents/{id}")).await.body;
+    assert_eq!(inc["status"], "acknowledged");
+    let tl = app
+        .get(&format!("/api/v1/incidents/{id}/timeline"))
+        .await
+        .body;
+    let ack = tl["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "acknowledged")
+        .unwrap()
+        .clone();
+    assert_eq!(ack["channel"], "chat");
+    assert_eq!(
+        ack["message"],
+        "Acknowledged by Carol with the Acknowledge button in Slack, pressed by @carol.s"
+    );
+
+    // Mattermost: its server posts the button's context; the token is single-use.
+    let r = app
+        .client
+        .post(&mm_url)
+        .json(&json!({"user_id": "u1", "user_name": "carol", "context": {"action": "acknowledge", "token": mm_token}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let text: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        text["ephemeral_text"]
+            .as_str()
+            .unwrap()
+            .ends_with("is acknowledged."),
+        "{text}"
+    );
+    let r = app
+        .client
+        .post(&mm_url)
+        .json(&json!({"user_name": "carol", "context": {"token": mm_token}}))
+        .send()
+        .await
+        .unwrap();
+    let text: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(text["ephemeral_text"], "This button was already used.");
+    let r = app
+        .client
+        .post(&mm_url)
+        .json(&json!({"user_name": "mallory", "context": {"token": "forged.token"}}))
+        .send()
+        .await
+        .unwrap();
+    let text: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        text["ephemeral_text"],
+        "This is not a valid acknowledge button."
+    );
+}
