@@ -390,9 +390,8 @@ impl Dispatcher {
     fn message(&self, n: &DueNotification, now: Timestamp) -> Message {
         let open_for =
             Duration::try_from(now.duration_since(n.incident.created_at)).unwrap_or_default();
-        let token = self
-            .links
-            .sign_ack(&n.id, now + crate::links::ACK_LINK_VALIDITY);
+        let expires = now + crate::links::ACK_LINK_VALIDITY;
+        let token = self.links.sign_ack(&n.id, expires);
         Message {
             idempotency_key: n.idempotency_key.clone(),
             incident_number: n.incident.number,
@@ -403,6 +402,7 @@ impl Dispatcher {
             url: format!("{}/incidents/{}", self.public_url, n.incident.id),
             ack_url: Some(format!("{}/ack/{token}", self.public_url)),
             ack_token: Some(token),
+            ack_token_short: self.links.sign_ack_short(&n.id, expires),
             hooks_url: Some(format!("{}/hooks", self.public_url)),
             // SMS replies name the incident by its number: "42 ack", "42 resolve".
             ack_code: Some(n.incident.number.to_string()),

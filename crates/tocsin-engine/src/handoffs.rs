@@ -93,6 +93,7 @@ impl Handoffs {
                     url: self.public_url.clone(),
                     ack_url: None,
                     ack_token: None,
+                    ack_token_short: None,
                     hooks_url: None,
                     ack_code: None,
                     kind: MessageKind::ShiftStart {

@@ -230,18 +230,29 @@ pub(crate) fn discord_payload(msg: &Message) -> Value {
     })
 }
 
-pub(crate) fn telegram_payload(chat_id: &str, msg: &Message) -> Value {
+/// `callback_data` prefix of the Acknowledge button in Telegram pages.
+pub const TELEGRAM_ACK_PREFIX: &str = "ack:";
+
+pub(crate) fn telegram_payload(chat_id: &str, msg: &Message, buttons: bool) -> Value {
     let text = if notice(msg).is_some() {
         text::plain_body(msg)
     } else {
         // The headline carries urgency and service; the body repeats the facts for reading.
         format!("{}\n\n{}", headline(msg), text::plain_body(msg))
     };
-    json!({
+    let mut p = json!({
         "chat_id": chat_id,
         "text": text::truncate(&text, TELEGRAM_TEXT_CHARS_MAX),
         "link_preview_options": {"is_disabled": true},
-    })
+    });
+    if let Some(token) = msg.ack_token_short.as_ref().filter(|_| buttons) {
+        // Pressed, it comes back to the bot's webhook (/hooks/telegram) as a callback query.
+        p["reply_markup"] = json!({"inline_keyboard": [[{
+            "text": "Acknowledge",
+            "callback_data": format!("{TELEGRAM_ACK_PREFIX}{token}"),
+        }]]});
+    }
+    p
 }
 
 pub(crate) async fn send_slack(
@@ -303,13 +314,16 @@ pub(crate) async fn send_telegram(
     bot_token: &str,
     chat_id: &str,
     msg: &Message,
+    buttons: bool,
 ) -> Result<Outcome, SendError> {
     let url = format!(
         "{}/bot{bot_token}/sendMessage",
         base_url.trim_end_matches('/')
     );
     let secrets = [url.as_str(), bot_token];
-    let req = client.post(&url).json(&telegram_payload(chat_id, msg));
+    let req = client
+        .post(&url)
+        .json(&telegram_payload(chat_id, msg, buttons));
     let reply = http::send(req, "telegram", &secrets).await?;
     let json = reply.json();
     if reply.status.is_success() {
@@ -535,7 +549,7 @@ mod tests {
 
     #[test]
     fn telegram_text_starts_with_the_headline() {
-        let p = telegram_payload("-100", &page());
+        let p = telegram_payload("-100", &page(), false);
         assert_eq!(p["chat_id"], "-100");
         assert!(
             p["text"]

@@ -60,6 +60,9 @@ pub struct NotifyConfig {
     /// webhooks sends its interactivity requests to `/hooks/slack/actions` (and Tocsin has its
     /// signing secret). Without it, a button would fail in Slack, so pages carry the link only.
     pub slack_buttons: bool,
+    /// Telegram pages carry an Acknowledge button: set when the bots' webhooks point at
+    /// `/hooks/telegram` with Tocsin's secret token.
+    pub telegram_buttons: bool,
 }
 
 impl NotifyConfig {
@@ -74,6 +77,7 @@ impl NotifyConfig {
             request_timeout: REQUEST_TIMEOUT_DEFAULT,
             telegram_base_url: Self::TELEGRAM_BASE_URL_DEFAULT.into(),
             slack_buttons: false,
+            telegram_buttons: false,
         }
     }
 }

@@ -14,7 +14,7 @@ mod text;
 mod twilio;
 mod webhook;
 
-pub use chat::SLACK_ACK_ACTION;
+pub use chat::{SLACK_ACK_ACTION, TELEGRAM_ACK_PREFIX};
 pub use config::{ConfigError, NotifyConfig, Secret, SmtpConfig, SmtpTls, TwilioConfig};
 pub use destination::{Destination, DestinationError};
 pub use email::IDEMPOTENCY_HEADER as EMAIL_IDEMPOTENCY_HEADER;

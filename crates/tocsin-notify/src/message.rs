@@ -28,6 +28,8 @@ pub struct Message {
     /// The signed token of `ack_url`, carried by chat buttons (Slack, Mattermost) whose press
     /// comes back to `hooks_url`.
     pub ack_token: Option<String>,
+    /// The same, at most 64 bytes, for Telegram's button `callback_data`.
+    pub ack_token_short: Option<String>,
     /// Where tocsin-web receives callbacks, `{public_url}/hooks`.
     pub hooks_url: Option<String>,
     pub kind: MessageKind,

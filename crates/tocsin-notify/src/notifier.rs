@@ -16,6 +16,7 @@ pub struct Notifier {
     webhook_secret: Secret,
     telegram_base_url: String,
     slack_buttons: bool,
+    telegram_buttons: bool,
     request_timeout: Duration,
 }
 
@@ -51,6 +52,7 @@ impl Notifier {
             webhook_secret: config.webhook_secret,
             telegram_base_url: config.telegram_base_url,
             slack_buttons: config.slack_buttons,
+            telegram_buttons: config.telegram_buttons,
             request_timeout: config.request_timeout,
         })
     }
@@ -115,7 +117,16 @@ impl Channel for Notifier {
             Destination::Mattermost(url) => chat::send_mattermost(client, url, msg).await,
             Destination::Discord(url) => chat::send_discord(client, url, msg).await,
             Destination::Telegram { bot_token, chat_id } => {
-                chat::send_telegram(client, &self.telegram_base_url, bot_token, chat_id, msg).await
+                let buttons = self.telegram_buttons;
+                chat::send_telegram(
+                    client,
+                    &self.telegram_base_url,
+                    bot_token,
+                    chat_id,
+                    msg,
+                    buttons,
+                )
+                .await
             }
             Destination::Ntfy(url) => chat::send_ntfy(client, url, msg).await,
         };

@@ -348,6 +348,7 @@ pub(crate) mod tests {
             url: "https://tocsin.example/incidents/42".into(),
             ack_url: Some("https://tocsin.example/ack/abc.def".into()),
             ack_token: Some("abc.def".into()),
+            ack_token_short: None,
             hooks_url: Some("https://tocsin.example/hooks".into()),
             ack_code: Some("4821".into()),
             kind: MessageKind::Page,

@@ -7,6 +7,10 @@
 //!   `/hooks/slack/actions`, form-encoded (`payload=<json>`), signed with the app's signing
 //!   secret (`X-Slack-Signature: v0=hex(HMAC-SHA256(secret, "v0:{timestamp}:{body}"))`,
 //!   `X-Slack-Request-Timestamp` within five minutes). Unsigned or stale requests are refused.
+//! - Telegram: each bot's webhook (`setWebhook`) points at `/hooks/telegram` with Tocsin's secret
+//!   token, which Telegram sends back in `X-Telegram-Bot-Api-Secret-Token`; a press is a
+//!   `callback_query` whose data is `ack:` and a short signed token (Telegram allows 64 bytes).
+//!   The answer is a webhook reply calling `answerCallbackQuery`, so no call goes out.
 //! - Mattermost: the button's integration URL is `/hooks/mattermost/actions`; Mattermost's server
 //!   POSTs `{user_name, context: {token}}`. The token is the credential (signed by Tocsin,
 //!   expiring, single-use), as for the link.
@@ -33,6 +37,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/hooks/slack/actions", post(slack))
         .route("/hooks/mattermost/actions", post(mattermost))
+        .route("/hooks/telegram", post(telegram))
 }
 
 /// Slack's request signature: `v0=` and the hex HMAC-SHA256 of `v0:{timestamp}:{body}`.
@@ -165,9 +170,91 @@ async fn mattermost(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
     Json(json!({"ephemeral_text": text})).into_response()
 }
 
+#[derive(Deserialize)]
+struct TelegramUpdate {
+    callback_query: Option<TelegramCallback>,
+}
+
+#[derive(Deserialize)]
+struct TelegramCallback {
+    id: String,
+    #[serde(default)]
+    from: TelegramUser,
+    #[serde(default)]
+    data: String,
+}
+
+#[derive(Deserialize, Default)]
+struct TelegramUser {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    first_name: String,
+}
+
+async fn telegram(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let given = headers
+        .get("x-telegram-bot-api-secret-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let ok = s
+        .config
+        .telegram_webhook_secret
+        .as_ref()
+        .is_some_and(|want| {
+            let want = want.expose().as_bytes();
+            want.len() == given.len()
+                && want
+                    .iter()
+                    .zip(given.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
+    if !ok {
+        return (
+            StatusCode::FORBIDDEN,
+            "invalid or missing X-Telegram-Bot-Api-Secret-Token (is [notify.telegram] webhook_secret set?)",
+        )
+            .into_response();
+    }
+    let Ok(update) = serde_json::from_slice::<TelegramUpdate>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "the body must be a Telegram Update",
+        )
+            .into_response();
+    };
+    let Some(cb) = update.callback_query else {
+        // Messages and other updates: nothing for Tocsin to do.
+        return StatusCode::OK.into_response();
+    };
+    let Some(token) = cb.data.strip_prefix(tocsin_notify::TELEGRAM_ACK_PREFIX) else {
+        return StatusCode::OK.into_response();
+    };
+    let who = if cb.from.username.is_empty() {
+        cb.from.first_name
+    } else {
+        cb.from.username
+    };
+    let id = s.config.links.verify_ack_short(token, s.clock.now());
+    let text = press_verified(&s, id, "Telegram", &who).await;
+    Json(json!({"method": "answerCallbackQuery", "callback_query_id": cb.id, "text": text}))
+        .into_response()
+}
+
 /// Acknowledges with the button's token; returns what to tell the person who pressed it.
 async fn press(s: &AppState, token: &str, tool: &str, who: &str) -> String {
-    let id = match s.config.links.verify_ack(token, s.clock.now()) {
+    let id = s.config.links.verify_ack(token, s.clock.now());
+    press_verified(s, id, tool, who).await
+}
+
+async fn press_verified(
+    s: &AppState,
+    id: Result<String, tocsin_engine::links::LinkError>,
+    tool: &str,
+    who: &str,
+) -> String {
+    let id = match id {
         Ok(id) => id,
         Err(tocsin_engine::links::LinkError::Expired) => {
             return "This button has expired: open the incident in Tocsin instead.".into();

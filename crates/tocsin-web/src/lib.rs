@@ -50,6 +50,9 @@ pub struct WebConfig {
     /// The Slack app's signing secret: its interactivity requests (Acknowledge buttons) are
     /// refused without it.
     pub slack_signing_secret: Option<tocsin_notify::Secret>,
+    /// The secret token Telegram sends with every webhook update
+    /// (`X-Telegram-Bot-Api-Secret-Token`); updates are refused without it.
+    pub telegram_webhook_secret: Option<tocsin_notify::Secret>,
 }
 
 /// Everything a handler may use. Built once by the binary (or the test harness).

@@ -380,6 +380,7 @@ fn side_message(
         url: s.config.public_url.clone(),
         ack_url: None,
         ack_token: None,
+        ack_token_short: None,
         hooks_url: None,
         ack_code: None,
         kind,

@@ -45,6 +45,16 @@ pub struct NotifySection {
     pub smtp: Option<SmtpSection>,
     pub twilio: Option<TwilioSection>,
     pub slack: Option<SlackSection>,
+    pub telegram: Option<TelegramSection>,
+}
+
+/// `[notify.telegram]`: with `webhook_secret`, Telegram pages carry an Acknowledge button. Each
+/// bot's webhook must point at `<public_url>/hooks/telegram` with this secret token (Telegram's
+/// `setWebhook` with `secret_token`), so that presses come back to Tocsin.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSection {
+    pub webhook_secret: String,
 }
 
 /// `[notify.slack]`: the Slack app that owns the incoming webhooks. With its signing secret,
@@ -66,6 +76,7 @@ impl std::fmt::Debug for NotifySection {
             .field("smtp", &self.smtp.as_ref().map(|s| (&s.host, s.port)))
             .field("twilio", &self.twilio.as_ref().map(|t| &t.base_url))
             .field("slack", &self.slack.as_ref().map(|_| "[redacted]"))
+            .field("telegram", &self.telegram.as_ref().map(|_| "[redacted]"))
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +146,7 @@ impl NotifySection {
             c.telegram_base_url = u.clone();
         }
         c.slack_buttons = self.slack.is_some();
+        c.telegram_buttons = self.telegram.is_some();
         if let Some(s) = &self.smtp {
             let tls = match s.tls.as_deref().unwrap_or("starttls") {
                 "none" => SmtpTls::None,

@@ -166,6 +166,11 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
                 .slack
                 .as_ref()
                 .map(|s| tocsin_notify::Secret::new(s.signing_secret.clone())),
+            telegram_webhook_secret: config
+                .notify
+                .telegram
+                .as_ref()
+                .map(|t| tocsin_notify::Secret::new(t.webhook_secret.clone())),
         },
         channel,
     );

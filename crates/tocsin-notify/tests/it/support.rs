@@ -46,6 +46,7 @@ pub fn page() -> Message {
         url: "https://tocsin.example/incidents/42".into(),
         ack_url: Some("https://tocsin.example/ack/tok.sig".into()),
         ack_token: Some("tok.sig".into()),
+        ack_token_short: None,
         hooks_url: Some("https://tocsin.example/hooks".into()),
         ack_code: Some("4821".into()),
         kind: MessageKind::Page,

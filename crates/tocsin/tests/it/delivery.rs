@@ -26,7 +26,7 @@ impl Receiver {
     pub async fn start() -> (Receiver, String) {
         let r = Receiver::default();
         let app = axum::Router::new()
-            .route("/{path}", axum::routing::post(hook))
+            .route("/{*path}", axum::routing::post(hook))
             .with_state(r.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -566,4 +566,94 @@ async fn chat_buttons_acknowledge_as_the_person_paged() {
         text["ephemeral_text"],
         "This is not a valid acknowledge button."
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_telegram_button_acknowledges_through_the_bots_webhook() {
+    let (rx, base) = Receiver::start().await;
+    let app = TestApp::spawn_with(Options {
+        notify: tocsin::config::NotifySection {
+            telegram_base_url: Some(format!("{base}/tg")),
+            telegram: Some(tocsin::config::TelegramSection {
+                webhook_secret: "tg-secret-token".into(),
+            }),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let r = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "Dan", "email": "dan@example.com"}),
+        )
+        .await;
+    let dan = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/users/{dan}/contact-methods"),
+            json!({"type": "telegram", "address": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw:4242"}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.body);
+    let (svc, key) = service(
+        &app,
+        json!([{"delay_minutes": 5, "targets": [{"type": "user", "id": dan}]}]),
+    )
+    .await;
+    let id = trigger(&app, &svc, &key).await;
+    app.escalate().await;
+    app.dispatch().await;
+    let sent = rx.got("tg/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage");
+    assert_eq!(
+        sent.len(),
+        1,
+        "{:?} {}",
+        rx.got.lock().unwrap().keys().collect::<Vec<_>>(),
+        app.get(&format!("/api/v1/incidents/{id}/notifications"))
+            .await
+            .body
+    );
+    let msg: serde_json::Value = serde_json::from_slice(&sent[0].1).unwrap();
+    let data = msg["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(data.starts_with("ack:") && data.len() <= 64, "{data}");
+
+    let update = |data: &str| {
+        json!({"update_id": 1, "callback_query": {"id": "cb1", "from": {"id": 7, "username": "dan_ops", "first_name": "Dan"},
+            "chat_instance": "x", "data": data}})
+    };
+    let send = |secret: &'static str, body: serde_json::Value| {
+        app.client
+            .post(format!("{}/hooks/telegram", app.url))
+            .header("x-telegram-bot-api-secret-token", secret)
+            .json(&body)
+            .send()
+    };
+    let r = send("wrong", update(&data)).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+    let r = send("tg-secret-token", update(&data)).await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(answer["method"], "answerCallbackQuery");
+    assert_eq!(answer["callback_query_id"], "cb1");
+    let inc = app.get(&format!("/api/v1/incidents/{id}")).await.body;
+    assert_eq!(inc["status"], "acknowledged");
+    let tl = app
+        .get(&format!("/api/v1/incidents/{id}/timeline"))
+        .await
+        .body;
+    assert!(
+        tl["entries"].as_array().unwrap().iter().any(|e| e["message"]
+            == "Acknowledged by Dan with the Acknowledge button in Telegram, pressed by @dan_ops"),
+        "{tl}"
+    );
+    let r = send("tg-secret-token", update(&data)).await.unwrap();
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(answer["text"], "This button was already used.");
+    let r = send("tg-secret-token", update("ack:aAAAA")).await.unwrap();
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(answer["text"], "This is not a valid acknowledge button.");
 }
