@@ -1,10 +1,13 @@
 //! Project automation, run as `cargo xtask …`:
-//! - `test`: exactly what CI runs (format, lints, the whole test suite, the contract smoke check);
+//! - `test`: exactly what CI runs (format, lints, the whole test suite on SQLite and on a
+//!   throwaway PostgreSQL, the contract smoke check);
+//! - `pg`: a throwaway PostgreSQL for running tests by hand;
 //! - `bench NAME`: a benchmark against a peer run in the same command (see docs/benchmarks.md);
 //! - `fuzz`: the parsers' property-based fuzz tests and the store's model test, with many cases.
 
 mod bench;
 mod bench_page;
+mod pg;
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -16,9 +19,10 @@ fn main() -> std::process::ExitCode {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::run(&root(), &args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("pg") => pg::serve(),
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--no-lint] | bench ingest [--duration SECS] | bench page-latency [--incidents N] [--no-storm] | fuzz [--cases N]"
+                "usage: cargo xtask test [--no-lint] | pg | bench ingest [--duration SECS] | bench page-latency [--incidents N] [--no-storm] | fuzz [--cases N]"
             );
             return std::process::ExitCode::from(2);
         }
@@ -65,6 +69,9 @@ pub fn has(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Names the PostgreSQL server the tests make their databases on (see tocsin-store).
+const TEST_DATABASE_URL_VAR: &str = "TOCSIN_TEST_DATABASE_URL";
+
 /// Real peers the test suite runs against: (shell check, Debian package).
 const TEST_PACKAGES: &[(&str, &str)] = &[
     (
@@ -94,14 +101,29 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
+    // The store's contract tests and the server's PostgreSQL tests run on a throwaway server,
+    // one fresh database per test; it stops when `postgres` is dropped, whatever the outcome.
+    let postgres = pg::TestPostgres::start()?;
     if nextest {
-        run(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
+        run(cargo()
+            .args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--no-fail-fast",
+                "--success-output",
+                "never",
+            ])
+            .env(TEST_DATABASE_URL_VAR, &postgres.url))?;
     } else {
         eprintln!(
             "xtask: cargo-nextest not found (install with `cargo install cargo-nextest`); using cargo test"
         );
-        run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+        run(cargo()
+            .args(["test", "--workspace", "--no-fail-fast"])
+            .env(TEST_DATABASE_URL_VAR, &postgres.url))?;
     }
+    drop(postgres);
     // The public surface, walked by the shared smoke check against the binary just built.
     let smoke = root().join("../shared/checks/contract-smoke.sh");
     if smoke.exists() {
@@ -179,8 +201,8 @@ pub fn ensure_packages(needed: &[(&str, &str)]) -> anyhow::Result<()> {
     run(apt(&["install", "-y", "--no-install-recommends"]).args(&missing))?;
     let still: Vec<&str> = needed
         .iter()
-        .filter(|(bin, _)| !has(bin))
-        .map(|(bin, _)| *bin)
+        .filter(|(check, _)| !ok(check))
+        .map(|(_, pkg)| *pkg)
         .collect();
     if !still.is_empty() {
         bail!("{} still missing after apt-get install", still.join(", "));

@@ -1,9 +1,84 @@
-//! The contract every backend must pass, run here against SQLite on a real file. Each test
-//! states one use case in the words of the glossary.
+//! The contract every backend must pass, run against SQLite on a real file always and against a
+//! fresh PostgreSQL database per test when `TOCSIN_TEST_DATABASE_URL` names a server (as
+//! `cargo xtask test` does). Each test states one use case in the words of the glossary.
 
+use crate::postgres::{PgStore, ScratchDatabase};
 use crate::sqlite::SqliteStore;
 use crate::*;
+use std::sync::Arc;
 use tocsin_core::dedup::Decision;
+
+/// Runs each listed contract test, `async fn NAME(s: &dyn Store)`, once per backend:
+/// `contract::sqlite::NAME` and `contract::postgres::NAME`.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = super::temp_store();
+                    super::$name(&db.store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = super::pg_store(stringify!($name)).await else {
+                        return;
+                    };
+                    super::$name(&db.store).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Runs each listed test, `async fn NAME(nodes: &[Arc<dyn Store>])`, once per backend with
+/// `NODES` handles on one database: separate SQLite connections on one file (as the CLI beside a
+/// server), or separate PostgreSQL pools, as separate nodes have.
+macro_rules! on_every_backend_with_nodes {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_nodes {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::temp_store();
+                    let nodes = super::sqlite_nodes(&db);
+                    super::$name(&nodes).await;
+                }
+            )*
+        }
+        mod postgres_nodes {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some((_db, nodes)) = super::pg_nodes(stringify!($name)).await else {
+                        return;
+                    };
+                    super::$name(&nodes).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend_with_nodes!(
+    concurrent_triggers_of_one_alert_or_group_make_one_incident,
+    due_work_is_claimed_once_across_nodes,
+);
+
+on_every_backend!(
+    an_alert_lives_through_trigger_repeat_acknowledge_resolve,
+    dedup_scope_is_the_integration,
+    alerts_of_one_group_share_an_incident,
+    humans_acknowledge_and_resolve_and_resolving_closes_alerts,
+    incidents_list_filters_and_pages_newest_first,
+    accounts_tokens_setup_and_conflicts,
+    change_events_are_recorded_on_the_service,
+    the_outbox_delivers_at_least_once_retries_falls_back_and_cancels,
+);
 
 pub(crate) struct TempDb {
     pub dir: std::path::PathBuf,
@@ -16,10 +91,76 @@ impl Drop for TempDb {
     }
 }
 
+/// A SQLite store in a folder of its own, removed on drop.
 pub(crate) fn temp_store() -> TempDb {
     let dir = std::env::temp_dir().join(format!("tocsin-store-{}", uuid::Uuid::now_v7().simple()));
     let store = SqliteStore::open(&dir.join("tocsin.db")).expect("open store");
     TempDb { dir, store }
+}
+
+/// Handles on one database, one per node.
+const NODES: usize = 3;
+
+fn sqlite_nodes(db: &TempDb) -> Vec<Arc<dyn Store>> {
+    let mut nodes: Vec<Arc<dyn Store>> = vec![Arc::new(db.store.clone())];
+    for _ in 1..NODES {
+        let store = SqliteStore::open(db.store.path()).expect("open the database again");
+        nodes.push(Arc::new(store));
+    }
+    nodes
+}
+
+/// `NODES` pools on a fresh PostgreSQL database, connected at once (so migrating at once too).
+async fn pg_nodes(test: &str) -> Option<(ScratchDatabase, Vec<Arc<dyn Store>>)> {
+    let database = pg_database(test).await?;
+    let mut connecting = tokio::task::JoinSet::new();
+    for _ in 0..NODES {
+        let url = database.url().to_owned();
+        connecting.spawn(async move { PgStore::connect(&url).await });
+    }
+    let nodes = connecting
+        .join_all()
+        .await
+        .into_iter()
+        .map(|s| Arc::new(s.expect("connect and migrate at once")) as Arc<dyn Store>)
+        .collect();
+    Some((database, nodes))
+}
+
+/// A PostgreSQL store on a database of its own, dropped (with the database) on drop.
+pub(crate) struct PgDb {
+    pub store: PgStore,
+    _database: ScratchDatabase,
+}
+
+/// A store on a fresh PostgreSQL database, or `None` (saying so) when no server is configured.
+pub(crate) async fn pg_store(test: &str) -> Option<PgDb> {
+    let database = pg_database(test).await?;
+    let store = PgStore::connect(database.url())
+        .await
+        .expect("connect to the scratch database");
+    Some(PgDb {
+        store,
+        _database: database,
+    })
+}
+
+/// A fresh database on the test server, or `None` (saying so) when none is configured.
+async fn pg_database(test: &str) -> Option<ScratchDatabase> {
+    let Some(server) = crate::postgres::test_server_url() else {
+        eprintln!(
+            "SKIPPED {test} on PostgreSQL: {} is not set. Set it to a server URL such as \
+             postgres://postgres@127.0.0.1:5432/postgres (a fresh database is made per test), \
+             or run `cargo xtask test`, which starts a throwaway server.",
+            crate::postgres::TEST_DATABASE_URL_VAR
+        );
+        return None;
+    };
+    Some(
+        ScratchDatabase::create(&server)
+            .await
+            .expect("create a scratch database"),
+    )
 }
 
 fn t(secs: i64) -> Timestamp {
@@ -96,10 +237,7 @@ fn decisions(o: &[IngestOutcome]) -> Vec<Decision> {
     o.iter().map(|o| o.decision.unwrap()).collect()
 }
 
-#[tokio::test]
-async fn an_alert_lives_through_trigger_repeat_acknowledge_resolve() {
-    let db = temp_store();
-    let s: &dyn Store = &db.store;
+async fn an_alert_lives_through_trigger_repeat_acknowledge_resolve(s: &dyn Store) {
     let i = service_with_integration(s, IntegrationType::EventsV2).await;
     let o = ingest(
         s,
@@ -198,10 +336,7 @@ async fn an_alert_lives_through_trigger_repeat_acknowledge_resolve() {
     assert_eq!(kinds, ["triggered", "acknowledged", "resolved"]);
 }
 
-#[tokio::test]
-async fn dedup_scope_is_the_integration() {
-    let db = temp_store();
-    let s: &dyn Store = &db.store;
+async fn dedup_scope_is_the_integration(s: &dyn Store) {
     let a = service_with_integration(s, IntegrationType::EventsV2).await;
     let b = service_with_integration(s, IntegrationType::EventsV2).await;
     ingest(s, &a, vec![trigger("k", "x", Severity::Info, None)], t(1)).await;
@@ -219,10 +354,7 @@ async fn dedup_scope_is_the_integration() {
     assert_eq!(s.count_open_incidents().await.unwrap(), 2);
 }
 
-#[tokio::test]
-async fn alerts_of_one_group_share_an_incident() {
-    let db = temp_store();
-    let s: &dyn Store = &db.store;
+async fn alerts_of_one_group_share_an_incident(s: &dyn Store) {
     let i = service_with_integration(s, IntegrationType::Alertmanager).await;
     let o = ingest(
         s,
@@ -265,10 +397,7 @@ async fn alerts_of_one_group_share_an_incident() {
     );
 }
 
-#[tokio::test]
-async fn humans_acknowledge_and_resolve_and_resolving_closes_alerts() {
-    let db = temp_store();
-    let s: &dyn Store = &db.store;
+async fn humans_acknowledge_and_resolve_and_resolving_closes_alerts(s: &dyn Store) {
     let i = service_with_integration(s, IntegrationType::EventsV2).await;
     let o = ingest(
         s,
@@ -336,10 +465,7 @@ async fn humans_acknowledge_and_resolve_and_resolving_closes_alerts() {
     ));
 }
 
-#[tokio::test]
-async fn incidents_list_filters_and_pages_newest_first() {
-    let db = temp_store();
-    let s: &dyn Store = &db.store;
+async fn incidents_list_filters_and_pages_newest_first(s: &dyn Store) {
     let i = service_with_integration(s, IntegrationType::EventsV2).await;
     let other = service_with_integration(s, IntegrationType::EventsV2).await;
     let evs: Vec<AlertEvent> = (0..7)
@@ -393,10 +519,7 @@ async fn incidents_list_filters_and_pages_newest_first() {
     assert_eq!(resolved.iter().map(|i| i.number).collect::<Vec<_>>(), [1]);
 }
 
-#[tokio::test]
-async fn accounts_tokens_setup_and_conflicts() {
-    let db = temp_store();
-    let s: &dyn Store = &db.store;
+async fn accounts_tokens_setup_and_conflicts(s: &dyn Store) {
     let admin = NewUser {
         name: "Root".into(),
         email: "root@example.com".into(),
@@ -488,10 +611,7 @@ async fn accounts_tokens_setup_and_conflicts() {
     ));
 }
 
-#[tokio::test]
-async fn change_events_are_recorded_on_the_service() {
-    let db = temp_store();
-    let s: &dyn Store = &db.store;
+async fn change_events_are_recorded_on_the_service(s: &dyn Store) {
     let i = service_with_integration(s, IntegrationType::EventsV2).await;
     let ev = ChangeEvent {
         summary: "deploy 42".into(),
@@ -533,8 +653,8 @@ async fn backup_is_a_consistent_copy() {
 
 mod model {
     //! The dedup state machine proven through the real store: random event sequences over a
-    //! few keys and groups, applied through SQLite, must leave exactly the incidents a simple
-    //! model predicts (PagerDuty's semantics).
+    //! few keys and groups, applied through each backend, must leave exactly the incidents a
+    //! simple model predicts (PagerDuty's semantics).
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashMap;
@@ -556,6 +676,122 @@ mod model {
         ]
     }
 
+    /// Applies `ops` through the store and checks it against the model after each one.
+    async fn check(s: &dyn Store, ops: &[Op]) {
+        let i = service_with_integration(s, IntegrationType::Alertmanager).await;
+        // Model: key -> incident number of its open alert; incident -> (status, open alerts).
+        let mut open: HashMap<u8, IncidentId> = HashMap::new();
+        let mut groups: HashMap<u8, IncidentId> = HashMap::new();
+        let mut opened = 0usize;
+        for (n, op) in ops.iter().enumerate() {
+            let at = t(n as i64);
+            match op {
+                Op::Trigger { key, group } => {
+                    let g = group.map(|g| format!("g{g}"));
+                    let o = ingest(
+                        s,
+                        &i,
+                        vec![trigger(
+                            &format!("k{key}"),
+                            "x",
+                            Severity::Error,
+                            g.as_deref(),
+                        )],
+                        at,
+                    )
+                    .await;
+                    let d = o[0].decision.unwrap();
+                    let id = o[0].incident_id.clone().unwrap();
+                    if let Some(existing) = open.get(key) {
+                        assert_eq!(d, Decision::Repeat);
+                        assert_eq!(&id, existing);
+                    } else if let Some(gi) = group.and_then(|g| groups.get(&g)) {
+                        assert_eq!(d, Decision::JoinIncident);
+                        assert_eq!(&id, gi);
+                        open.insert(*key, id);
+                    } else {
+                        assert_eq!(d, Decision::OpenIncident);
+                        opened += 1;
+                        if let Some(g) = group {
+                            groups.insert(*g, id.clone());
+                        }
+                        open.insert(*key, id);
+                    }
+                }
+                Op::Ack(key) => {
+                    let o = ingest(
+                        s,
+                        &i,
+                        vec![action(&format!("k{key}"), AlertAction::Acknowledge)],
+                        at,
+                    )
+                    .await;
+                    assert_eq!(
+                        o[0].decision == Some(Decision::Drop),
+                        !open.contains_key(key)
+                    );
+                }
+                Op::Resolve(key) => {
+                    let o = ingest(
+                        s,
+                        &i,
+                        vec![action(&format!("k{key}"), AlertAction::Resolve)],
+                        at,
+                    )
+                    .await;
+                    match open.remove(key) {
+                        None => assert_eq!(o[0].decision, Some(Decision::Drop)),
+                        Some(id) => {
+                            let last = !open.values().any(|v| *v == id);
+                            assert_eq!(
+                                o[0].decision,
+                                Some(Decision::Resolve { incident_too: last })
+                            );
+                            if last {
+                                groups.retain(|_, v| *v != id);
+                            }
+                        }
+                    }
+                }
+                Op::HumanResolve(key) => {
+                    if let Some(id) = open.get(key).cloned() {
+                        s.resolve_incident(&id, &Actor::system(), Channel::Api, at)
+                            .await
+                            .unwrap();
+                        open.retain(|_, v| *v != id);
+                        groups.retain(|_, v| *v != id);
+                    }
+                }
+            }
+            // Invariants after every step, read back from the database.
+            let all = s
+                .list_incidents(IncidentFilter {
+                    limit: 1000,
+                    service_id: Some(i.service_id.clone()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(all.len(), opened, "one incident per opening trigger");
+            let open_ids: std::collections::HashSet<&IncidentId> = open.values().collect();
+            for inc in &all {
+                assert_eq!(
+                    inc.status.is_open(),
+                    open_ids.contains(&inc.id),
+                    "incident {} open state",
+                    inc.number
+                );
+            }
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     proptest! {
         // 48 cases by default (each opens a database); `cargo xtask fuzz` raises it.
         #![proptest_config(ProptestConfig {
@@ -565,82 +801,34 @@ mod model {
 
         #[test]
         fn the_store_keeps_pagerduty_semantics(ops in proptest::collection::vec(op(), 1..40)) {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
+            runtime().block_on(async {
                 let db = temp_store();
-                let s: &dyn Store = &db.store;
-                let i = service_with_integration(s, IntegrationType::Alertmanager).await;
-                // Model: key -> incident number of its open alert; incident -> (status, open alerts).
-                let mut open: HashMap<u8, IncidentId> = HashMap::new();
-                let mut groups: HashMap<u8, IncidentId> = HashMap::new();
-                let mut opened = 0usize;
-                for (n, op) in ops.iter().enumerate() {
-                    let at = t(n as i64);
-                    match op {
-                        Op::Trigger { key, group } => {
-                            let g = group.map(|g| format!("g{g}"));
-                            let o = ingest(s, &i, vec![trigger(&format!("k{key}"), "x", Severity::Error, g.as_deref())], at).await;
-                            let d = o[0].decision.unwrap();
-                            let id = o[0].incident_id.clone().unwrap();
-                            if let Some(existing) = open.get(key) {
-                                assert_eq!(d, Decision::Repeat);
-                                assert_eq!(&id, existing);
-                            } else if let Some(gi) = group.and_then(|g| groups.get(&g)) {
-                                assert_eq!(d, Decision::JoinIncident);
-                                assert_eq!(&id, gi);
-                                open.insert(*key, id);
-                            } else {
-                                assert_eq!(d, Decision::OpenIncident);
-                                opened += 1;
-                                if let Some(g) = group {
-                                    groups.insert(*g, id.clone());
-                                }
-                                open.insert(*key, id);
-                            }
-                        }
-                        Op::Ack(key) => {
-                            let o = ingest(s, &i, vec![action(&format!("k{key}"), AlertAction::Acknowledge)], at).await;
-                            assert_eq!(o[0].decision == Some(Decision::Drop), !open.contains_key(key));
-                        }
-                        Op::Resolve(key) => {
-                            let o = ingest(s, &i, vec![action(&format!("k{key}"), AlertAction::Resolve)], at).await;
-                            match open.remove(key) {
-                                None => assert_eq!(o[0].decision, Some(Decision::Drop)),
-                                Some(id) => {
-                                    let last = !open.values().any(|v| *v == id);
-                                    assert_eq!(o[0].decision, Some(Decision::Resolve { incident_too: last }));
-                                    if last {
-                                        groups.retain(|_, v| *v != id);
-                                    }
-                                }
-                            }
-                        }
-                        Op::HumanResolve(key) => {
-                            if let Some(id) = open.get(key).cloned() {
-                                s.resolve_incident(&id, &Actor::system(), Channel::Api, at).await.unwrap();
-                                open.retain(|_, v| *v != id);
-                                groups.retain(|_, v| *v != id);
-                            }
-                        }
-                    }
-                    // Invariants after every step, read back from the database.
-                    let all = s.list_incidents(IncidentFilter { limit: 1000, ..Default::default() }).await.unwrap();
-                    assert_eq!(all.len(), opened, "one incident per opening trigger");
-                    let open_ids: std::collections::HashSet<&IncidentId> = open.values().collect();
-                    for inc in &all {
-                        assert_eq!(inc.status.is_open(), open_ids.contains(&inc.id), "incident {} open state", inc.number);
-                    }
+                check(&db.store, &ops).await;
+            });
+        }
+    }
+
+    proptest! {
+        // Fewer cases on PostgreSQL (each makes a database on the server); `cargo xtask fuzz`
+        // raises them with the others.
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse::<u32>().ok()).map_or(16, |n| n.div_ceil(3)),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn the_store_keeps_pagerduty_semantics_on_postgres(ops in proptest::collection::vec(op(), 1..40)) {
+            runtime().block_on(async {
+                if let Some(db) = pg_store("model::the_store_keeps_pagerduty_semantics_on_postgres").await {
+                    check(&db.store, &ops).await;
                 }
             });
         }
     }
 }
 
-#[tokio::test]
-async fn the_outbox_delivers_at_least_once_retries_falls_back_and_cancels() {
+async fn the_outbox_delivers_at_least_once_retries_falls_back_and_cancels(s: &dyn Store) {
     use tocsin_core::contact::ContactType;
-    let db = temp_store();
-    let s: &dyn Store = &db.store;
     let alice = s
         .create_user(
             NewUser {
@@ -978,4 +1166,263 @@ async fn the_outbox_delivers_at_least_once_retries_falls_back_and_cancels() {
         (n.len(), &n[0].incident.id, n[0].reserved),
         (1, &high, true)
     );
+}
+
+#[tokio::test]
+async fn postgres_backups_are_pg_dumps() {
+    let Some(db) = pg_store("postgres_backups_are_pg_dumps").await else {
+        return;
+    };
+    let to = std::env::temp_dir().join("never-written.dump");
+    match db.store.backup(&to).await {
+        Err(StoreError::Invalid { field, message }) => {
+            assert_eq!(field, "to");
+            assert!(message.contains("pg_dump"), "{message}");
+        }
+        other => panic!("expected a refusal naming pg_dump, got {other:?}"),
+    }
+    assert!(!to.exists());
+}
+
+/// Triggers sent at once through several nodes: per dedup key, one opens the incident and the
+/// others repeat it; per group, one opens it and the others join it; numbers stay gap-free.
+async fn concurrent_triggers_of_one_alert_or_group_make_one_incident(nodes: &[Arc<dyn Store>]) {
+    let i = service_with_integration(nodes[0].as_ref(), IntegrationType::Alertmanager).await;
+    const ROUNDS: i64 = 8;
+    const SENDERS_PER_NODE: usize = 2;
+    for round in 0..ROUNDS {
+        for grouped in [false, true] {
+            let mut sending = tokio::task::JoinSet::new();
+            for (n, node) in nodes.iter().enumerate() {
+                for k in 0..SENDERS_PER_NODE {
+                    let (node, i) = (node.clone(), i.clone());
+                    // Grouped: distinct alerts of one group; otherwise one alert, many times.
+                    let (key, group) = if grouped {
+                        (format!("g{round}-{n}-{k}"), Some(format!("group{round}")))
+                    } else {
+                        (format!("k{round}"), None)
+                    };
+                    sending.spawn(async move {
+                        let ev = trigger(&key, "down", Severity::Error, group.as_deref());
+                        ingest(node.as_ref(), &i, vec![ev], t(round))
+                            .await
+                            .remove(0)
+                    });
+                }
+            }
+            let outcomes = sending.join_all().await;
+            let opened = outcomes
+                .iter()
+                .filter(|o| o.decision == Some(Decision::OpenIncident))
+                .count();
+            assert_eq!(
+                opened, 1,
+                "round {round} (grouped: {grouped}): {outcomes:?}"
+            );
+            let other = if grouped {
+                Decision::JoinIncident
+            } else {
+                Decision::Repeat
+            };
+            assert!(
+                outcomes.iter().all(
+                    |o| o.decision == Some(Decision::OpenIncident) || o.decision == Some(other)
+                ),
+                "{outcomes:?}"
+            );
+            let first = &outcomes[0].incident_id;
+            assert!(outcomes.iter().all(|o| &o.incident_id == first));
+        }
+    }
+    let all = nodes[0]
+        .list_incidents(IncidentFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut numbers: Vec<i64> = all.iter().map(|i| i.number).collect();
+    numbers.sort_unstable();
+    let expected: Vec<i64> = (1..=2 * ROUNDS).collect();
+    assert_eq!(numbers, expected, "one number per incident, none skipped");
+    let grouped = all
+        .iter()
+        .find(|i| i.alert_count > 1)
+        .expect("a grouped incident");
+    assert_eq!(grouped.alert_count, (nodes.len() * SENDERS_PER_NODE) as i64);
+}
+
+/// Several nodes claim due escalation steps and notifications at once: each is taken by one
+/// node, none is left behind, and a step recorded by its claimer queues its page once.
+async fn due_work_is_claimed_once_across_nodes(nodes: &[Arc<dyn Store>]) {
+    use tocsin_core::contact::ContactType;
+    let s = nodes[0].as_ref();
+    let alice = s
+        .create_user(
+            NewUser {
+                name: "Alice".into(),
+                email: "alice@example.com".into(),
+                time_zone: "UTC".into(),
+                role: Role::Responder,
+                password_hash: None,
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let email = s
+        .create_contact_method(
+            NewContactMethod {
+                user_id: alice.id.clone(),
+                kind: ContactType::Email,
+                address: "alice@example.com".into(),
+                label: String::new(),
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let policy = s
+        .create_escalation_policy(
+            NewEscalationPolicy {
+                name: "p".into(),
+                description: String::new(),
+                repeat: 0,
+                levels: vec![LevelRecord {
+                    delay_minutes: 5,
+                    targets: vec![TargetRecord::User {
+                        id: alice.id.clone(),
+                    }],
+                }],
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let svc = s
+        .create_service(
+            NewService {
+                name: "svc".into(),
+                description: String::new(),
+                team_id: None,
+                escalation_policy_id: Some(policy.id),
+                ack_timeout_minutes: None,
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let i = s
+        .create_integration(
+            NewIntegration {
+                service_id: svc.id,
+                kind: IntegrationType::EventsV2,
+                name: "i".into(),
+                key: "n".repeat(32),
+                rate_limit: None,
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    const INCIDENTS: usize = 30;
+    // Both lanes: a third of them high urgency.
+    let evs = (0..INCIDENTS)
+        .map(|n| {
+            let severity = if n % 3 == 0 {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            trigger(&format!("k{n}"), "down", severity, None)
+        })
+        .collect();
+    ingest(s, &i, evs, t(1)).await;
+
+    // Each node takes steps a few at a time and records each as the engine would.
+    let mut claiming = tokio::task::JoinSet::new();
+    for (n, node) in nodes.iter().enumerate() {
+        let (node, user, method) = (node.clone(), alice.id.clone(), email.id.clone());
+        claiming.spawn(async move {
+            let name = format!("node-{n}");
+            let mut taken = Vec::new();
+            loop {
+                let due = node
+                    .claim_due_escalations(&name, t(2), t(62), 4)
+                    .await
+                    .unwrap();
+                if due.is_empty() {
+                    return taken;
+                }
+                let steps = due
+                    .iter()
+                    .map(|d| EscalationStep {
+                        incident_id: d.incident.id.clone(),
+                        node: name.clone(),
+                        cursor: StepCursor {
+                            level: 0,
+                            round: 0,
+                            step: 0,
+                        },
+                        next_due: None,
+                        notifications: vec![NewNotification {
+                            user_id: user.clone(),
+                            contact_method_id: method.clone(),
+                            due_at: t(2),
+                            idempotency_key: format!("{}:0:{user}:{method}:0", d.incident.id),
+                        }],
+                        message: "level 1".into(),
+                    })
+                    .collect();
+                let recorded = node.record_escalation_steps(steps, t(2)).await.unwrap();
+                assert!(recorded.iter().all(|r| *r), "the claimer records its steps");
+                taken.extend(due.into_iter().map(|d| d.incident.id));
+            }
+        });
+    }
+    let mut steps: Vec<IncidentId> = claiming.join_all().await.concat();
+    assert_eq!(steps.len(), INCIDENTS, "every step taken once");
+    steps.sort_by(|a, b| a.0.cmp(&b.0));
+    steps.dedup();
+    assert_eq!(steps.len(), INCIDENTS, "no step taken twice");
+
+    let mut sending = tokio::task::JoinSet::new();
+    for (n, node) in nodes.iter().enumerate() {
+        let node = node.clone();
+        sending.spawn(async move {
+            let name = format!("node-{n}");
+            let mut sent = Vec::new();
+            loop {
+                let due = node
+                    .claim_due_notifications(&name, t(3), t(63), 4)
+                    .await
+                    .unwrap();
+                if due.is_empty() {
+                    return sent;
+                }
+                let done = due
+                    .iter()
+                    .map(|d| Completion {
+                        id: d.id.clone(),
+                        node: name.clone(),
+                        result: DeliveryResult::Sent { provider_id: None },
+                        fallback: None,
+                        at: t(3),
+                    })
+                    .collect();
+                node.complete_notifications(done).await.unwrap();
+                sent.extend(due.into_iter().map(|d| d.idempotency_key));
+            }
+        });
+    }
+    let mut sent: Vec<String> = sending.join_all().await.concat();
+    assert_eq!(sent.len(), INCIDENTS, "every page sent once");
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent.len(), INCIDENTS, "no page sent twice");
+    for id in &steps {
+        let list = s.list_notifications(id).await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].state, "sent");
+    }
 }

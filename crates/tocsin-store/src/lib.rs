@@ -1,7 +1,8 @@
 //! Tocsin's storage boundary: the `Store` trait, whose methods are use cases that each run in one
-//! transaction, the records they return, and the SQLite backend. Only this crate contains SQL.
-//! No transaction handle crosses the trait, so a PostgreSQL backend can sit beside SQLite.
+//! transaction, the records they return, and its SQLite and PostgreSQL backends. Only this crate
+//! contains SQL. No transaction handle crosses the trait: each backend keeps its own.
 
+pub mod postgres;
 mod records;
 pub mod sqlite;
 
