@@ -605,11 +605,11 @@ async fn a_telegram_button_acknowledges_through_the_bots_webhook() {
     app.escalate().await;
     app.dispatch().await;
     let sent = rx.got("tg/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage");
+    let paths: Vec<String> = rx.got.lock().unwrap().keys().cloned().collect();
     assert_eq!(
         sent.len(),
         1,
-        "{:?} {}",
-        rx.got.lock().unwrap().keys().collect::<Vec<_>>(),
+        "{paths:?} {}",
         app.get(&format!("/api/v1/incidents/{id}/notifications"))
             .await
             .body
