@@ -73,6 +73,8 @@ pub struct IncidentFilter {
     pub limit: u32,
     /// Incidents with a number below this one (the cursor of the previous page).
     pub before_number: Option<i64>,
+    /// `None`: both urgencies.
+    pub urgency: Option<Urgency>,
 }
 
 /// Storage use cases. Each method is one transaction; implementations never keep state that
@@ -371,4 +373,58 @@ pub trait Store: Send + Sync + 'static {
     /// Called once on graceful shutdown, after the last write: leaves the database in one
     /// self-contained file (SQLite folds its write-ahead log back in).
     async fn close(&self) -> Result<()>;
+
+    // ---- Web UI sign-in and sessions (a backend mirrors this block as a unit) ----
+    // The default bodies refuse, so that a backend still being written builds; every backend
+    // that serves the web UI overrides all six (SQLite does; the contract tests say how).
+    /// The account with this email (any case) and its password hash.
+    async fn find_login(&self, email: &str) -> Result<Option<Login>> {
+        let _ = email;
+        Err(sessions_unsupported())
+    }
+    /// Stores a new session, and drops the user's expired sessions and, beyond
+    /// `SESSIONS_PER_USER_MAX`, their least recently used ones, in one transaction.
+    async fn create_session(&self, session: NewSession, now: Timestamp) -> Result<()> {
+        let _ = (session, now);
+        Err(sessions_unsupported())
+    }
+    /// The unexpired session with this token hash, with its user.
+    async fn find_session(&self, token_hash: &str, now: Timestamp) -> Result<Option<Session>> {
+        let _ = (token_hash, now);
+        Err(sessions_unsupported())
+    }
+    /// Records that a session was used at `now` and moves its expiry to `expires_at`.
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        let _ = (token_hash, now, expires_at);
+        Err(sessions_unsupported())
+    }
+    /// Ends a session (sign-out); ending one that is gone is not an error.
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        let _ = token_hash;
+        Err(sessions_unsupported())
+    }
+    /// Sets a user's password hash and ends all their sessions but `keep` (the one that asked),
+    /// in one transaction.
+    async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: &str,
+        keep: Option<&str>,
+    ) -> Result<()> {
+        let _ = (user, password_hash, keep);
+        Err(sessions_unsupported())
+    }
 }
+
+fn sessions_unsupported() -> StoreError {
+    StoreError::Backend("this storage backend does not implement web sessions yet".into())
+}
+
+/// Web sessions one person may hold at once (browsers and phones); signing in beyond this ends
+/// their least recently used session.
+pub const SESSIONS_PER_USER_MAX: u32 = 20;

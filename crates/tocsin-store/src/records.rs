@@ -468,3 +468,31 @@ pub struct LinkTarget {
     pub user_name: String,
     pub used: bool,
 }
+
+// ---- Web UI sessions ----
+
+/// A person who may sign in: their account and argon2id password hash (`None`: no password is
+/// set, so they cannot sign in to the web UI).
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+/// A web session to store. The cookie's token itself never reaches the store.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    /// Hex SHA-256 of the cookie's token.
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub expires_at: Timestamp,
+}
+
+/// A live web session and the person it signs in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    pub user: User,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+}

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0010_sending_index.sql"),
     include_str!("../migrations/sqlite/0011_priority_lanes.sql"),
     include_str!("../migrations/sqlite/0012_reassign.sql"),
+    include_str!("../migrations/sqlite/0013_web_sessions.sql"),
 ];
 /// Work lanes in the order they are claimed: high urgency (1), then low (0).
 const LANES: [i64; 2] = [1, 0];
@@ -2374,6 +2375,10 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
                 sql.push_str(" AND number < ?");
                 args.push(n.into());
             }
+            if let Some(u) = f.urgency {
+                sql.push_str(" AND urgency = ?");
+                args.push(u.as_str().to_owned().into());
+            }
             sql.push_str(" ORDER BY number DESC LIMIT ?");
             args.push(i64::from(f.limit).into());
             let mut st = c.prepare_cached(&sql)?;
@@ -2581,6 +2586,127 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
         self.read(move |c| {
             // VACUUM INTO reads one consistent snapshot and writes a compact, self-contained file.
             c.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- Web UI sign-in and sessions ----
+
+    async fn find_login(&self, email: &str) -> Result<Option<Login>> {
+        let email = email.trim().to_owned();
+        self.read(move |c| {
+            Ok(c.query_row(
+                &format!("SELECT {USER_COLS}, password_hash FROM users WHERE email = ?1"),
+                [email],
+                |r| {
+                    Ok(Login {
+                        user: user_row(r)?,
+                        password_hash: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn create_session(&self, s: NewSession, now: Timestamp) -> Result<()> {
+        self.write(move |tx| {
+            user_found(tx, &s.user_id.0)?;
+            tx.execute(
+                "DELETE FROM web_sessions WHERE user_id = ?1 AND expires_at <= ?2",
+                params![s.user_id.0, ms(now)],
+            )?;
+            // Keep room for the new one: the least recently used beyond the limit go.
+            tx.execute(
+                "DELETE FROM web_sessions WHERE token_hash IN (
+                   SELECT token_hash FROM web_sessions WHERE user_id = ?1
+                   ORDER BY last_seen_at DESC, created_at DESC LIMIT -1 OFFSET ?2)",
+                params![s.user_id.0, i64::from(SESSIONS_PER_USER_MAX) - 1],
+            )?;
+            tx.execute(
+                "INSERT INTO web_sessions (token_hash, user_id, created_at, last_seen_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?3, ?4)",
+                params![s.token_hash, s.user_id.0, ms(now), ms(s.expires_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_session(&self, token_hash: &str, now: Timestamp) -> Result<Option<Session>> {
+        let hash = token_hash.to_owned();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT u.id, u.name, u.email, u.time_zone, u.role, u.created_at,
+                   s.created_at, s.last_seen_at, s.expires_at
+                 FROM web_sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+                params![hash, ms(now)],
+                |r| {
+                    Ok(Session {
+                        user: user_row(r)?,
+                        created_at: ts(r.get(6)?),
+                        last_seen_at: ts(r.get(7)?),
+                        expires_at: ts(r.get(8)?),
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        let hash = token_hash.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE web_sessions SET last_seen_at = ?2, expires_at = ?3 WHERE token_hash = ?1",
+                params![hash, ms(now), ms(expires_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        let hash = token_hash.to_owned();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM web_sessions WHERE token_hash = ?1", [hash])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: &str,
+        keep: Option<&str>,
+    ) -> Result<()> {
+        let (user, hash, keep) = (
+            user.0.clone(),
+            password_hash.to_owned(),
+            keep.map(str::to_owned),
+        );
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                params![user, hash],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound("user"));
+            }
+            tx.execute(
+                "DELETE FROM web_sessions WHERE user_id = ?1 AND token_hash IS NOT ?2",
+                params![user, keep],
+            )?;
             Ok(())
         })
         .await

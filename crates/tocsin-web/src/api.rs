@@ -418,6 +418,7 @@ pub async fn list_incidents(
             service_id: q.service_id.filter(|s| !s.is_empty()).map(ServiceId),
             limit: limit + 1,
             before_number,
+            urgency: None,
         })
         .await?;
     let next_cursor = if incidents.len() > limit as usize {
