@@ -81,6 +81,9 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     // A real SMTP server for the email tests (Debian's python, which the package installs into).
     ("/usr/bin/python3 -c 'import aiosmtpd'", "python3-aiosmtpd"),
     ("command -v openssl", "openssl"),
+    // The web UI's browser tests: Debian's Chromium and its matching driver.
+    ("command -v chromium", "chromium"),
+    ("command -v chromedriver", "chromium-driver"),
 ];
 
 fn test(args: &[String]) -> anyhow::Result<()> {

@@ -1,7 +1,7 @@
 //! Tocsin's HTTP surface: ingestion endpoints (PagerDuty Events v2, Alertmanager, generic),
-//! the REST API under `/api/v1` with its OpenAPI document, the first-admin setup page, and the
-//! operations endpoints. Handlers parse at the edge, ask the store or the ingestor, and render;
-//! they hold no domain rules of their own.
+//! the REST API under `/api/v1` with its OpenAPI document, the first-admin setup page, the
+//! operations endpoints, and the web UI (`ui/`). Handlers parse at the edge, ask the store or
+//! the ingestor, and render; they hold no domain rules of their own.
 
 pub mod ack;
 pub mod api;
@@ -17,6 +17,7 @@ pub mod ops;
 pub mod paging;
 pub mod schedules;
 pub mod setup;
+pub mod ui;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
@@ -69,6 +70,8 @@ pub struct AppState {
     pub gate: ingest::Gate,
     /// Set when shutdown begins: `/readyz` turns 503 so load balancers stop sending.
     pub shutting_down: AtomicBool,
+    /// The web UI's in-memory state (sign-in rate limits).
+    pub ui: ui::UiState,
 }
 
 impl AppState {
@@ -90,6 +93,7 @@ impl AppState {
             integrations: ingest::IntegrationCache::default(),
             gate: ingest::Gate::default(),
             shutting_down: AtomicBool::new(false),
+            ui: ui::UiState::default(),
         })
     }
 }
@@ -112,6 +116,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(hooks::routes())
         .merge(buttons::routes())
         .merge(ops::routes())
+        .merge(ui::routes())
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::internal("a request handler panicked", "panic").into_response_owned()
         }))

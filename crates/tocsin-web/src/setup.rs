@@ -205,7 +205,8 @@ async fn submit(
             StatusCode::CREATED,
             "Tocsin is ready",
             &format!(
-                "<p>{} is the administrator.</p><p>Create an API token for scripts and tools with \
+                "<p>{} is the administrator.</p><p><a href=\"/login\">Sign in to the web UI</a>.</p>\
+                 <p>Create an API token for scripts and tools with \
                  <code>tocsin token create --name admin --role admin --user {}</code>.</p>",
                 escape(&user.name),
                 escape(&user.email)

@@ -177,6 +177,8 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
     let app = tocsin_web::router(state.clone());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let http = tokio::spawn(async move {
+        // With each connection's peer address, for the web UI's sign-in limit per address.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = stop_rx.await;

@@ -3,6 +3,7 @@
 //! so linking stays fast.
 
 mod api;
+mod browser;
 mod cli;
 mod crash;
 mod delivery;
@@ -12,4 +13,5 @@ mod paging;
 mod peers;
 mod schedules;
 mod support;
+mod ui;
 mod verification;

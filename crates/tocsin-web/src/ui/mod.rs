@@ -1,0 +1,157 @@
+//! The web UI: server-rendered pages (askama templates in `templates/`), one stylesheet and one
+//! small script embedded in the binary (`assets/`), and live updates over Server-Sent Events.
+//! Pages call the same `Store` use cases as the REST API and hold no domain rules of their own;
+//! they sign people in with sessions (cookies), never with API tokens.
+
+mod assets;
+mod error;
+mod format;
+mod incidents;
+mod live;
+mod schedules;
+mod services;
+mod session;
+
+pub use error::UiError;
+pub use session::{LoginLimits, Signed};
+
+use crate::AppState;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// What the UI keeps in memory: the sign-in rate limits.
+#[derive(Default)]
+pub struct UiState {
+    pub login_limits: LoginLimits,
+}
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(incidents::dashboard))
+        .route("/login", get(session::login_form).post(session::login))
+        .route("/logout", post(session::logout))
+        .route(
+            "/account/password",
+            get(session::password_form).post(session::change_password),
+        )
+        .route("/incidents", get(incidents::list))
+        .route("/incidents/{id}", get(incidents::page))
+        .route("/incidents/{id}/acknowledge", post(incidents::acknowledge))
+        .route("/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/incidents/{id}/escalate", post(incidents::escalate))
+        .route("/incidents/{id}/reassign", post(incidents::reassign))
+        .route("/incidents/{id}/notes", post(incidents::add_note))
+        .route("/services", get(services::list))
+        .route("/services/{id}", get(services::page))
+        .route("/schedules", get(schedules::list))
+        .route("/schedules/{id}", get(schedules::page))
+        .route(
+            "/ui/fragments/dashboard",
+            get(incidents::dashboard_fragment),
+        )
+        .route("/ui/fragments/incidents", get(incidents::list_fragment))
+        .route(
+            "/ui/fragments/incidents/{id}",
+            get(incidents::page_fragment),
+        )
+        .route("/ui/events", get(live::events))
+        .route("/assets/{name}", get(assets::serve))
+        .layer(axum::middleware::map_response(protect))
+}
+
+/// Headers every UI response carries. The policy allows nothing from another origin: no
+/// request leaves for a CDN, an injected script cannot run, and no site may frame a page.
+async fn protect(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Pages carry CSRF tokens and incident data: never stored by a browser or a proxy. The
+    // assets set their own caching.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// What every page's frame (`base.html`) shows.
+pub struct Chrome {
+    pub title: String,
+    /// Which main navigation entry is current: `dashboard`, `incidents`, `services`,
+    /// `schedules`, or empty.
+    pub nav: &'static str,
+    pub user: Option<ChromeUser>,
+    pub css: &'static str,
+    pub js: &'static str,
+    pub icon: &'static str,
+    /// The fragment a live page refreshes when something it shows changes.
+    pub live_src: Option<String>,
+    /// The incident a live page shows (`*`: any).
+    pub live_incident: String,
+}
+
+pub struct ChromeUser {
+    pub name: String,
+    pub csrf: String,
+}
+
+impl Chrome {
+    pub fn new(title: impl Into<String>, nav: &'static str, user: Option<&Signed>) -> Self {
+        Self {
+            title: title.into(),
+            nav,
+            user: user.map(|s| ChromeUser {
+                name: s.user.name.clone(),
+                csrf: s.csrf.clone(),
+            }),
+            css: assets::css_url(),
+            js: assets::js_url(),
+            icon: assets::icon_url(),
+            live_src: None,
+            live_incident: "*".into(),
+        }
+    }
+
+    pub fn live(mut self, src: String, incident: &str) -> Self {
+        self.live_src = Some(src);
+        self.live_incident = incident.to_owned();
+        self
+    }
+}
+
+/// A query string that does not parse (a hand-edited URL).
+pub fn bad_query(e: axum::extract::rejection::QueryRejection) -> UiError {
+    UiError::BadRequest(format!(
+        "The address's query is not understood: {}.",
+        e.body_text()
+    ))
+}
+
+/// Renders a template as an HTML response; a template that fails to render is an internal
+/// error (askama checks them at compile time, so this is a bug, logged once here).
+pub fn html(t: &impl askama::Template) -> Result<Response, UiError> {
+    use axum::response::IntoResponse;
+    match t.render() {
+        Ok(body) => Ok(axum::response::Html(body).into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            Err(UiError::Internal)
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The web UI in a real browser: Debian's `chromium`, driven over WebDriver by the test itself
+//! through Debian's `chromedriver` on a free loopback port (no driver or browser download). Two
+//! people work one incident: a new incident appears on one's list without a reload, she
+//! acknowledges it, and the other sees it on his open timeline, live. Screenshots at desktop and
+//! phone width go to `target/screenshots/`. Skipped, saying so, only when Chromium is not
+//! installed (`cargo xtask test` installs it).
+
+use crate::support::*;
+use crate::ui::{PASSWORD, person};
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// How long a change may take to reach an open page (the issue asks for 2 s).
+const LIVE_WITHIN: Duration = Duration::from_secs(2);
+const DESKTOP: (u32, u32) = (1280, 900);
+const PHONE_WIDTH: u32 = 375;
+
+fn chromedriver() -> Option<PathBuf> {
+    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// `chromedriver` started by this test on a free loopback port, stopped by its PID on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start(binary: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = client.get(format!("{url}/status")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, url }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One browser: a fresh profile folder, nothing that reaches the network by itself.
+async fn browser(driver: &Driver, profile: &Path, dark: bool) -> Client {
+    let mut args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+    ]
+    .map(String::from)
+    .into();
+    args.push(format!("--window-size={},{}", DESKTOP.0, DESKTOP.1));
+    args.push(format!("--user-data-dir={}", profile.display()));
+    // The system's dark preference, which `prefers-color-scheme` follows.
+    if dark {
+        args.push("--force-dark-mode".into());
+    }
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+        "goog:loggingPrefs": {"browser": "ALL"},
+    });
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a browser session")
+}
+
+/// Chromedriver's console log of the page (`POST /session/{id}/se/log`), emptied by reading.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.into()))
+    }
+}
+
+/// Console errors so far (warnings and info are allowed).
+async fn console_errors(c: &Client) -> Vec<String> {
+    let log = c.issue_cmd(BrowserLog).await.expect("browser log");
+    log.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["level"] == "SEVERE")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn wait_for_text(c: &Client, css: &str, text: &str, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        if let Ok(el) = c.find(Locator::Css(css)).await
+            && el.text().await.is_ok_and(|t| t.contains(text))
+        {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "{text:?} did not appear in {css} within {within:?}; page: {}",
+            c.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_live(c: &Client) {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#live-state[data-state=\"live\"]"))
+        .await
+        .expect("the page's event stream connects");
+}
+
+/// Signs in with the keyboard only: the email field has focus, Tab moves to the password, Enter
+/// sends the form.
+async fn sign_in(c: &Client, base: &str, email: &str) {
+    c.goto(&format!("{base}/login?next=%2Fincidents"))
+        .await
+        .expect("login page");
+    let focused = c.active_element().await.expect("focus");
+    assert_eq!(
+        focused.attr("id").await.expect("id").as_deref(),
+        Some("email"),
+        "the email field has focus"
+    );
+    focused
+        .send_keys(&format!("{email}\u{E004}{PASSWORD}\u{E007}"))
+        .await
+        .expect("typing");
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_url(&url::Url::parse(&format!("{base}/incidents")).expect("url"))
+        .await
+        .expect("signed in and sent to the incidents list");
+}
+
+fn screenshots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshots folder");
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+/// Screenshots of a page at desktop and phone width; at phone width nothing may need
+/// sideways scrolling.
+async fn both_widths(c: &Client, name: &str) {
+    c.set_window_size(DESKTOP.0, DESKTOP.1)
+        .await
+        .expect("desktop size");
+    screenshot(c, &format!("{name}-desktop")).await;
+    c.set_window_size(PHONE_WIDTH, 812)
+        .await
+        .expect("phone size");
+    let widths = c
+        .execute(
+            "return [window.innerWidth, document.documentElement.scrollWidth];",
+            vec![],
+        )
+        .await
+        .expect("widths");
+    let (inner, scroll) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+    assert!(
+        inner <= u64::from(PHONE_WIDTH) + 20,
+        "the window really is phone-sized: {inner}"
+    );
+    assert!(
+        scroll <= inner,
+        "{name} scrolls sideways at {inner} px ({scroll} px wide)"
+    );
+    screenshot(c, &format!("{name}-phone")).await;
+    c.set_window_size(DESKTOP.0, DESKTOP.1)
+        .await
+        .expect("desktop size");
+}
+
+#[tokio::test]
+async fn two_people_work_one_incident_live_in_chromium() {
+    let Some(driver_bin) = chromedriver().filter(|_| Path::new(CHROMIUM).exists()) else {
+        eprintln!(
+            "SKIPPED two_people_work_one_incident_live_in_chromium: Chromium is not installed \
+             (apt-get install chromium chromium-driver; `cargo xtask test` installs them)"
+        );
+        return;
+    };
+    let mut app = TestApp::spawn().await;
+    person(&app, "Ada", "responder").await;
+    person(&app, "Bob", "responder").await;
+    let service = app.service("payments").await;
+    let key = app.integration(&service, "events_v2").await;
+    let driver = Driver::start(&driver_bin).await;
+    let profiles = temp_dir("chromium");
+    let ada = browser(&driver, &profiles.join("ada"), false).await;
+    let bob = browser(&driver, &profiles.join("bob"), false).await;
+
+    sign_in(&ada, &app.url, "ada@example.com").await;
+    wait_live(&ada).await;
+    both_widths(&ada, "incidents-empty").await;
+
+    // A new incident appears on the open list without a reload.
+    let r = app
+        .enqueue(
+            json!({"routing_key": key, "event_action": "trigger", "dedup_key": "db-1",
+            "payload": {"summary": "Database primary down", "source": "db1",
+                        "severity": "critical", "custom_details": {"free_disk": "2%"}},
+            "links": [{"href": "https://grafana.example/d/db", "text": "dashboard"}]}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::ACCEPTED, "{}", r.body);
+    let took = wait_for_text(&ada, "#incident-list", "Database primary down", LIVE_WITHIN).await;
+    eprintln!("the new incident appeared on the list after {took:?}");
+    both_widths(&ada, "incidents").await;
+    let id = app.incidents(&service).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Bob has the incident open.
+    sign_in(&bob, &app.url, "bob@example.com").await;
+    bob.goto(&format!("{}/incidents/{id}", app.url))
+        .await
+        .expect("incident page");
+    wait_live(&bob).await;
+
+    // Ada opens it from her list and acknowledges.
+    ada.find(Locator::Css(".inc-title"))
+        .await
+        .expect("the incident's link")
+        .click()
+        .await
+        .expect("open");
+    ada.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#act-acknowledge"))
+        .await
+        .expect("the acknowledge button")
+        .click()
+        .await
+        .expect("acknowledge");
+    wait_for_text(&ada, ".notice", "Acknowledged", Duration::from_secs(10)).await;
+    both_widths(&ada, "incident").await;
+
+    // Bob sees it on his open page, without a reload.
+    let took = wait_for_text(&bob, "#inc-timeline", "Acknowledged by Ada", LIVE_WITHIN).await;
+    eprintln!("the acknowledgement reached the other browser after {took:?}");
+    wait_for_text(&bob, "#inc-status-badge", "acknowledged", LIVE_WITHIN).await;
+    assert!(
+        bob.find(Locator::Css("#act-acknowledge")).await.is_err(),
+        "the acknowledge button went away with the change"
+    );
+
+    bob.goto(&format!("{}/", app.url)).await.expect("dashboard");
+    both_widths(&bob, "dashboard").await;
+    bob.goto(&format!("{}/services/{service}", app.url))
+        .await
+        .expect("service");
+    both_widths(&bob, "service").await;
+
+    // The dark theme, in a browser whose system prefers it.
+    let night = browser(&driver, &profiles.join("night"), true).await;
+    sign_in(&night, &app.url, "bob@example.com").await;
+    let dark = night
+        .execute(
+            "return matchMedia('(prefers-color-scheme: dark)').matches",
+            vec![],
+        )
+        .await
+        .expect("media query");
+    assert_eq!(dark, json!(true), "the browser prefers dark");
+    night
+        .goto(&format!("{}/incidents/{id}", app.url))
+        .await
+        .expect("incident page");
+    both_widths(&night, "incident-dark").await;
+
+    for (who, c) in [("Ada", &ada), ("Bob", &bob), ("Bob at night", &night)] {
+        let errors = console_errors(c).await;
+        assert!(errors.is_empty(), "{who}'s console has errors: {errors:?}");
+    }
+    ada.close().await.expect("close Ada's browser");
+    bob.close().await.expect("close Bob's browser");
+    night.close().await.expect("close the dark browser");
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&profiles);
+    app.stop().await;
+}

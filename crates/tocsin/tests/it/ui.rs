@@ -1,0 +1,796 @@
+//! The web UI through HTTP, as a browser without scripts would use it: sign-in and its cookie,
+//! CSRF refusals, sign-in limits, password change, the pages with real incident data, and the
+//! live event stream. The real-browser flows are in `browser.rs`.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Makes a person who can sign in; returns their id.
+pub async fn person(app: &TestApp, name: &str, role: &str) -> String {
+    let r = app
+        .post(
+            "/api/v1/users",
+            json!({"name": name, "email": format!("{}@example.com", name.to_lowercase()),
+                   "role": role, "password": PASSWORD, "time_zone": "Europe/Paris"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["id"].as_str().expect("id").to_owned()
+}
+
+/// A browser without scripts: no redirects followed, cookies kept by hand.
+pub struct Visitor {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub cookies: Vec<(String, String)>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub set_cookies: Vec<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Page {
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        let at = self
+            .text
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no form on the page: {}", self.text));
+        let rest = &self.text[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').expect("closing quote")].to_owned()
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.set_cookies
+            .iter()
+            .map(String::as_str)
+            .find(|c| c.starts_with(&format!("{name}=")))
+    }
+}
+
+impl Visitor {
+    pub fn new(app: &TestApp) -> Self {
+        Self {
+            url: app.url.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn read(&mut self, r: reqwest::Response) -> Page {
+        let set_cookies: Vec<String> = r
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for c in &set_cookies {
+            let pair = c.split(';').next().unwrap_or_default();
+            if let Some((k, v)) = pair.split_once('=') {
+                self.cookies.retain(|(name, _)| name != k);
+                if !v.is_empty() {
+                    self.cookies.push((k.to_owned(), v.to_owned()));
+                }
+            }
+        }
+        Page {
+            status: r.status(),
+            location: r
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            headers: r.headers().clone(),
+            set_cookies,
+            text: r.text().await.unwrap_or_default(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("GET");
+        self.read(r).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_from(path, form, None).await
+    }
+
+    pub async fn post_from(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> Page {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header(COOKIE, self.cookie_header())
+            .form(form);
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        let r = req.send().await.expect("POST");
+        self.read(r).await
+    }
+
+    /// Signs in through the form; returns the answer to the form's post.
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        let form = self.get("/login").await;
+        assert_eq!(form.status, StatusCode::OK);
+        let csrf = form.csrf();
+        self.post(
+            "/login",
+            &[
+                ("email", email),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/incidents"),
+            ],
+        )
+        .await
+    }
+}
+
+/// A service with an events_v2 integration, and one high-urgency incident on it; returns
+/// (service id, key, incident).
+async fn incident(app: &TestApp) -> (String, String, Value) {
+    let service = app.service("payments").await;
+    let key = app.integration(&service, "events_v2").await;
+    let r = app
+        .enqueue(json!({
+            "routing_key": key, "event_action": "trigger", "dedup_key": "db-1",
+            "payload": {"summary": "Database <primary> down", "source": "db1",
+                        "severity": "critical", "component": "postgres",
+                        "custom_details": {"free_disk": "2%"}},
+            "links": [{"href": "https://grafana.example/d/db", "text": "dashboard"},
+                      {"href": "javascript:alert(1)", "text": "sneaky"}]
+        }))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let incidents = app.incidents(&service).await;
+    (service, key, incidents[0].clone())
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_safe_cookie_and_signing_out_ends_the_session() {
+    let mut app = TestApp::spawn().await;
+    person(&app, "Ada", "responder").await;
+    let mut v = Visitor::new(&app);
+
+    // A page without a session sends to the sign-in page, which comes back to it.
+    let r = v.get("/incidents?status=all").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/login?next=%2Fincidents%3Fstatus%3Dall")
+    );
+
+    let wrong = v.sign_in("ada@example.com", "not the password").await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(
+        wrong.text.contains("do not match an account"),
+        "{}",
+        wrong.text
+    );
+    assert!(wrong.cookie("tocsin_session").is_none());
+    let unknown = v.sign_in("nobody@example.com", PASSWORD).await;
+    assert_eq!(unknown.status, StatusCode::FORBIDDEN);
+    assert!(unknown.text.contains("do not match an account"));
+
+    let ok = v.sign_in("ADA@example.com", PASSWORD).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    assert_eq!(ok.location.as_deref(), Some("/incidents"));
+    let cookie = ok.cookie("tocsin_session").expect("session cookie");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    // Served over http here, so not Secure (https public URLs add Secure and __Host-).
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let token = cookie
+        .split(';')
+        .next()
+        .and_then(|p| p.split_once('='))
+        .map(|(_, t)| t.to_owned())
+        .unwrap();
+    assert!(token.len() >= 64, "a long random token");
+
+    let dash = v.get("/").await;
+    assert_eq!(dash.status, StatusCode::OK);
+    assert!(dash.text.contains("What is on fire"));
+    assert!(dash.text.contains("Ada"));
+    let csp = dash.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+    assert_eq!(dash.headers["cache-control"], "no-store");
+    // Already signed in: the sign-in page sends on.
+    assert_eq!(v.get("/login").await.status, StatusCode::SEE_OTHER);
+
+    // Signing out needs the session's CSRF token, then ends the session for good.
+    let csrf = dash.csrf();
+    assert_eq!(
+        v.post("/logout", &[("csrf", "forged")]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let out = v.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location.as_deref(), Some("/login"));
+    let mut replay = Visitor::new(&app);
+    replay.cookies = vec![("tocsin_session".into(), token)];
+    assert_eq!(replay.get("/").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        replay.get("/ui/fragments/dashboard").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forms_without_this_sessions_csrf_token_are_refused() {
+    let mut app = TestApp::spawn().await;
+    person(&app, "Ada", "responder").await;
+    let (_, _, inc) = incident(&app).await;
+    let id = inc["id"].as_str().unwrap();
+    let mut v = Visitor::new(&app);
+    assert_eq!(
+        v.sign_in("ada@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let page = v.get(&format!("/incidents/{id}")).await;
+    let csrf = page.csrf();
+    let ack = format!("/incidents/{id}/acknowledge");
+
+    assert_eq!(v.post(&ack, &[]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        v.post(&ack, &[("csrf", "0".repeat(64).as_str())])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        v.post_from(&ack, &[("csrf", &csrf)], Some("https://evil.example"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    // Another person's token is not this session's.
+    person(&app, "Bob", "responder").await;
+    let mut bob = Visitor::new(&app);
+    bob.sign_in("bob@example.com", PASSWORD).await;
+    let bobs = bob.get(&format!("/incidents/{id}")).await.csrf();
+    assert_ne!(bobs, csrf);
+    assert_eq!(
+        v.post(&ack, &[("csrf", &bobs)]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/incidents/{id}")).await.body["status"],
+        "triggered",
+        "nothing was acknowledged"
+    );
+    // A sign-in form posted without its own token (login CSRF) is refused too.
+    let mut fresh = Visitor::new(&app);
+    let r = fresh
+        .post(
+            "/login",
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("csrf", "guess"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.cookie("tocsin_session").is_none());
+
+    let done = v
+        .post_from(&ack, &[("csrf", &csrf)], Some(&app.url.clone()))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("/incidents/{id}?done=acknowledged").as_str())
+    );
+    let timeline = app
+        .get(&format!("/api/v1/incidents/{id}/timeline"))
+        .await
+        .body;
+    let last = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["kind"], "acknowledged");
+    assert_eq!(last["channel"], "web");
+    assert_eq!(last["actor"], "Ada");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_rate_limited_per_account() {
+    let mut app = TestApp::spawn().await;
+    person(&app, "Ada", "responder").await;
+    let mut v = Visitor::new(&app);
+    for _ in 0..10 {
+        assert_eq!(
+            v.sign_in("ada@example.com", "wrong password").await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+    let limited = v.sign_in("ada@example.com", PASSWORD).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers.contains_key("retry-after"));
+    assert!(limited.text.contains("Too many sign-in attempts"));
+    // The limit refills with time (the server's clock).
+    app.clock.advance(jiff::SignedDuration::from_secs(61));
+    assert_eq!(
+        v.sign_in("ada@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_password_change_signs_out_the_other_sessions() {
+    let mut app = TestApp::spawn().await;
+    person(&app, "Ada", "responder").await;
+    let (mut phone, mut laptop) = (Visitor::new(&app), Visitor::new(&app));
+    phone.sign_in("ada@example.com", PASSWORD).await;
+    laptop.sign_in("ada@example.com", PASSWORD).await;
+    let form = laptop.get("/account/password").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = form.csrf();
+    let new = "an even better passphrase";
+    let wrong = laptop
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current", "nope nope nope"),
+                ("new", new),
+                ("confirm", new),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let mismatch = laptop
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current", PASSWORD),
+                ("new", new),
+                ("confirm", "something else"),
+            ],
+        )
+        .await;
+    assert_eq!(mismatch.status, StatusCode::BAD_REQUEST);
+    let ok = laptop
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current", PASSWORD),
+                ("new", new),
+                ("confirm", new),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert!(ok.text.contains("Password changed"));
+    assert_eq!(
+        laptop.get("/").await.status,
+        StatusCode::OK,
+        "this one stays"
+    );
+    assert_eq!(phone.get("/").await.status, StatusCode::SEE_OTHER);
+    let mut again = Visitor::new(&app);
+    assert_eq!(
+        again.sign_in("ada@example.com", PASSWORD).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        again.sign_in("ada@example.com", new).await.status,
+        StatusCode::SEE_OTHER
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pages_show_the_incident_its_alerts_timeline_and_page_path() {
+    let mut app = TestApp::spawn().await;
+    let ada = person(&app, "Ada", "responder").await;
+    let (service, key, inc) = incident(&app).await;
+    let id = inc["id"].as_str().unwrap().to_owned();
+    // A low-urgency incident beside it, for the filters.
+    app.enqueue(
+        json!({"routing_key": key, "event_action": "trigger", "dedup_key": "disk",
+        "payload": {"summary": "Disk 80% on web2", "source": "web2", "severity": "warning"}}),
+    )
+    .await;
+    let mut v = Visitor::new(&app);
+    v.sign_in("ada@example.com", PASSWORD).await;
+
+    let dash = v.get("/").await.text;
+    assert!(
+        dash.contains("Database &#60;primary&#62; down"),
+        "escaped: {dash}"
+    );
+    assert!(dash.contains("Disk 80% on web2"));
+    assert!(dash.contains("data-live-src=\"/ui/fragments/dashboard\""));
+
+    let list = v.get("/incidents").await.text;
+    assert!(list.contains("#1") && list.contains("#2"));
+    assert!(list.contains("payments"));
+    let high = v.get("/incidents?urgency=high").await.text;
+    assert!(high.contains("Database &#60;primary&#62; down"));
+    assert!(!high.contains("Disk 80% on web2"));
+    let other = app.service("billing").await;
+    let none = v.get(&format!("/incidents?service={other}")).await.text;
+    assert!(none.contains("No incidents match"));
+    let by_service = v
+        .get(&format!("/incidents?service={service}&status=all"))
+        .await;
+    assert!(by_service.text.contains("Disk 80% on web2"));
+    assert_eq!(
+        v.get("/incidents?status=bogus").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let fragment = v.get("/ui/fragments/incidents?urgency=low").await;
+    assert_eq!(fragment.status, StatusCode::OK);
+    assert!(fragment.text.starts_with("<div id=\"incident-list\">"));
+    assert!(fragment.text.contains("Disk 80% on web2"));
+    assert!(!fragment.text.contains("<html"));
+
+    let page = v.get(&format!("/incidents/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for shown in [
+        "#1 Database &#60;primary&#62; down",
+        "postgres",
+        "free_disk",
+        "href=\"https://grafana.example/d/db\"",
+        "Timeline",
+        "Page path",
+        "the service has no escalation policy",
+        "id=\"act-acknowledge\"",
+        &format!("data-live-incident=\"{id}\""),
+    ] {
+        assert!(
+            page.text.contains(shown),
+            "{shown} missing from {}",
+            page.text
+        );
+    }
+    assert!(
+        !page.text.contains("href=\"javascript:"),
+        "only web links become links"
+    );
+    // By number too, as people say "#1".
+    assert!(
+        v.get("/incidents/1")
+            .await
+            .text
+            .contains(&format!("data-live-incident=\"{id}\""))
+    );
+    assert_eq!(v.get("/incidents/999").await.status, StatusCode::NOT_FOUND);
+
+    // Note and resolve through the forms; each lands on the timeline.
+    let csrf = page.csrf();
+    let base = format!("/incidents/{id}");
+    // Without an escalation policy there is nobody to page: the page says why.
+    let r = v
+        .post(
+            &format!("{base}/reassign"),
+            &[("csrf", &csrf), ("user_id", &ada)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.text.contains("role=\"alert\""), "{}", r.text);
+    assert!(r.text.contains("no escalation policy"));
+    let r = v
+        .post(
+            &format!("{base}/notes"),
+            &[("csrf", &csrf), ("note", "Failing over to the replica")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let empty = v
+        .post(&format!("{base}/notes"), &[("csrf", &csrf), ("note", "  ")])
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    assert!(empty.text.contains("Write the note first"));
+    let r = v.post(&format!("{base}/resolve"), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let again = v.post(&format!("{base}/resolve"), &[("csrf", &csrf)]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let done = v.get(&format!("{base}?done=resolved")).await.text;
+    assert!(done.contains("Failing over to the replica"));
+    assert!(done.contains("Resolved by Ada"));
+    assert!(done.contains("role=\"status\">Resolved."));
+    assert!(
+        !done.contains("id=\"act-resolve\""),
+        "no actions once resolved"
+    );
+
+    let live = v.get(&format!("/ui/fragments/incidents/{id}")).await;
+    assert_eq!(live.status, StatusCode::OK);
+    assert!(live.text.contains("id=\"inc-timeline\""));
+    assert!(live.text.contains("id=\"inc-state\""));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reassigning_and_escalating_page_people_through_the_policy() {
+    let mut app = TestApp::spawn().await;
+    let ada = person(&app, "Ada", "responder").await;
+    let bob = person(&app, "Bob", "responder").await;
+    let policy = app
+        .post(
+            "/api/v1/escalation-policies",
+            json!({"name": "Primary", "levels": [
+                {"delay_minutes": 5, "targets": [{"type": "user", "id": ada}]},
+                {"delay_minutes": 5, "targets": [{"type": "user", "id": bob}]}]}),
+        )
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.body);
+    let r = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "payments", "escalation_policy_id": policy.body["id"]}),
+        )
+        .await;
+    let service = r.body["id"].as_str().unwrap().to_owned();
+    let key = app.integration(&service, "events_v2").await;
+    app.enqueue(
+        json!({"routing_key": key, "event_action": "trigger", "dedup_key": "q",
+        "payload": {"summary": "Queue stuck", "source": "mq1", "severity": "critical"}}),
+    )
+    .await;
+    let id = app.incidents(&service).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.escalate().await;
+    let mut v = Visitor::new(&app);
+    v.sign_in("bob@example.com", PASSWORD).await;
+    let page = v.get(&format!("/incidents/{id}")).await;
+    // The page path names both levels and their people.
+    assert!(page.text.contains("Level 1") && page.text.contains("Level 2"));
+    assert!(page.text.contains("<option value=\"2\">level 2</option>"));
+    let csrf = page.csrf();
+    let r = v
+        .post(
+            &format!("/incidents/{id}/reassign"),
+            &[("csrf", &csrf), ("user_id", &bob)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let r = v
+        .post(
+            &format!("/incidents/{id}/escalate"),
+            &[("csrf", &csrf), ("level", "2")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let r = v
+        .post(
+            &format!("/incidents/{id}/escalate"),
+            &[("csrf", &csrf), ("level", "two")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let timeline = app
+        .get(&format!("/api/v1/incidents/{id}/timeline"))
+        .await
+        .body;
+    let kinds: Vec<&str> = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"reassigned"), "{kinds:?}");
+    assert!(kinds.contains(&"escalate_requested"), "{kinds:?}");
+    let shown = v.get(&format!("/incidents/{id}")).await.text;
+    assert!(shown.contains("Bob"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn viewers_see_but_cannot_act() {
+    let mut app = TestApp::spawn().await;
+    person(&app, "Vic", "viewer").await;
+    let (_, _, inc) = incident(&app).await;
+    let id = inc["id"].as_str().unwrap();
+    let mut v = Visitor::new(&app);
+    v.sign_in("vic@example.com", PASSWORD).await;
+    let page = v.get(&format!("/incidents/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.text.contains("id=\"act-acknowledge\""));
+    let csrf = page.csrf();
+    let r = v
+        .post(&format!("/incidents/{id}/acknowledge"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text.contains("responder"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_event_stream_names_each_incident_that_changes() {
+    let mut app = TestApp::spawn().await;
+    person(&app, "Ada", "responder").await;
+    let service = app.service("payments").await;
+    let key = app.integration(&service, "events_v2").await;
+    let mut v = Visitor::new(&app);
+    assert_eq!(
+        v.client
+            .get(format!("{}/ui/events", app.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    v.sign_in("ada@example.com", PASSWORD).await;
+    let mut stream = v
+        .client
+        .get(format!("{}/ui/events", app.url))
+        .header(COOKIE, format!("tocsin_session={}", v.cookies[0].1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    // Wait for the stream's first line, so the subscription exists before the event.
+    let mut seen = String::new();
+    while !seen.contains(": live") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+            .await
+            .expect("the stream opens")
+            .unwrap()
+            .expect("a chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let sent = std::time::Instant::now();
+    app.enqueue(
+        json!({"routing_key": key, "event_action": "trigger", "dedup_key": "x",
+        "payload": {"summary": "Queue stuck", "source": "mq1", "severity": "critical"}}),
+    )
+    .await;
+    let id = app.incidents(&service).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expected = format!("event: incident\ndata: {id}");
+    while !seen.contains(&expected) {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+            .await
+            .expect("an event within 5 s")
+            .unwrap()
+            .expect("a chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        sent.elapsed()
+    );
+    drop(stream);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn services_show_keys_and_examples_to_admins_and_schedules_a_week() {
+    let mut app = TestApp::spawn().await;
+    let ada = person(&app, "Ada", "admin").await;
+    person(&app, "Vic", "viewer").await;
+    let service = app.service("payments").await;
+    let key = app.integration(&service, "alertmanager").await;
+    let sched = app
+        .post(
+            "/api/v1/schedules",
+            json!({"name": "Primary", "time_zone": "Europe/Paris", "layers": [
+                {"name": "week", "start": "2026-11-23T09:00:00+01:00",
+                 "rotation": {"type": "weekly", "length": 1}, "users": [ada]}]}),
+        )
+        .await;
+    assert_eq!(sched.status, StatusCode::CREATED, "{}", sched.body);
+    let sched = sched.body["id"].as_str().unwrap().to_owned();
+
+    let mut admin = Visitor::new(&app);
+    admin.sign_in("ada@example.com", PASSWORD).await;
+    let page = admin.get(&format!("/services/{service}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains(&key));
+    assert!(page.text.contains("webhook_configs"));
+    assert!(page.text.contains(&format!(
+        "{}/api/v1/integrations/alertmanager/{key}",
+        app.url
+    )));
+    assert!(page.text.contains("data-copy=\"key-"));
+    assert!(admin.get("/services").await.text.contains("payments"));
+
+    let mut viewer = Visitor::new(&app);
+    viewer.sign_in("vic@example.com", PASSWORD).await;
+    let page = viewer.get(&format!("/services/{service}")).await;
+    assert!(!page.text.contains(&key), "keys are for admins");
+    assert!(page.text.contains("only administrators see them"));
+
+    let list = admin.get("/schedules").await.text;
+    assert!(list.contains("Primary") && list.contains("Ada"));
+    let week = admin
+        .get(&format!("/schedules/{sched}?week=2026-11-25"))
+        .await;
+    assert_eq!(week.status, StatusCode::OK);
+    // The week of 2026-11-25 starts on Monday 23; Ada's shift starts there at 09:00 Paris
+    // time (half-hour column 18) and fills every following day.
+    assert!(week.text.contains("Mon 23 Nov"));
+    assert!(
+        week.text.contains("seg row1 gs-18 ge-48 me"),
+        "{}",
+        week.text
+    );
+    assert!(week.text.contains("seg row7 gs-0 ge-48 me"));
+    assert!(week.text.contains("seg row1 gs-0 ge-18") && week.text.contains("gap"));
+    let dash = admin.get("/").await.text;
+    assert!(dash.contains("Primary"));
+    assert!(dash.contains("(you)"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn assets_are_served_from_the_binary() {
+    let mut app = TestApp::spawn().await;
+    let mut v = Visitor::new(&app);
+    let login = v.get("/login").await;
+    let css = login
+        .text
+        .split("href=\"")
+        .find(|s| s.starts_with("/assets/app.css?v="))
+        .and_then(|s| s.split('"').next())
+        .expect("a versioned stylesheet link")
+        .to_owned();
+    let r = v.get(&css).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "text/css; charset=utf-8");
+    assert!(
+        r.headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert!(r.text.contains("prefers-color-scheme: dark"));
+    let js = v.get("/assets/app.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.text.contains("EventSource"));
+    assert_eq!(v.get("/assets/nope.js").await.status, StatusCode::NOT_FOUND);
+    // Nothing on the page comes from another host.
+    assert!(!login.text.contains("http://") && !login.text.contains("https://"));
+    app.stop().await;
+}
