@@ -10,6 +10,7 @@ pub mod ids;
 pub mod incident;
 pub mod limits;
 pub mod model;
+pub mod monitor;
 pub mod rate;
 pub mod schedule;
 

@@ -38,6 +38,7 @@ macro_rules! word_enum {
         }
     };
 }
+pub(crate) use word_enum;
 
 word_enum!(
     /// How bad an alert says things are (PagerDuty's four levels).
@@ -112,7 +113,8 @@ impl Role {
 
 word_enum!(
     /// The inbound formats an integration key accepts.
-    IntegrationType { EventsV2 = "events_v2", Alertmanager = "alertmanager", Generic = "generic" }
+    /// (`monitor`: a built-in monitor's own, made with it; it takes no external events.)
+    IntegrationType { EventsV2 = "events_v2", Alertmanager = "alertmanager", Generic = "generic", Monitor = "monitor" }
 );
 
 word_enum!(
@@ -132,6 +134,7 @@ word_enum!(
         System = "system",
         Link = "link",
         Chat = "chat",
+        Monitor = "monitor",
         Sms = "sms",
         Voice = "voice"
     }
@@ -143,6 +146,7 @@ impl From<IntegrationType> for Channel {
             IntegrationType::EventsV2 => Channel::EventsV2,
             IntegrationType::Alertmanager => Channel::Alertmanager,
             IntegrationType::Generic => Channel::Generic,
+            IntegrationType::Monitor => Channel::Monitor,
         }
     }
 }

@@ -2,12 +2,14 @@
 //! It decides nothing itself (the core does) and holds no SQL (the store does); it sequences
 //! work, batches it, and tells the rest of the process what changed.
 
+pub mod checks;
 pub mod clock;
 pub mod dispatcher;
 pub mod escalator;
 pub mod handoffs;
 pub mod ingest;
 pub mod links;
+pub mod monitors;
 pub mod preview;
 pub mod reach;
 
@@ -21,8 +23,14 @@ use tocsin_core::{IncidentId, ServiceId};
 /// Something changed that live views (SSE) and other nodes may care about.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LiveEvent {
-    IncidentChanged { id: IncidentId },
-    ServiceChanged { id: ServiceId },
+    IncidentChanged {
+        id: IncidentId,
+    },
+    ServiceChanged {
+        id: ServiceId,
+    },
+    /// Monitors were checked (their incidents may have changed).
+    MonitorsChecked,
 }
 
 /// How many live events a slow subscriber may lag behind before it must reload.

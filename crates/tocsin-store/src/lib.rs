@@ -2,6 +2,7 @@
 //! transaction, the records they return, and its SQLite and PostgreSQL backends. Only this crate
 //! contains SQL. No transaction handle crosses the trait: each backend keeps its own.
 
+mod monitors;
 pub mod postgres;
 mod records;
 pub mod sqlite;
@@ -9,6 +10,7 @@ pub mod sqlite;
 #[cfg(test)]
 mod contract;
 
+pub use monitors::*;
 pub use records::*;
 
 use async_trait::async_trait;
@@ -41,6 +43,10 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+fn unsupported() -> StoreError {
+    StoreError::Backend("monitors are not supported by this storage backend yet".into())
+}
+
 /// One ingested event, already parsed and authorised, on its way into a group commit.
 #[derive(Clone, Debug)]
 pub struct IngestItem {
@@ -53,6 +59,8 @@ pub struct IngestItem {
 pub enum IngestEvent {
     Alert(AlertEvent),
     Change(ChangeEvent),
+    /// A heartbeat's ping (`integration` is its monitor's own).
+    Ping(HeartbeatPing),
 }
 
 /// What one ingested event did.
@@ -370,6 +378,63 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// A consistent online copy of the whole database into `to` (a new file).
     async fn backup(&self, to: &Path) -> Result<()>;
+    // ---- Monitors and heartbeats ----
+    // Default bodies answer "not supported" for a backend that has no monitors yet (the
+    // PostgreSQL backend is being brought level); SQLite implements them all.
+    /// Creates a monitor and its own integration (type `monitor`) on the service.
+    #[allow(unused_variables)]
+    async fn create_monitor(&self, monitor: NewMonitor, now: Timestamp) -> Result<Monitor> {
+        Err(unsupported())
+    }
+    #[allow(unused_variables)]
+    async fn get_monitor(&self, id: &str, now: Timestamp) -> Result<Monitor> {
+        Err(unsupported())
+    }
+    #[allow(unused_variables)]
+    async fn list_monitors(
+        &self,
+        service: Option<&ServiceId>,
+        now: Timestamp,
+    ) -> Result<Vec<Monitor>> {
+        Err(unsupported())
+    }
+    /// The newest results first.
+    #[allow(unused_variables)]
+    async fn monitor_results(&self, id: &str, limit: u32) -> Result<Vec<MonitorResult>> {
+        Err(unsupported())
+    }
+    /// The heartbeat a ping token (by its SHA-256) belongs to, and its integration.
+    #[allow(unused_variables)]
+    async fn find_heartbeat(&self, token_hash: &str) -> Result<Option<(String, Integration)>> {
+        Err(unsupported())
+    }
+    /// Monitors whose check or heartbeat deadline is due, claimed for `node` until `until`.
+    #[allow(unused_variables)]
+    async fn claim_due_monitors(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueMonitor>> {
+        Err(unsupported())
+    }
+    /// Records checks (and looks at heartbeat deadlines) in one transaction, raising or
+    /// resolving each monitor's alert as its state changes; false where the claim was lost.
+    #[allow(unused_variables)]
+    async fn record_checks(&self, checks: Vec<CheckRecord>, now: Timestamp) -> Result<Vec<bool>> {
+        Err(unsupported())
+    }
+    /// The earliest due check or heartbeat deadline.
+    #[allow(unused_variables)]
+    async fn next_monitor_due(&self) -> Result<Option<Timestamp>> {
+        Err(unsupported())
+    }
+    /// Pauses (no checks, no alerts) or resumes a monitor.
+    #[allow(unused_variables)]
+    async fn pause_monitor(&self, id: &str, paused: bool, now: Timestamp) -> Result<Monitor> {
+        Err(unsupported())
+    }
     /// Called once on graceful shutdown, after the last write: leaves the database in one
     /// self-contained file (SQLite folds its write-ahead log back in).
     async fn close(&self) -> Result<()>;

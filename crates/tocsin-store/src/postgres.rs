@@ -1307,6 +1307,12 @@ impl Store for PgStore {
                 out.push(match &item.event {
                     IngestEvent::Alert(ev) => ingest_alert(c, item, ev).await?,
                     IngestEvent::Change(ev) => ingest_change(c, item, ev).await?,
+                    // Heartbeats are not on this backend yet (see the Store trait's monitors).
+                    IngestEvent::Ping(_) => {
+                        return Err(StoreError::Backend(
+                            "monitors are not supported by this storage backend yet".into(),
+                        ));
+                    }
                 });
             }
             Ok(out)

@@ -29,7 +29,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0011_priority_lanes.sql"),
     include_str!("../migrations/sqlite/0012_reassign.sql"),
     include_str!("../migrations/sqlite/0013_web_sessions.sql"),
+    include_str!("../migrations/sqlite/0014_monitors.sql"),
 ];
+#[path = "sqlite_monitors.rs"]
+mod monitors;
+
 /// Work lanes in the order they are claimed: high urgency (1), then low (0).
 const LANES: [i64; 2] = [1, 0];
 /// Wrong guesses of a verification code before a new code is needed.
@@ -1061,6 +1065,7 @@ impl Store for SqliteStore {
                 .map(|item| match &item.event {
                     IngestEvent::Alert(ev) => ingest_alert(tx, item, ev),
                     IngestEvent::Change(ev) => ingest_change(tx, item, ev),
+                    IngestEvent::Ping(p) => monitors::ingest_ping(tx, item, p),
                 })
                 .collect()
         })
@@ -2561,6 +2566,106 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
             Ok(n.unsigned_abs())
         })
         .await
+    }
+
+    // ---- Monitors and heartbeats (see sqlite_monitors.rs) ----
+
+    async fn create_monitor(&self, m: NewMonitor, now: Timestamp) -> Result<Monitor> {
+        self.write(move |tx| monitors::create(tx, m, now)).await
+    }
+
+    async fn get_monitor(&self, id: &str, now: Timestamp) -> Result<Monitor> {
+        let id = id.to_owned();
+        self.read(move |c| monitors::load_monitor(c, &id, now))
+            .await
+    }
+
+    async fn list_monitors(
+        &self,
+        service: Option<&ServiceId>,
+        now: Timestamp,
+    ) -> Result<Vec<Monitor>> {
+        let service = service.map(|s| s.0.clone());
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {} FROM monitors WHERE ?1 IS NULL OR service_id = ?1 ORDER BY name, id",
+                monitors::MONITOR_COLS
+            ))?;
+            let rows = st.query_map([service], |r| monitors::monitor_row(r, now))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn monitor_results(&self, id: &str, limit: u32) -> Result<Vec<MonitorResult>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            monitors::load_monitor(c, &id, Timestamp::UNIX_EPOCH)?;
+            monitors::results(c, &id, limit)
+        })
+        .await
+    }
+
+    async fn find_heartbeat(&self, token_hash: &str) -> Result<Option<(String, Integration)>> {
+        let hash = token_hash.to_owned();
+        self.read(move |c| {
+            let row: Option<(String, String)> = c
+                .prepare_cached(
+                    "SELECT id, integration_id FROM monitors WHERE ping_token_hash = ?1",
+                )?
+                .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((id, integration)) = row else {
+                return Ok(None);
+            };
+            let integ = c
+                .prepare_cached(&format!(
+                    "SELECT {INTEGRATION_COLS} FROM integrations WHERE id = ?1"
+                ))?
+                .query_row([integration], integration_row)?;
+            Ok(Some((id, integ)))
+        })
+        .await
+    }
+
+    async fn claim_due_monitors(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueMonitor>> {
+        let node = node.to_owned();
+        self.write(move |tx| monitors::claim_due(tx, &node, now, until, limit))
+            .await
+    }
+
+    async fn record_checks(&self, checks: Vec<CheckRecord>, now: Timestamp) -> Result<Vec<bool>> {
+        self.write(move |tx| {
+            checks
+                .iter()
+                .map(|c| monitors::record_check(tx, c, now))
+                .collect()
+        })
+        .await
+    }
+
+    async fn next_monitor_due(&self) -> Result<Option<Timestamp>> {
+        self.read(|c| {
+            let t: Option<i64> = c.query_row(
+                "SELECT MIN(due_at) FROM monitors WHERE due_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(t.map(ts))
+        })
+        .await
+    }
+
+    async fn pause_monitor(&self, id: &str, paused: bool, now: Timestamp) -> Result<Monitor> {
+        let id = id.to_owned();
+        self.write(move |tx| monitors::set_paused(tx, &id, paused, now))
+            .await
     }
 
     async fn ping(&self) -> Result<()> {

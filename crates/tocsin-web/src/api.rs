@@ -24,6 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/openapi.json", get(crate::openapi::document))
+        .merge(crate::monitors::api_routes())
         .route("/services", get(list_services).post(create_service))
         .route("/services/{id}", get(get_service))
         .route(
@@ -223,6 +224,7 @@ fn integration_view(s: &AppState, i: Integration, show_key: bool) -> Integration
         }
         IntegrationType::Alertmanager => format!("{base}/api/v1/integrations/alertmanager/{{key}}"),
         IntegrationType::Generic => format!("{base}/api/v1/integrations/generic/{{key}}"),
+        IntegrationType::Monitor => format!("{base}/api/v1/monitors"),
     };
     let limit = i.rate_limit.unwrap_or(s.config.default_rate_limit);
     IntegrationView {
@@ -268,12 +270,14 @@ pub async fn create_integration(
     Path(id): Path<String>,
     JsonBody(b): JsonBody<CreateIntegration>,
 ) -> ApiResult<(StatusCode, Json<IntegrationView>)> {
-    let kind = IntegrationType::parse(b.kind.trim()).ok_or_else(|| {
-        ApiError::field(
-            "type",
-            format!("must be one of {}", IntegrationType::words()),
-        )
-    })?;
+    let kind = IntegrationType::parse(b.kind.trim())
+        .filter(|k| *k != IntegrationType::Monitor)
+        .ok_or_else(|| {
+            ApiError::field(
+                "type",
+                "must be one of events_v2, alertmanager, generic (monitors make their own)",
+            )
+        })?;
     let rate_limit = match (b.rate_limit_per_second, b.rate_limit_burst) {
         (None, None) => None,
         (per_second, burst) => {
@@ -290,6 +294,7 @@ pub async fn create_integration(
             IntegrationType::EventsV2 => "Events API v2".to_owned(),
             IntegrationType::Alertmanager => "Prometheus Alertmanager".to_owned(),
             IntegrationType::Generic => "Generic webhook".to_owned(),
+            IntegrationType::Monitor => "Monitor".to_owned(),
         },
     };
     let i = s

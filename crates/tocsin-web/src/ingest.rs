@@ -339,7 +339,7 @@ fn api_key_error(e: KeyError) -> ApiError {
     }
 }
 
-fn api_ingest_error(e: IngestError) -> ApiError {
+pub(crate) fn api_ingest_error(e: IngestError) -> ApiError {
     match e {
         IngestError::Overloaded => {
             ApiError::unavailable("Tocsin is busy; retry shortly", OVERLOAD_RETRY_AFTER_SECS)

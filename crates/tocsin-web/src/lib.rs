@@ -12,6 +12,7 @@ pub mod error;
 pub mod feeds;
 pub mod hooks;
 pub mod ingest;
+pub mod monitors;
 pub mod openapi;
 pub mod ops;
 pub mod paging;
@@ -115,6 +116,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(feeds::public_routes())
         .merge(hooks::routes())
         .merge(buttons::routes())
+        .merge(monitors::ping_routes())
         .merge(ops::routes())
         .merge(ui::routes())
         .layer(CatchPanicLayer::custom(|_| {

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document of `/api/v1`, generated from the handlers' annotations.
 
 use crate::error::ErrorBody;
-use crate::{api, feeds, paging, schedules};
+use crate::{api, feeds, monitors, paging, schedules};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         schedules::create, schedules::list, schedules::get_one, schedules::add_override,
         schedules::oncall, schedules::shifts, schedules::gaps,
         feeds::schedule_feed_url, feeds::user_feed_url, feeds::revoke_schedule_feed, feeds::revoke_user_feed,
+        monitors::create, monitors::list, monitors::show, monitors::results, monitors::pause, monitors::resume,
         alertmanager_webhook, generic_webhook,
     ),
     components(schemas(ErrorBody)),
@@ -31,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         (name = "services", description = "What is monitored, and the integrations that feed it"),
         (name = "people", description = "Users, teams and API tokens"),
         (name = "paging", description = "Escalation policies, contact methods and notification rules"),
+        (name = "monitors", description = "Built-in checks and heartbeats that raise their own incidents"),
         (name = "ingestion", description = "Inbound alerts, authorised by the integration key in the path"),
     )
 )]

@@ -44,6 +44,8 @@ pub struct Running {
     pub dispatcher: Arc<Dispatcher>,
     /// Shift hand-off notices (tests call `run_due`).
     pub handoffs: Arc<tocsin_engine::handoffs::Handoffs>,
+    /// Monitor checks and heartbeat deadlines (tests call `run_due`).
+    pub monitors: Arc<tocsin_engine::monitors::MonitorRunner>,
     stop_engine: watch::Sender<bool>,
     engine: JoinHandle<()>,
     /// The first-admin link, when the database has no user yet.
@@ -127,11 +129,20 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         store.clone(),
         clock.clone(),
         channel.clone(),
-        node,
+        node.clone(),
         url.clone(),
         links.clone(),
         live.clone(),
     ));
+    let monitors = Arc::new(
+        tocsin_engine::monitors::MonitorRunner::new(
+            store.clone(),
+            clock.clone(),
+            node,
+            live.clone(),
+        )
+        .context("building the monitors' HTTP clients")?,
+    );
     let handoffs = Arc::new(tocsin_engine::handoffs::Handoffs::new(
         store.clone(),
         clock.clone(),
@@ -141,10 +152,12 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
     let (stop_engine, stop_rx) = watch::channel(false);
     let escalating = tokio::spawn(escalator.clone().run(live.subscribe(), stop_rx.clone()));
     let dispatching = tokio::spawn(dispatcher.clone().run(live.subscribe(), stop_rx.clone()));
+    let checking = tokio::spawn(monitors.clone().run(live.subscribe(), stop_rx.clone()));
     let handing_off = tokio::spawn(handoffs.clone().run(stop_rx));
     let engine = tokio::spawn(async move {
         let _ = escalating.await;
         let _ = dispatching.await;
+        let _ = checking.await;
         let _ = handing_off.await;
     });
     let state = AppState::new(
@@ -193,6 +206,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         escalator,
         dispatcher,
         handoffs,
+        monitors,
         stop_engine,
         engine,
         setup_link,

@@ -153,6 +153,8 @@ fn examples(base: &str, kind: IntegrationType, key: &str, id: &str) -> Vec<Examp
                 "curl -sS {base}/api/v1/integrations/generic/{key} -H 'Content-Type: application/json' \\\n  -d '{{\"summary\": \"Nightly backup failed\", \"severity\": \"error\", \"dedup_key\": \"backup-nightly\"}}'"
             ),
         )],
+        // A built-in monitor's own integration: nothing to paste anywhere.
+        IntegrationType::Monitor => Vec::new(),
     }
 }
 
@@ -161,6 +163,7 @@ fn endpoint(base: &str, kind: IntegrationType, key: &str) -> String {
         IntegrationType::EventsV2 => format!("{base}/v2/enqueue"),
         IntegrationType::Alertmanager => format!("{base}/api/v1/integrations/alertmanager/{key}"),
         IntegrationType::Generic => format!("{base}/api/v1/integrations/generic/{key}"),
+        IntegrationType::Monitor => format!("{base}/api/v1/monitors"),
     }
 }
 

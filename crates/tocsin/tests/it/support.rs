@@ -152,6 +152,17 @@ impl TestApp {
             .expect("escalation pass");
     }
 
+    /// Runs every monitor check (and heartbeat deadline) due now, and records them.
+    pub async fn check_monitors(&self) {
+        self.running
+            .as_ref()
+            .expect("running")
+            .monitors
+            .run_due()
+            .await
+            .expect("monitor pass");
+    }
+
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await.expect("clean shutdown");

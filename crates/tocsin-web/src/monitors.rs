@@ -1,0 +1,516 @@
+//! Monitors over the REST API (`/api/v1/monitors`), and heartbeat pings (`/ping/{token}…`,
+//! Healthchecks.io's protocol). A ping is stored through the ingest group commit and answered
+//! `OK` only once it is durable; an unknown token answers 404 at the cost of one indexed read.
+
+use crate::AppState;
+use crate::api::ApiResult;
+use crate::auth::{Admin, Auth, Require, Responder};
+use crate::body::JsonBody;
+use crate::error::{ApiError, ErrorBody};
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use std::sync::Arc;
+use tocsin_core::ServiceId;
+use tocsin_core::monitor::{MonitorKind, PING_BODY_MAX, PingKind, Thresholds};
+use tocsin_store::*;
+use utoipa::{IntoParams, ToSchema};
+
+/// The longest interval, period or grace, in seconds (a year).
+const SECONDS_MAX: u32 = 365 * 24 * 3600;
+/// A ping body above this is refused (413); up to it, the first `PING_BODY_MAX` bytes are kept.
+const PING_REQUEST_BYTES_MAX: usize = 100_000;
+/// A check's own timeout, at most.
+const TIMEOUT_SECONDS_MAX: u32 = 60;
+
+pub fn api_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/monitors", post(create).get(list))
+        .route("/monitors/{id}", get(show))
+        .route("/monitors/{id}/results", get(results))
+        .route("/monitors/{id}/pause", post(pause))
+        .route("/monitors/{id}/resume", post(resume))
+}
+
+pub fn ping_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/ping/{token}", get(ping).post(ping).head(ping))
+        .route(
+            "/ping/{token}/{kind}",
+            get(ping_kind).post(ping_kind).head(ping_kind),
+        )
+}
+
+/// A monitor to create. Which fields apply depends on `type`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMonitor {
+    /// http, tcp or heartbeat (dns, tls and ping are not available yet).
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    service_id: String,
+    /// Active checks: seconds between checks (1 to a year; default 60)…
+    interval_seconds: Option<u32>,
+    /// …and while failing (default: a third of the interval, at least 1).
+    retry_interval_seconds: Option<u32>,
+    /// Consecutive failures before the incident opens (default 3) and successes before it
+    /// resolves (default 2).
+    failures_before_alert: Option<u32>,
+    successes_before_resolve: Option<u32>,
+    /// Heartbeats: a ping is expected every period (default a day), late for grace more
+    /// (default an hour); a started run must finish within grace.
+    period_seconds: Option<u32>,
+    grace_seconds: Option<u32>,
+    /// http: the URL; tcp: `host:port`.
+    target: Option<String>,
+    /// http: GET (default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS.
+    method: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    headers: Option<serde_json::Map<String, serde_json::Value>>,
+    body: Option<String>,
+    /// http: accepted status codes (default: 200–399).
+    expected_status: Option<Vec<u16>>,
+    body_contains: Option<String>,
+    body_not_contains: Option<String>,
+    /// http: a JSON pointer into the response (`/status`) and the value it must equal.
+    json_pointer: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    json_equals: Option<serde_json::Value>,
+    /// http: slower than this fails.
+    max_response_ms: Option<u32>,
+    /// http: default true.
+    follow_redirects: Option<bool>,
+    verify_tls: Option<bool>,
+    /// Per check, 1–60 s (default 10, and never above the interval).
+    timeout_seconds: Option<u32>,
+    /// The severity of the monitor's alerts (default critical: high urgency).
+    severity: Option<String>,
+}
+
+fn in_range(field: &str, v: Option<u32>, lo: u32, hi: u32) -> Result<Option<u32>, ApiError> {
+    match v {
+        Some(n) if !(lo..=hi).contains(&n) => {
+            Err(ApiError::field(field, format!("must be from {lo} to {hi}")))
+        }
+        v => Ok(v),
+    }
+}
+
+/// Validates the request into the store's record and the type's options.
+fn validate(b: CreateMonitor) -> Result<(NewMonitor, Option<String>), ApiError> {
+    let kind = MonitorKind::parse(&b.kind).ok_or_else(|| {
+        ApiError::field("type", format!("must be one of {}", MonitorKind::words()))
+    })?;
+    if matches!(
+        kind,
+        MonitorKind::Dns | MonitorKind::Tls | MonitorKind::Ping
+    ) {
+        return Err(ApiError::field(
+            "type",
+            "dns, tls and ping monitors are not available yet: use http, tcp or heartbeat",
+        ));
+    }
+    let name = b.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::field("name", "must be 1 to 200 characters"));
+    }
+    let severity = match &b.severity {
+        Some(s) => Some(tocsin_core::Severity::parse(s).ok_or_else(|| {
+            ApiError::field(
+                "severity",
+                format!("must be one of {}", tocsin_core::Severity::words()),
+            )
+        })?),
+        None => None,
+    };
+    let th = Thresholds {
+        failures_before_alert: in_range("failures_before_alert", b.failures_before_alert, 1, 100)?
+            .unwrap_or(3),
+        successes_before_resolve: in_range(
+            "successes_before_resolve",
+            b.successes_before_resolve,
+            1,
+            100,
+        )?
+        .unwrap_or(2),
+        ..Thresholds::default()
+    };
+    let mut config = serde_json::Map::new();
+    if let Some(s) = severity {
+        config.insert("severity".into(), s.as_str().into());
+    }
+    let mut token = None;
+    let (interval, retry, period, grace) = if kind == MonitorKind::Heartbeat {
+        for (f, set) in [
+            ("target", b.target.is_some()),
+            ("interval_seconds", b.interval_seconds.is_some()),
+            ("method", b.method.is_some()),
+        ] {
+            if set {
+                return Err(ApiError::field(f, "does not apply to a heartbeat"));
+            }
+        }
+        let period =
+            in_range("period_seconds", b.period_seconds, 1, SECONDS_MAX)?.unwrap_or(86_400);
+        let grace = in_range("grace_seconds", b.grace_seconds, 1, SECONDS_MAX)?.unwrap_or(3_600);
+        token = Some(crate::auth::new_link_secret());
+        (None, None, Some(period), Some(grace))
+    } else {
+        for (f, set) in [
+            ("period_seconds", b.period_seconds.is_some()),
+            ("grace_seconds", b.grace_seconds.is_some()),
+        ] {
+            if set {
+                return Err(ApiError::field(f, "applies to heartbeats only"));
+            }
+        }
+        let interval =
+            in_range("interval_seconds", b.interval_seconds, 1, SECONDS_MAX)?.unwrap_or(60);
+        let retry = in_range(
+            "retry_interval_seconds",
+            b.retry_interval_seconds,
+            1,
+            interval,
+        )?
+        .unwrap_or((interval / 3).max(1));
+        let timeout = in_range("timeout_seconds", b.timeout_seconds, 1, TIMEOUT_SECONDS_MAX)?
+            .unwrap_or(10)
+            .min(interval.max(1));
+        config.insert("timeout_seconds".into(), timeout.into());
+        let target = b
+            .target
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::field("target", "is required"))?;
+        match kind {
+            MonitorKind::Http => http_options(&b, target, &mut config)?,
+            _ => {
+                let (host, port) = target
+                    .rsplit_once(':')
+                    .filter(|(h, _)| !h.is_empty())
+                    .ok_or_else(|| ApiError::field("target", "must be host:port"))?;
+                let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    ApiError::field("target", "must end with a port from 1 to 65535")
+                })?;
+                config.insert("host".into(), host.trim_matches(['[', ']']).into());
+                config.insert("port".into(), port.into());
+            }
+        }
+        (Some(interval), Some(retry), None, None)
+    };
+    let m = NewMonitor {
+        service_id: ServiceId(b.service_id),
+        kind,
+        name,
+        config: serde_json::Value::Object(config),
+        interval_seconds: interval,
+        retry_interval_seconds: retry,
+        period_seconds: period,
+        grace_seconds: grace,
+        thresholds: th,
+        ping_token_hash: token.as_deref().map(crate::auth::hash_secret),
+        integration_key: crate::auth::new_integration_key(),
+    };
+    Ok((m, token))
+}
+
+fn http_options(
+    b: &CreateMonitor,
+    target: &str,
+    config: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ApiError> {
+    let url = reqwest_like_url(target)
+        .ok_or_else(|| ApiError::field("target", "must be an http:// or https:// URL"))?;
+    config.insert("url".into(), url.into());
+    let method = b.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+    if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str()) {
+        return Err(ApiError::field(
+            "method",
+            "must be GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS",
+        ));
+    }
+    config.insert("method".into(), method.into());
+    if let Some(h) = &b.headers {
+        for (k, v) in h {
+            let ok = !k.is_empty()
+                && k.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-_".contains(&c))
+                && v.as_str().is_some_and(|v| !v.contains(['\r', '\n']));
+            if !ok {
+                return Err(ApiError::field(
+                    &format!("headers.{k}"),
+                    "must be a header name with a one-line string value",
+                ));
+            }
+        }
+        config.insert("headers".into(), serde_json::Value::Object(h.clone()));
+    }
+    if let Some(body) = &b.body {
+        if body.len() > 64 * 1024 {
+            return Err(ApiError::field("body", "must be at most 64 KiB"));
+        }
+        config.insert("body".into(), body.clone().into());
+    }
+    if let Some(codes) = &b.expected_status {
+        if codes.is_empty() || codes.iter().any(|c| !(100..=599).contains(c)) {
+            return Err(ApiError::field(
+                "expected_status",
+                "must list status codes from 100 to 599",
+            ));
+        }
+        config.insert("expected_status".into(), codes.clone().into());
+    }
+    for (f, v) in [
+        ("body_contains", &b.body_contains),
+        ("body_not_contains", &b.body_not_contains),
+    ] {
+        if let Some(v) = v {
+            if v.is_empty() || v.len() > 1024 {
+                return Err(ApiError::field(f, "must be 1 to 1024 bytes"));
+            }
+            config.insert(f.into(), v.clone().into());
+        }
+    }
+    match (&b.json_pointer, &b.json_equals) {
+        (Some(p), Some(v)) => {
+            if !(p.is_empty() || p.starts_with('/')) {
+                return Err(ApiError::field(
+                    "json_pointer",
+                    "must be a JSON pointer such as /status",
+                ));
+            }
+            config.insert("json_pointer".into(), p.clone().into());
+            config.insert("json_equals".into(), v.clone());
+        }
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err(ApiError::field(
+                "json_equals",
+                "is required with json_pointer",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::field(
+                "json_pointer",
+                "is required with json_equals",
+            ));
+        }
+    }
+    if let Some(ms) = in_range("max_response_ms", b.max_response_ms, 1, 60_000)? {
+        config.insert("max_response_ms".into(), ms.into());
+    }
+    config.insert(
+        "follow_redirects".into(),
+        b.follow_redirects.unwrap_or(true).into(),
+    );
+    config.insert("verify_tls".into(), b.verify_tls.unwrap_or(true).into());
+    Ok(())
+}
+
+/// An absolute http(s) URL with a host, or `None`.
+fn reqwest_like_url(s: &str) -> Option<String> {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty() && !s.contains(char::is_whitespace) && s.len() <= 2048).then(|| s.to_owned())
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct CreatedMonitor {
+    #[serde(flatten)]
+    monitor: Monitor,
+    /// Heartbeats: where the job pings (shown once; the token is stored hashed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ping_url: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/monitors", tag = "monitors", security(("bearer" = [])), request_body = CreateMonitor,
+    responses((status = 201, body = CreatedMonitor), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create(
+    State(s): State<Arc<AppState>>,
+    _: Require<Admin>,
+    JsonBody(b): JsonBody<CreateMonitor>,
+) -> ApiResult<(StatusCode, Json<CreatedMonitor>)> {
+    let (m, token) = validate(b)?;
+    let monitor = s.store.create_monitor(m, s.clock.now()).await?;
+    // Wake the monitor runner: the first check is due now.
+    let _ = s.live.send(tocsin_engine::LiveEvent::ServiceChanged {
+        id: monitor.service_id.clone(),
+    });
+    let ping_url = token.map(|t| format!("{}/ping/{t}", s.config.public_url));
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedMonitor { monitor, ping_url }),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct MonitorQuery {
+    service_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/monitors", tag = "monitors", security(("bearer" = [])), params(MonitorQuery),
+    responses((status = 200, description = "{monitors: [Monitor]}")))]
+pub async fn list(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Query(q): Query<MonitorQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(tocsin_core::Role::Viewer)?;
+    let service = q.service_id.map(ServiceId);
+    let list = s
+        .store
+        .list_monitors(service.as_ref(), s.clock.now())
+        .await?;
+    Ok(Json(serde_json::json!({ "monitors": list })))
+}
+
+#[utoipa::path(get, path = "/api/v1/monitors/{id}", tag = "monitors", security(("bearer" = [])),
+    responses((status = 200, body = Monitor), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Monitor>> {
+    auth.require(tocsin_core::Role::Viewer)?;
+    Ok(Json(s.store.get_monitor(&id, s.clock.now()).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ResultsQuery {
+    /// 1–1000 (default 100).
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/monitors/{id}/results", tag = "monitors", security(("bearer" = [])), params(ResultsQuery),
+    responses((status = 200, description = "{results: [{at, ok, latency_ms, message}]} newest first"), (status = 404, body = ErrorBody)))]
+pub async fn results(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<ResultsQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(tocsin_core::Role::Viewer)?;
+    let limit = in_range("limit", q.limit, 1, 1000)?.unwrap_or(100);
+    let results = s.store.monitor_results(&id, limit).await?;
+    Ok(Json(serde_json::json!({ "results": results })))
+}
+
+#[utoipa::path(post, path = "/api/v1/monitors/{id}/pause", tag = "monitors", security(("bearer" = [])),
+    responses((status = 200, body = Monitor), (status = 404, body = ErrorBody)))]
+pub async fn pause(
+    State(s): State<Arc<AppState>>,
+    _: Require<Responder>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Monitor>> {
+    Ok(Json(s.store.pause_monitor(&id, true, s.clock.now()).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/monitors/{id}/resume", tag = "monitors", security(("bearer" = [])),
+    responses((status = 200, body = Monitor), (status = 404, body = ErrorBody)))]
+pub async fn resume(
+    State(s): State<Arc<AppState>>,
+    _: Require<Responder>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Monitor>> {
+    let m = s.store.pause_monitor(&id, false, s.clock.now()).await?;
+    let _ = s.live.send(tocsin_engine::LiveEvent::ServiceChanged {
+        id: m.service_id.clone(),
+    });
+    Ok(Json(m))
+}
+
+#[derive(Deserialize)]
+pub struct PingQuery {
+    rid: Option<String>,
+}
+
+async fn ping(
+    State(s): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    Query(q): Query<PingQuery>,
+    body: Body,
+) -> Response {
+    accept_ping(&s, &token, None, q.rid, body).await
+}
+
+async fn ping_kind(
+    State(s): State<Arc<AppState>>,
+    Path((token, kind)): Path<(String, String)>,
+    Query(q): Query<PingQuery>,
+    body: Body,
+) -> Response {
+    accept_ping(&s, &token, Some(&kind), q.rid, body).await
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    (
+        status,
+        [("content-type", "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+async fn accept_ping(
+    s: &AppState,
+    token: &str,
+    kind: Option<&str>,
+    rid: Option<String>,
+    body: Body,
+) -> Response {
+    let Some(kind) = PingKind::parse(kind) else {
+        return plain(StatusCode::NOT_FOUND, "not found");
+    };
+    if token.len() > 128 {
+        return plain(StatusCode::NOT_FOUND, "not found");
+    }
+    let found = match s
+        .store
+        .find_heartbeat(&crate::auth::hash_secret(token))
+        .await
+    {
+        Ok(Some(f)) => f,
+        Ok(None) => return plain(StatusCode::NOT_FOUND, "not found"),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let bytes = match crate::body::read_limited(body, PING_REQUEST_BYTES_MAX).await {
+        Ok(b) => b,
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
+    };
+    let body = (!bytes.is_empty()).then(|| {
+        let cut = &bytes[..bytes.len().min(PING_BODY_MAX)];
+        String::from_utf8_lossy(cut).into_owned()
+    });
+    let rid = rid.filter(|r| !r.is_empty() && r.len() <= 64);
+    let (monitor_id, integration) = found;
+    let item = IngestItem {
+        integration,
+        event: IngestEvent::Ping(HeartbeatPing {
+            monitor_id,
+            kind,
+            rid,
+            body,
+        }),
+        received_at: s.clock.now(),
+    };
+    match s.ingestor.submit(vec![item]).await {
+        Ok(out) => {
+            if let Some(id) = out.into_iter().find_map(|o| o.incident_id) {
+                let _ = s
+                    .live
+                    .send(tocsin_engine::LiveEvent::IncidentChanged { id });
+            }
+            plain(StatusCode::OK, "OK")
+        }
+        Err(e) => crate::ingest::api_ingest_error(e).into_response(),
+    }
+}

@@ -1,0 +1,365 @@
+//! Monitors against real local targets: heartbeats pinged over HTTP as Healthchecks' clients do,
+//! HTTP checks against a scripted axum server, TCP checks against a listener; each raises and
+//! resolves its own incident through the ingest pipeline.
+
+use crate::support::*;
+use axum::http::StatusCode as AxumStatus;
+use jiff::SignedDuration;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+async fn incidents(app: &TestApp, svc: &str) -> Vec<Value> {
+    app.incidents(svc).await
+}
+
+async fn results(app: &TestApp, id: &str) -> Vec<Value> {
+    app.get(&format!("/api/v1/monitors/{id}/results"))
+        .await
+        .body["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_goes_down_when_its_job_is_silent_and_up_on_the_next_ping() {
+    let app = TestApp::spawn().await;
+    let svc = app.service("backups").await;
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "heartbeat", "name": "nightly backup", "service_id": svc,
+                   "period_seconds": 60, "grace_seconds": 30}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let ping = r.body["ping_url"].as_str().unwrap().to_owned();
+    assert!(ping.starts_with(&format!("{}/ping/", app.url)), "{ping}");
+    assert_eq!(r.body["status"], "new");
+    let again = app.get(&format!("/api/v1/monitors/{id}")).await.body;
+    assert!(again.get("ping_url").is_none(), "the token is shown once");
+
+    let c = &app.client;
+    let r = c
+        .get(format!("{}/ping/nope", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = c.get(format!("{ping}/bogus")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // A new heartbeat never alerts before its first ping.
+    app.clock.advance(SignedDuration::from_hours(5));
+    app.check_monitors().await;
+    assert!(incidents(&app, &svc).await.is_empty());
+
+    // The job runs: start, then success with its output as the log.
+    let r = c.head(format!("{ping}/start?rid=r1")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.clock.advance(SignedDuration::from_secs(7));
+    let r = c
+        .post(format!("{ping}/0?rid=r1"))
+        .body("backup done: 42 files")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "OK");
+    let res = results(&app, &id).await;
+    assert_eq!(res[0]["latency_ms"], 7000, "run time from /start: {res:?}");
+    assert_eq!(res[0]["log"], "backup done: 42 files");
+    let m = app.get(&format!("/api/v1/monitors/{id}")).await.body;
+    assert_eq!(m["status"], "up");
+
+    // Late after the period, down after the grace: one incident.
+    app.clock.advance(SignedDuration::from_secs(61));
+    assert_eq!(
+        app.get(&format!("/api/v1/monitors/{id}")).await.body["status"],
+        "late"
+    );
+    app.check_monitors().await;
+    assert!(incidents(&app, &svc).await.is_empty(), "late is not down");
+    app.clock.advance(SignedDuration::from_secs(30));
+    app.check_monitors().await;
+    let list = incidents(&app, &svc).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["status"], "triggered");
+    assert!(
+        list[0]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("nightly backup: no ping since"),
+        "{}",
+        list[0]["title"]
+    );
+    app.clock.advance(SignedDuration::from_mins(10));
+    app.check_monitors().await;
+    assert_eq!(incidents(&app, &svc).await.len(), 1, "down once");
+
+    // The next success resolves it.
+    let r = c.get(&ping).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let list = incidents(&app, &svc).await;
+    assert_eq!(list[0]["status"], "resolved");
+
+    // A failure opens a new incident at once; an exit status counts as one.
+    c.post(format!("{ping}/fail")).send().await.unwrap();
+    let list = incidents(&app, &svc).await;
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["status"], "triggered");
+    assert_eq!(
+        list[0]["title"],
+        "nightly backup: the job reported a failure"
+    );
+    c.get(format!("{ping}/0")).send().await.unwrap();
+    c.get(format!("{ping}/2")).send().await.unwrap();
+    let list = incidents(&app, &svc).await;
+    assert_eq!(
+        list[0]["title"],
+        "nightly backup: the job exited with status 2"
+    );
+
+    // Paused: silence is not an incident.
+    c.get(format!("{ping}/0")).send().await.unwrap();
+    let r = app
+        .post(&format!("/api/v1/monitors/{id}/pause"), json!({}))
+        .await;
+    assert_eq!(r.body["status"], "paused");
+    app.clock.advance(SignedDuration::from_hours(3));
+    app.check_monitors().await;
+    assert_eq!(incidents(&app, &svc).await.len(), 3);
+    assert!(
+        incidents(&app, &svc)
+            .await
+            .iter()
+            .all(|i| i["status"] == "resolved")
+    );
+    // A ping body beyond the limit is refused.
+    let r = c
+        .post(&ping)
+        .body(vec![b'x'; 200_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// A target answering with scripted statuses (then the last one for ever), and a JSON body.
+#[derive(Clone, Default)]
+struct Target {
+    statuses: Arc<Mutex<Vec<u16>>>,
+}
+
+async fn start_target(t: Target) -> String {
+    let app = axum::Router::new()
+        .route(
+            "/health",
+            axum::routing::get(
+                |axum::extract::State(t): axum::extract::State<Target>| async move {
+                    let mut s = t.statuses.lock().unwrap();
+                    let code = if s.len() > 1 {
+                        s.remove(0)
+                    } else {
+                        s.first().copied().unwrap_or(200)
+                    };
+                    (
+                        AxumStatus::from_u16(code).unwrap(),
+                        axum::Json(json!({"status": if code == 200 { "pass" } else { "fail" }})),
+                    )
+                },
+            ),
+        )
+        .route(
+            "/hang",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/loop",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/loop") }),
+        )
+        .with_state(t);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_check_opens_after_three_failures_and_resolves_after_two_successes() {
+    let t = Target::default();
+    *t.statuses.lock().unwrap() = vec![200];
+    let base = start_target(t.clone()).await;
+    let app = TestApp::spawn().await;
+    let svc = app.service("api").await;
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "http", "name": "API health", "service_id": svc,
+                   "target": format!("{base}/health"), "interval_seconds": 30,
+                   "retry_interval_seconds": 10, "json_pointer": "/status", "json_equals": "pass"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    app.check_monitors().await;
+    let res = results(&app, &id).await;
+    assert_eq!(res.len(), 1);
+    assert_eq!(res[0]["ok"], true, "{res:?}");
+    assert!(
+        res[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("HTTP 200 in")
+    );
+    let m = app.get(&format!("/api/v1/monitors/{id}")).await.body;
+    assert_eq!(m["status"], "up");
+
+    // The target fails: checked again every 10 s (the retry interval), down after three.
+    *t.statuses.lock().unwrap() = vec![503];
+    app.clock.advance(SignedDuration::from_secs(30));
+    app.check_monitors().await;
+    for _ in 0..2 {
+        assert!(incidents(&app, &svc).await.is_empty());
+        app.clock.advance(SignedDuration::from_secs(10));
+        app.check_monitors().await;
+    }
+    let list = incidents(&app, &svc).await;
+    assert_eq!(list.len(), 1, "{:?}", results(&app, &id).await);
+    assert_eq!(list[0]["title"], "API health: HTTP 503 (3 checks in a row)");
+    // Back: resolved after two successes.
+    *t.statuses.lock().unwrap() = vec![200];
+    app.clock.advance(SignedDuration::from_secs(10));
+    app.check_monitors().await;
+    assert_eq!(incidents(&app, &svc).await[0]["status"], "triggered");
+    app.clock.advance(SignedDuration::from_secs(30));
+    app.check_monitors().await;
+    assert_eq!(incidents(&app, &svc).await[0]["status"], "resolved");
+    assert_eq!(
+        app.get(&format!("/api/v1/monitors/{id}")).await.body["status"],
+        "up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_failed_checks_with_clear_messages() {
+    let base = start_target(Target::default()).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let open_addr = open.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let _ = open.accept().await;
+        }
+    });
+    let app = TestApp::spawn().await;
+    let svc = app.service("edge").await;
+    let cases = [
+        (
+            json!({"type": "http", "target": format!("{base}/hang"), "timeout_seconds": 1}),
+            "timed out after 1 s",
+        ),
+        (
+            json!({"type": "http", "target": format!("{base}/loop")}),
+            "too many redirects",
+        ),
+        (
+            json!({"type": "http", "target": format!("{base}/health"), "body_contains": "nope"}),
+            "does not contain \"nope\"",
+        ),
+        (
+            json!({"type": "http", "target": "http://no-such-host.invalid/"}),
+            "error sending request",
+        ),
+        (
+            json!({"type": "tcp", "target": closed.to_string()}),
+            "connecting to",
+        ),
+        (
+            json!({"type": "tcp", "target": open_addr.to_string()}),
+            "connected to",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (i, (mut body, _)) in cases.clone().into_iter().enumerate() {
+        body["name"] = json!(format!("case {i}"));
+        body["service_id"] = json!(svc);
+        let r = app.post("/api/v1/monitors", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    let started = std::time::Instant::now();
+    app.check_monitors().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "a hanging target costs only its own timeout"
+    );
+    for (id, (_, want)) in ids.iter().zip(cases) {
+        let res = results(&app, id).await;
+        let msg = res[0]["message"].as_str().unwrap();
+        assert!(msg.contains(want), "{msg:?} should contain {want:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_monitor_requests_name_the_field() {
+    let app = TestApp::spawn().await;
+    let svc = app.service("s").await;
+    for (body, field) in [
+        (
+            json!({"type": "smtp", "name": "x", "service_id": svc}),
+            "type",
+        ),
+        (
+            json!({"type": "dns", "name": "x", "service_id": svc, "target": "example.com"}),
+            "type",
+        ),
+        (
+            json!({"type": "http", "name": "x", "service_id": svc}),
+            "target",
+        ),
+        (
+            json!({"type": "http", "name": "x", "service_id": svc, "target": "ftp://x"}),
+            "target",
+        ),
+        (
+            json!({"type": "http", "name": "x", "service_id": svc, "target": "http://x", "interval_seconds": 0}),
+            "interval_seconds",
+        ),
+        (
+            json!({"type": "tcp", "name": "x", "service_id": svc, "target": "host"}),
+            "target",
+        ),
+        (
+            json!({"type": "heartbeat", "name": "x", "service_id": svc, "target": "http://x"}),
+            "target",
+        ),
+        (
+            json!({"type": "heartbeat", "name": "", "service_id": svc}),
+            "name",
+        ),
+        (
+            json!({"type": "heartbeat", "name": "x", "service_id": "nope"}),
+            "service_id",
+        ),
+        (
+            json!({"type": "http", "name": "x", "service_id": svc, "target": "http://x", "json_pointer": "/a"}),
+            "json_equals",
+        ),
+    ] {
+        let r = app.post("/api/v1/monitors", body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body} → {}", r.body);
+        assert!(
+            r.body["error"]["fields"][field].is_string(),
+            "{body} → {}",
+            r.body
+        );
+    }
+}
