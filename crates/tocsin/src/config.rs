@@ -19,6 +19,8 @@ pub const SQLITE_FILE: &str = "tocsin.db";
 pub struct FileConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// `postgres://…` (several servers may share it) or `sqlite:///path`; default: SQLite in the
+    /// data folder.
     pub database_url: Option<String>,
     /// The URL people and senders use to reach this server (behind a proxy, say).
     pub public_url: Option<String>,
@@ -220,9 +222,61 @@ impl FileConfig {
 }
 
 /// Where the data lives.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Database {
+    /// A SQLite file: one server at a time (the data folder is locked).
     Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://user:password@host:port/database?sslmode=require`): any
+    /// number of servers may share it.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Database::Postgres(url) => f.debug_tuple("Postgres").field(&redact_url(url)).finish(),
+        }
+    }
+}
+
+/// A database URL fit for logs: the password (in the user part or a `password=` parameter)
+/// replaced by `[redacted]`.
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[after_scheme..]
+        .find('/')
+        .map_or(base.len(), |i| after_scheme + i);
+    let authority = &base[after_scheme..authority_end];
+    let mut out = base[..after_scheme].to_owned();
+    match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            match user.split_once(':') {
+                Some((name, _)) => out.push_str(&format!("{name}:[redacted]")),
+                None => out.push_str(user),
+            }
+            out.push('@');
+            out.push_str(host);
+        }
+        None => out.push_str(authority),
+    }
+    out.push_str(&base[authority_end..]);
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=[redacted]"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
 }
 
 /// Resolves `--database-url` / `--data-dir` into a database.
@@ -242,13 +296,11 @@ pub fn database(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<D
                 }
                 Ok(Database::Sqlite(PathBuf::from(path)))
             } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                bail!(
-                    "this build of Tocsin stores data in SQLite only; PostgreSQL support is on the roadmap. \
-                     Omit --database-url to use {}",
-                    data_dir.join(SQLITE_FILE).display()
-                )
+                Ok(Database::Postgres(url.to_owned()))
             } else {
-                bail!("--database-url must start with sqlite:// (got a URL with another scheme)")
+                bail!(
+                    "--database-url must start with sqlite:// or postgres:// (got a URL with another scheme)"
+                )
             }
         }
     }
@@ -339,8 +391,29 @@ mod tests {
             database(Some("sqlite:///x/y.db"), dir).unwrap(),
             Database::Sqlite("/x/y.db".into())
         );
-        assert!(database(Some("postgres://u@h/db"), dir).is_err());
+        assert_eq!(
+            database(Some("postgres://u@h/db"), dir).unwrap(),
+            Database::Postgres("postgres://u@h/db".into())
+        );
+        assert!(database(Some("postgresql://h:5433/tocsin?sslmode=require"), dir).is_ok());
         assert!(database(Some("mysql://h"), dir).is_err());
+    }
+
+    #[test]
+    fn database_passwords_stay_out_of_logs() {
+        let db = Database::Postgres(
+            "postgres://tocsin:s3cret@db.example:5432/tocsin?sslmode=require&password=other".into(),
+        );
+        let shown = format!("{db:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("tocsin:[redacted]@db.example:5432/tocsin"),
+            "{shown}"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
     }
 
     #[test]

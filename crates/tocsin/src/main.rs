@@ -26,9 +26,10 @@ struct Cli {
 
 #[derive(Args)]
 struct Global {
-    /// Folder for the embedded database and the lock file.
+    /// Folder for the embedded database, the lock file and the generated secrets.
     #[arg(long, global = true, env = "TOCSIN_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// `postgres://user:password@host:port/database` (several servers may share it) or
     /// `sqlite:///path/to/file.db` (default: SQLite inside the data folder).
     #[arg(
         long,
@@ -88,7 +89,7 @@ enum Command {
         #[arg(long)]
         at: Option<String>,
     },
-    /// Write a consistent online copy of the SQLite database.
+    /// Write a consistent online copy of the SQLite database (PostgreSQL: use pg_dump).
     Backup {
         /// The new file to write.
         #[arg(long)]
@@ -246,7 +247,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let config = serve_config(None)?;
-            server::open_store(&config.database)?;
+            server::open_store(&config.database).await?;
             println!("database is up to date: {:?}", config.database);
             Ok(())
         }
@@ -260,7 +261,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 },
         } => {
             let config = serve_config(None)?;
-            let store = server::open_store(&config.database)?;
+            let store = server::open_store(&config.database).await?;
             let email =
                 tocsin_web::api::email(&email).map_err(|e| anyhow::anyhow!("--email {e}"))?;
             let time_zone = tocsin_web::api::time_zone(&time_zone)
@@ -291,7 +292,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             command: TokenCommand::Create { name, role, user },
         } => {
             let config = serve_config(None)?;
-            let store = server::open_store(&config.database)?;
+            let store = server::open_store(&config.database).await?;
             let user_id = match user {
                 None => None,
                 Some(email) => Some(
@@ -324,7 +325,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             at,
         } => {
             let config = serve_config(None)?;
-            let store = server::open_store(&config.database)?;
+            let store = server::open_store(&config.database).await?;
             let at = match at {
                 None => now(),
                 Some(t) => tocsin_core::formats::parse_timestamp(&t).with_context(|| {
@@ -337,7 +338,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         }
         Command::Backup { to } => {
             let config = serve_config(None)?;
-            let store = server::open_store(&config.database)?;
+            let store = server::open_store(&config.database).await?;
             store
                 .backup(&to)
                 .await

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tocsin_engine::{Clock, Dispatcher, Escalator, Ingestor, LIVE_EVENTS_BUFFERED_MAX};
 use tocsin_store::Store;
+use tocsin_store::postgres::PgStore;
 use tocsin_store::sqlite::SqliteStore;
 use tocsin_web::{AppState, WebConfig};
 use tokio::sync::{broadcast, oneshot, watch};
@@ -20,11 +21,20 @@ const SETUP_LINK_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Opens the configured store and applies migrations.
-pub fn open_store(db: &Database) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(db: &Database) -> anyhow::Result<Arc<dyn Store>> {
     match db {
         Database::Sqlite(path) => {
             let store = SqliteStore::open(path)
                 .with_context(|| format!("opening the SQLite database {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        Database::Postgres(url) => {
+            let store = PgStore::connect(url).await.with_context(|| {
+                format!(
+                    "opening the PostgreSQL database {}",
+                    crate::config::redact_url(url)
+                )
+            })?;
             Ok(Arc::new(store))
         }
     }
@@ -56,9 +66,12 @@ pub struct Running {
     _lock: Option<std::fs::File>,
 }
 
-/// Only one server may use a SQLite data folder: two would both run the engine.
+/// Only one server may use a SQLite data folder: two would both run the engine. Servers on
+/// PostgreSQL share the database and take no lock: due work is claimed through it.
 fn lock_data_dir(config: &ServeConfig) -> anyhow::Result<Option<std::fs::File>> {
-    let Database::Sqlite(path) = &config.database;
+    let Database::Sqlite(path) = &config.database else {
+        return Ok(None);
+    };
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -86,7 +99,7 @@ fn lock_data_dir(config: &ServeConfig) -> anyhow::Result<Option<std::fs::File>> 
 /// Starts everything and returns once the listener is bound.
 pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let lock = lock_data_dir(&config)?;
-    let store = open_store(&config.database)?;
+    let store = open_store(&config.database).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -110,7 +123,8 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
 
     let (live, _) = broadcast::channel(LIVE_EVENTS_BUFFERED_MAX);
     let (ingestor, writer) = Ingestor::start(store.clone(), live.clone(), config.ingest);
-    // One node per SQLite data folder; the name only has to be unique among live nodes.
+    // One node per SQLite data folder, any number on PostgreSQL: the name only has to be
+    // unique among live nodes (claims carry it).
     let node = format!("node-{}", &tocsin_web::auth::new_link_secret()[..12]);
     let escalator = Arc::new(Escalator::new(
         store.clone(),

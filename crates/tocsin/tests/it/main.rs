@@ -1,6 +1,6 @@
 //! Tocsin's integration tests: the whole server started as `tocsin serve` starts it (real SQLite
-//! file, real HTTP on 127.0.0.1, manual clock), driven through its public surface. One binary,
-//! so linking stays fast.
+//! file or PostgreSQL database, real HTTP on 127.0.0.1, manual clock), driven through its public
+//! surface. One binary, so linking stays fast.
 
 mod api;
 mod browser;
@@ -12,6 +12,7 @@ mod ingest;
 mod monitors;
 mod paging;
 mod peers;
+mod postgres;
 mod schedules;
 mod support;
 mod ui;

@@ -1,5 +1,6 @@
-//! `TestApp`: one server per test on port 0 with a fresh data folder and a manual clock, plus
-//! helpers to call it the way a user or a sender would.
+//! `TestApp`: one server per test on port 0 with a fresh data folder (and its SQLite file, or a
+//! fresh PostgreSQL database) and a manual clock, plus helpers to call it the way a user or a
+//! sender would.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -42,6 +43,9 @@ pub struct TestApp {
     pub admin: String,
     pub running: Option<Running>,
     keep_dir: bool,
+    /// The PostgreSQL database of this server (shared with its other nodes), dropped with the
+    /// last of them.
+    postgres: Option<Arc<tocsin_store::postgres::ScratchDatabase>>,
 }
 
 impl Drop for TestApp {
@@ -79,11 +83,53 @@ impl TestApp {
 
     /// A server on an existing data folder, its clock starting at `start`.
     pub async fn spawn_in(dir: PathBuf, start: jiff::Timestamp, o: Options) -> Self {
+        let database = Database::Sqlite(dir.join("tocsin.db"));
+        let mut app = Self::start(dir, database, start, o).await;
+        app.admin = app.make_admin_token().await;
+        app
+    }
+
+    /// A server on a fresh PostgreSQL database on the server `TOCSIN_TEST_DATABASE_URL` names,
+    /// or `None` (saying so) when the variable is unset.
+    pub async fn spawn_on_postgres(test: &str, o: Options) -> Option<Self> {
+        let Some(server) = tocsin_store::postgres::test_server_url() else {
+            eprintln!(
+                "SKIPPED {test} on PostgreSQL: {} is not set (a server URL such as \
+                 postgres://postgres@127.0.0.1:5432/postgres; `cargo xtask test` starts one)",
+                tocsin_store::postgres::TEST_DATABASE_URL_VAR
+            );
+            return None;
+        };
+        let scratch = tocsin_store::postgres::ScratchDatabase::create(&server)
+            .await
+            .expect("create a scratch database");
+        let database = Database::Postgres(scratch.url().to_owned());
+        let start = T0.parse().expect("T0");
+        let mut app = Self::start(temp_dir("pg"), database, start, o).await;
+        app.postgres = Some(Arc::new(scratch));
+        app.admin = app.make_admin_token().await;
+        Some(app)
+    }
+
+    /// Another node on this server's PostgreSQL database and data folder (so with the same
+    /// link and webhook secrets), with a clock of its own set to this one's time.
+    pub async fn another_node(&self, o: Options) -> Self {
+        let scratch = self.postgres.clone().expect("a node on PostgreSQL");
+        let database = Database::Postgres(scratch.url().to_owned());
+        let now = tocsin_engine::Clock::now(&*self.clock);
+        let mut app = Self::start(self.dir.clone(), database, now, o).await;
+        app.postgres = Some(scratch);
+        app.keep_dir = true;
+        app.admin = self.admin.clone();
+        app
+    }
+
+    async fn start(dir: PathBuf, database: Database, start: jiff::Timestamp, o: Options) -> Self {
         crypto();
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.clone(),
-            database: Database::Sqlite(dir.join("tocsin.db")),
+            database,
             public_url: None,
             rate_limit: o.rate_limit,
             ingest: o.ingest,
@@ -93,8 +139,24 @@ impl TestApp {
         let running = server::start(config, clock.clone())
             .await
             .expect("server starts");
+        Self {
+            url: running.url.clone(),
+            dir,
+            clock,
+            client: reqwest::Client::new(),
+            admin: String::new(),
+            running: Some(running),
+            keep_dir: false,
+            postgres: None,
+        }
+    }
+
+    /// An admin API token made straight in the store.
+    async fn make_admin_token(&self) -> String {
         let admin = tocsin_web::auth::new_token();
-        running
+        self.running
+            .as_ref()
+            .expect("running")
             .state
             .store
             .create_api_token(
@@ -104,19 +166,11 @@ impl TestApp {
                     user_id: None,
                     token_hash: tocsin_web::auth::hash_secret(&admin),
                 },
-                tocsin_engine::Clock::now(&*clock),
+                tocsin_engine::Clock::now(&*self.clock),
             )
             .await
             .expect("admin token");
-        Self {
-            url: running.url.clone(),
-            dir,
-            clock,
-            client: reqwest::Client::new(),
-            admin,
-            running: Some(running),
-            keep_dir: false,
-        }
+        admin
     }
 
     /// Stops the server as a crash would (every task aborted, nothing flushed or drained) and
@@ -330,6 +384,11 @@ pub struct ServeProcess {
 
 impl ServeProcess {
     pub async fn start(data_dir: &std::path::Path) -> Self {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    /// `tocsin serve --data-dir DATA_DIR ARGS…` (ARGS such as `--database-url URL`).
+    pub async fn start_with(data_dir: &std::path::Path, args: &[&str]) -> Self {
         use std::io::BufRead;
         crypto();
         let port = free_port();
@@ -341,6 +400,7 @@ impl ServeProcess {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(args)
             .env("TOCSIN_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
