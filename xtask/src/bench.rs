@@ -18,13 +18,14 @@
 
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Alerts in one batch request (the figure).
@@ -57,8 +58,15 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("ingest") => ingest(root, Options::parse(&args[1..])?),
         Some("page-latency") => crate::bench_page::run(root, &args[1..]),
+        Some("storm") => {
+            let mut rest = vec!["--storm-only".to_owned()];
+            rest.extend_from_slice(&args[1..]);
+            crate::bench_page::run(root, &rest)
+        }
+        Some("timers") => crate::bench_timers::run(root, &args[1..]),
+        Some("dispatch") => crate::bench_dispatch::run(root, &args[1..]),
         other => bail!(
-            "unknown benchmark {other:?}; available: ingest [--duration SECS], page-latency [--incidents N] [--no-storm]"
+            "unknown benchmark {other:?}; available: ingest [--duration SECS], page-latency [--incidents N] [--no-storm | --storm-only], storm, timers [--steps N] [--delay-minutes M], dispatch [--notifications N]"
         ),
     }
 }
@@ -107,12 +115,39 @@ pub(crate) struct Env {
 /// Builds the release server (`cargo build --release -p tocsin`) and returns its path.
 pub(crate) fn release_binary(root: &Path) -> anyhow::Result<PathBuf> {
     crate::run(crate::cargo().args(["build", "--release", "-p", "tocsin"]))?;
+    let bin = release_path(root);
+    ensure!(bin.exists(), "{} was not built", bin.display());
+    Ok(bin)
+}
+
+/// The release server as it is, built only when it is missing: for benchmarks that should not
+/// rebuild a tree others are changing. Run `cargo build --release -p tocsin` first to measure
+/// the current tree; the report shows when the binary was built.
+pub(crate) fn release_binary_if_missing(root: &Path) -> anyhow::Result<PathBuf> {
+    let bin = release_path(root);
+    if bin.exists() {
+        eprintln!(
+            "bench: using {} as built at {} (not rebuilt)",
+            bin.display(),
+            built_at(&bin)
+        );
+        return Ok(bin);
+    }
+    release_binary(root)
+}
+
+fn release_path(root: &Path) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map_or_else(|| root.join("target"), |t| root.join(t));
-    let bin = target.join("release/tocsin");
-    ensure!(bin.exists(), "{} was not built", bin.display());
-    Ok(bin)
+    target.join("release/tocsin")
+}
+
+/// When a file was last written, for the report (`?` when unknown).
+pub(crate) fn built_at(path: &Path) -> String {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_or_else(|_| "?".into(), rfc3339)
 }
 
 fn ingest(root: &Path, opts: Options) -> anyhow::Result<()> {
@@ -355,12 +390,7 @@ impl Server {
 
     /// CPU seconds (user + system) the process has used so far.
     pub(crate) fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
-        let after = stat.rsplit_once(')').context("odd /proc/PID/stat")?.1;
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let ticks: u64 = f.get(11).context("utime")?.parse::<u64>()?
-            + f.get(12).context("stime")?.parse::<u64>()?;
-        Ok(ticks as f64 / clock_ticks())
+        cpu_seconds_of(self.pid())
     }
 
     /// `/metrics`: Tocsin's counters, or Alertmanager's active alerts.
@@ -432,7 +462,7 @@ struct Metrics {
 }
 
 /// Sums every series of `name` (optionally only those whose labels contain `label`).
-fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
+pub(crate) fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
@@ -715,25 +745,40 @@ fn memory(env: &Env, kind: Kind) -> anyhow::Result<Memory> {
 /// honouring Retry-After; bounded by [`FILL_TIMEOUT`].
 fn fill(env: &Env, server: &Server, alerts: usize) -> anyhow::Result<u64> {
     let batches = alerts.div_ceil(BATCH);
+    post_many(server.addr, FILL_CONNECTIONS, batches, FILL_TIMEOUT, &|i| {
+        server.batch_body(&format!("fill-{i}"), BATCH, &env.starts_at)
+    })?;
+    Ok((batches * BATCH) as u64)
+}
+
+/// Sends `count` POST requests of JSON over `connections` keep-alive connections, each as soon
+/// as the previous answer on its connection came; `make(i)` gives request i's path and body. A
+/// 429 or 503 is sent again after its Retry-After (1 to 5 s); any other answer but a 2xx fails.
+/// Bounded by `timeout`.
+pub(crate) fn post_many(
+    addr: SocketAddr,
+    connections: usize,
+    count: usize,
+    timeout: Duration,
+    make: &(dyn Fn(usize) -> (String, String) + Sync),
+) -> anyhow::Result<()> {
     let next = AtomicUsize::new(0);
-    let accepted = AtomicU64::new(0);
-    let deadline = Instant::now() + FILL_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     std::thread::scope(|s| {
-        let workers: Vec<_> = (0..FILL_CONNECTIONS)
+        let workers: Vec<_> = (0..connections.max(1))
             .map(|_| {
                 s.spawn(|| -> anyhow::Result<()> {
-                    let mut conn = Http::connect(server.addr)?;
+                    let mut conn = Http::connect(addr)?;
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= batches {
+                        if i >= count {
                             return Ok(());
                         }
-                        let (path, body) =
-                            server.batch_body(&format!("fill-{i}"), BATCH, &env.starts_at);
+                        let (path, body) = make(i);
                         loop {
                             ensure!(
                                 Instant::now() < deadline,
-                                "filling took longer than {FILL_TIMEOUT:?}"
+                                "{count} requests took longer than {timeout:?}"
                             );
                             let r = conn.send(
                                 "POST",
@@ -742,10 +787,7 @@ fn fill(env: &Env, server: &Server, alerts: usize) -> anyhow::Result<u64> {
                                 body.as_bytes(),
                             )?;
                             match r.status {
-                                200..=299 => {
-                                    accepted.fetch_add(BATCH as u64, Ordering::Relaxed);
-                                    break;
-                                }
+                                200..=299 => break,
                                 429 | 503 => {
                                     let secs: u64 = r
                                         .header("retry-after")
@@ -766,10 +808,9 @@ fn fill(env: &Env, server: &Server, alerts: usize) -> anyhow::Result<u64> {
             .collect();
         workers.into_iter().try_for_each(|w| {
             w.join()
-                .map_err(|_| anyhow::anyhow!("a fill thread panicked"))?
+                .map_err(|_| anyhow::anyhow!("a sending thread panicked"))?
         })
-    })?;
-    Ok(accepted.into_inner())
+    })
 }
 
 /// Tocsin at twice its sustainable rate: what it answered, whether memory stayed bounded,
@@ -1410,6 +1451,16 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// CPU seconds (user + system) process `pid` has used so far (`/proc/PID/stat`).
+pub(crate) fn cpu_seconds_of(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').context("odd /proc/PID/stat")?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 =
+        f.get(11).context("utime")?.parse::<u64>()? + f.get(12).context("stime")?.parse::<u64>()?;
+    Ok(ticks as f64 / clock_ticks())
+}
+
 fn clock_ticks() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
@@ -1471,6 +1522,403 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+// ---- shared by the paging benchmarks: the webhook receiver, the API, times and percentiles ----
+
+/// A receiver connection idle this long is closed: far longer than any pause between pages in
+/// a run, so a page never meets a connection being closed.
+const RECEIVER_IDLE: Duration = Duration::from_secs(120);
+
+/// How the receiver files one request, from its path and body: under these keys, each recorded
+/// with the arrival time (no key: counted as unmatched); or, for `None`, only counted.
+pub(crate) type Classify = fn(&str, &[u8]) -> Option<Vec<String>>;
+
+/// The webhook receiver: an HTTP/1.1 server on a free loopback port (a thread per connection)
+/// that answers 200 at once and files each request as its [`Classify`] says. Stops accepting
+/// when dropped; a connection's thread ends when its peer closes it (or after
+/// [`RECEIVER_IDLE`]).
+pub(crate) struct Receiver {
+    pub(crate) addr: SocketAddr,
+    pub(crate) shared: Arc<ReceiverState>,
+    stop: Arc<AtomicBool>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+pub(crate) struct ReceiverState {
+    classify: Classify,
+    /// Arrival times of the pages filed under each key (more than one is a duplicate).
+    pages: Mutex<HashMap<String, Vec<Instant>>>,
+    arrived: Condvar,
+    /// Requests only counted, and requests filed under at least one key.
+    counted: AtomicU64,
+    recorded: AtomicU64,
+    /// Requests whose body named no key.
+    pub(crate) unmatched: AtomicU64,
+    /// Connections that ended in a protocol or I/O error (other than an idle timeout).
+    pub(crate) errors: AtomicU64,
+    /// Connections open now, and the most open at once since [`Receiver::reset_peak`].
+    open: AtomicU64,
+    peak_open: AtomicU64,
+}
+
+impl Receiver {
+    pub(crate) fn start(classify: Classify) -> anyhow::Result<Receiver> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(ReceiverState {
+            classify,
+            pages: Mutex::default(),
+            arrived: Condvar::new(),
+            counted: AtomicU64::new(0),
+            recorded: AtomicU64::new(0),
+            unmatched: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+            peak_open: AtomicU64::new(0),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let accept = {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("receiver".into())
+                .spawn(move || {
+                    for stream in listener.incoming() {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let Ok(stream) = stream else {
+                            // Out of file descriptors, say: let the peer retry.
+                            std::thread::sleep(Duration::from_millis(1));
+                            continue;
+                        };
+                        let mine = shared.clone();
+                        let open = shared.open.fetch_add(1, Ordering::Relaxed) + 1;
+                        shared.peak_open.fetch_max(open, Ordering::Relaxed);
+                        let spawned =
+                            std::thread::Builder::new()
+                                .stack_size(256 * 1024)
+                                .spawn(move || {
+                                    if serve(stream, &mine).is_err() {
+                                        mine.errors.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    mine.open.fetch_sub(1, Ordering::Relaxed);
+                                });
+                        if spawned.is_err() {
+                            shared.open.fetch_sub(1, Ordering::Relaxed);
+                            shared.errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })?
+        };
+        Ok(Receiver {
+            addr,
+            shared,
+            stop,
+            accept: Some(accept),
+        })
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The first arrival of `id`'s page, waiting for it until `deadline`.
+    pub(crate) fn wait_for(&self, id: &str, deadline: Instant) -> Option<Instant> {
+        let mut pages = self.shared.pages.lock().ok()?;
+        loop {
+            if let Some(first) = pages.get(id).and_then(|v| v.first()) {
+                return Some(*first);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            pages = self.shared.arrived.wait_timeout(pages, left).ok()?.0;
+        }
+    }
+
+    /// Pages beyond the first, over the ids starting with `prefix`.
+    pub(crate) fn duplicates(&self, prefix: &str) -> u64 {
+        self.shared.pages.lock().map_or(0, |p| {
+            p.iter()
+                .filter(|(id, _)| id.starts_with(prefix))
+                .map(|(_, v)| v.len().saturating_sub(1) as u64)
+                .sum()
+        })
+    }
+
+    /// The keys starting with `prefix`, and every arrival filed under them, in order.
+    pub(crate) fn arrivals(&self, prefix: &str) -> (usize, Vec<Instant>) {
+        self.shared.pages.lock().map_or((0, Vec::new()), |p| {
+            let mine: Vec<&Vec<Instant>> = p
+                .iter()
+                .filter(|(id, _)| id.starts_with(prefix))
+                .map(|(_, v)| v)
+                .collect();
+            let mut all: Vec<Instant> = mine.iter().flat_map(|v| v.iter().copied()).collect();
+            all.sort();
+            (mine.len(), all)
+        })
+    }
+
+    /// Requests only counted (their [`Classify`] said `None`).
+    pub(crate) fn counted(&self) -> u64 {
+        self.shared.counted.load(Ordering::Relaxed)
+    }
+
+    /// Requests filed under at least one key.
+    pub(crate) fn recorded(&self) -> u64 {
+        self.shared.recorded.load(Ordering::Relaxed)
+    }
+
+    /// The most connections open at once since the last call (and starts counting again).
+    pub(crate) fn reset_peak(&self) -> u64 {
+        let now = self.shared.open.load(Ordering::Relaxed);
+        self.shared.peak_open.swap(now, Ordering::Relaxed)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop so that it sees `stop`.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One connection: HTTP/1.1 requests with a Content-Length body, each answered 200 at once.
+fn serve(stream: TcpStream, shared: &ReceiverState) -> anyhow::Result<()> {
+    stream.set_read_timeout(Some(RECEIVER_IDLE))?;
+    stream.set_nodelay(true)?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let (mut length, mut close) = (0usize, false);
+        loop {
+            line.clear();
+            ensure!(reader.read_line(&mut line)? > 0, "closed in the headers");
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let Some((k, v)) = l.split_once(':') else {
+                continue;
+            };
+            let (k, v) = (k.trim(), v.trim());
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.parse().context("bad Content-Length")?;
+            } else if k.eq_ignore_ascii_case("connection") {
+                close = v.eq_ignore_ascii_case("close");
+            } else if k.eq_ignore_ascii_case("transfer-encoding") {
+                bail!("chunked bodies are not supported");
+            }
+        }
+        ensure!(length <= 4 << 20, "body of {length} bytes");
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let at = Instant::now();
+        let answer: &[u8] = if close {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+        };
+        writer.write_all(answer)?;
+        record(shared, &path, &body, at);
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+fn record(shared: &ReceiverState, path: &str, body: &[u8], at: Instant) {
+    let Some(ids) = (shared.classify)(path, body) else {
+        shared.counted.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    if ids.is_empty() {
+        shared.unmatched.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    if let Ok(mut pages) = shared.pages.lock() {
+        for id in ids {
+            pages.entry(id).or_default().push(at);
+        }
+    }
+    shared.recorded.fetch_add(1, Ordering::Relaxed);
+    shared.arrived.notify_all();
+}
+
+/// `tocsin token create` against the data folder of the running server.
+pub(crate) fn admin_token(env: &Env, data: &Path) -> anyhow::Result<String> {
+    let out = Command::new(&env.tocsin_bin)
+        .args(["token", "create", "--name", "b", "--role", "admin"])
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("TOCSIN_CONFIG")
+        .env_remove("TOCSIN_DATABASE_URL")
+        .env_remove("TOCSIN_DATA_DIR")
+        .output()
+        .context("running tocsin token create")?;
+    ensure!(
+        out.status.success(),
+        "tocsin token create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+/// The data folder [`Server::start`] gives Tocsin in a session.
+pub(crate) fn tocsin_data(env: &Env, session: &str) -> PathBuf {
+    env.work
+        .path
+        .join(format!("{}-{session}-data", Kind::Tocsin.name()))
+}
+
+/// Tocsin's REST API as an admin, over one keep-alive connection (opened again once if it
+/// broke, for reads).
+pub(crate) struct Api {
+    addr: SocketAddr,
+    conn: Http,
+    bearer: String,
+}
+
+impl Api {
+    pub(crate) fn new(addr: SocketAddr, token: &str) -> anyhow::Result<Api> {
+        Ok(Api {
+            addr,
+            conn: Http::connect(addr)?,
+            bearer: format!("Bearer {token}"),
+        })
+    }
+
+    /// POST a JSON body; the answer must be 200 or 201.
+    pub(crate) fn post(&mut self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let r = self.conn.send(
+            "POST",
+            path,
+            &[
+                ("Authorization", &self.bearer),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        )?;
+        ensure!(
+            r.status == 201 || r.status == 200,
+            "POST {path} answered {}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        Ok(serde_json::from_slice(&r.body)?)
+    }
+
+    /// GET; the answer must be 200.
+    pub(crate) fn get(&mut self, path: &str) -> anyhow::Result<Value> {
+        let headers = [("Authorization", self.bearer.as_str())];
+        let r = match self.conn.send("GET", path, &headers, b"") {
+            Ok(r) => r,
+            Err(_) => {
+                self.conn = Http::connect(self.addr)?;
+                self.conn.send("GET", path, &headers, b"")?
+            }
+        };
+        ensure!(
+            r.status == 200,
+            "GET {path} answered {}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        Ok(serde_json::from_slice(&r.body)?)
+    }
+}
+
+/// The `id` of an API answer.
+pub(crate) fn id_of(v: &Value) -> anyhow::Result<String> {
+    Ok(v["id"].as_str().context("no id in the answer")?.to_owned())
+}
+
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Percentiles (nearest rank) of some values; a page that never came counts as infinite.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) count: usize,
+    pub(crate) finite: usize,
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
+    pub(crate) mean: f64,
+}
+
+pub(crate) fn stats(mut v: Vec<f64>) -> Stats {
+    v.sort_by(f64::total_cmp);
+    let rank = |q: f64| {
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+        v[i]
+    };
+    let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    Stats {
+        count: v.len(),
+        finite: finite.len(),
+        p50: rank(0.50),
+        p99: rank(0.99),
+        max: v.last().copied().unwrap_or(f64::NAN),
+        mean: finite.iter().sum::<f64>() / finite.len().max(1) as f64,
+    }
+}
+
+/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
+pub(crate) fn unix_ms(s: &str) -> Option<f64> {
+    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.splitn(3, ':');
+    let (h, min) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
+    let sec: f64 = t.next()?.parse().ok()?;
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3_600 + min * 60) as f64 + sec) * 1000.0)
+}
+
+/// Milliseconds since the epoch, now.
+pub(crate) fn now_unix_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1490,6 +1938,29 @@ mod tests {
             metric_sum(text, "alertmanager_alerts", Some("state=\"active\"")),
             7.0
         );
+    }
+
+    #[test]
+    fn nearest_rank_percentiles_count_lost_pages_as_infinite() {
+        let s = stats((1..=100).map(f64::from).collect());
+        assert_eq!((s.p50, s.p99, s.max), (50.0, 99.0, 100.0));
+        let mut v: Vec<f64> = (1..=99).map(f64::from).collect();
+        v.push(f64::INFINITY);
+        let s = stats(v);
+        assert_eq!((s.p99, s.finite), (99.0, 99));
+        assert!(s.max.is_infinite());
+    }
+
+    #[test]
+    fn timestamps_parse_back() {
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_709_210_096);
+        assert_eq!(unix_ms(&rfc3339(t)), Some(1_709_210_096_000.0));
+        let (a, b) = (
+            unix_ms("2026-11-25T20:58:35.06Z").unwrap(),
+            unix_ms("2026-11-25T20:58:35Z").unwrap(),
+        );
+        assert!((a - b - 60.0).abs() < 0.01, "{a} - {b}");
+        assert_eq!(unix_ms("1970-01-01T00:00:00.001Z"), Some(1.0));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `cargo xtask bench page-latency [--incidents N] [--no-storm]`: the time from a trigger to the
+//! `cargo xtask bench page-latency [--incidents N] [--no-storm | --storm-only]` (`cargo xtask bench
+//! storm` is `--storm-only`): the time from a trigger to the
 //! first page arriving at a webhook receiver, for Tocsin and for Prometheus Alertmanager
 //! (Debian's `prometheus-alertmanager`, `group_wait: 0s`), everything on 127.0.0.1.
 //!
@@ -24,17 +25,16 @@
 //! here is stopped by its own handle; the temporary folder is removed. docs/benchmarks.md
 //! explains the figures and records a run.
 
-use crate::bench::{self, Env, Http, Kind, Load, Server, Shape, TempDir, WrkResult, num};
+use crate::bench::{
+    self, Env, Http, Kind, Load, Receiver, Server, Shape, Stats, TempDir, WrkResult, admin_token,
+    ms, num, stats, unix_ms,
+};
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Incidents measured by default (the figure).
@@ -59,9 +59,6 @@ const STORM_CONNECTIONS: u32 = 64;
 /// one second before it stops; each page is then awaited until `DRAIN_TIMEOUT` after the storm.
 const STORM_LEAD: Duration = Duration::from_millis(500);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
-/// A receiver connection idle this long is closed: far longer than any pause between pages in
-/// a run, so a page never meets a connection being closed.
-const RECEIVER_IDLE: Duration = Duration::from_secs(120);
 /// The prefix of a page's title (Tocsin) or summary (Alertmanager) before its id.
 const TITLE_PREFIX: &str = "Bench page ";
 
@@ -103,7 +100,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             .with_context(|| format!("copying xtask/bench/{f}"))?;
     }
     std::fs::write(scripts.join("storm.lua"), STORM_LUA)?;
-    let rx = Receiver::start()?;
+    let rx = Receiver::start(page_or_storm)?;
     std::fs::write(
         scripts.join("alertmanager.yml"),
         alertmanager_config(rx.addr),
@@ -131,14 +128,17 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
 
 struct Options {
     incidents: usize,
+    latency: bool,
     storm: bool,
 }
 
 impl Options {
     fn parse(args: &[String]) -> anyhow::Result<Self> {
-        const USAGE: &str = "usage: bench page-latency [--incidents N] [--no-storm]";
+        const USAGE: &str =
+            "usage: bench page-latency [--incidents N] [--no-storm | --storm-only], or bench storm";
         let mut o = Options {
             incidents: INCIDENTS_DEFAULT,
+            latency: true,
             storm: true,
         };
         let mut it = args.iter();
@@ -152,12 +152,17 @@ impl Options {
                         .context("--incidents must be a whole number")?;
                 }
                 "--no-storm" => o.storm = false,
+                "--storm-only" => o.latency = false,
                 other => bail!("unknown option {other:?}; {USAGE}"),
             }
         }
         ensure!(
             (10..=10_000).contains(&o.incidents),
             "--incidents must be between 10 and 10,000"
+        );
+        ensure!(
+            o.latency || o.storm,
+            "--no-storm and --storm-only leave nothing to run"
         );
         Ok(o)
     }
@@ -190,196 +195,15 @@ receivers:
     )
 }
 
-// ---- the receiver ----
+// ---- the receiver's filing ----
 
-/// The webhook receiver: pages on `/hook` are recorded by id with their arrival time; pages on
-/// `/storm` are only counted. Stops accepting when dropped; a connection's thread ends when its
-/// peer closes it (or after [`RECEIVER_IDLE`]).
-struct Receiver {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    accept: Option<std::thread::JoinHandle<()>>,
-}
-
-#[derive(Default)]
-struct Shared {
-    /// Arrival times of the pages of each id (more than one is a duplicate).
-    pages: Mutex<HashMap<String, Vec<Instant>>>,
-    arrived: Condvar,
-    storm_pages: AtomicU64,
-    /// Requests on `/hook` whose body named no id.
-    unmatched: AtomicU64,
-    /// Connections that ended in a protocol or I/O error (other than an idle timeout).
-    errors: AtomicU64,
-}
-
-impl Receiver {
-    fn start() -> anyhow::Result<Receiver> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let accept = {
-            let (shared, stop) = (shared.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("receiver".into())
-                .spawn(move || {
-                    for stream in listener.incoming() {
-                        if stop.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        let Ok(stream) = stream else {
-                            // Out of file descriptors, say: let the peer retry.
-                            std::thread::sleep(Duration::from_millis(1));
-                            continue;
-                        };
-                        let mine = shared.clone();
-                        let spawned =
-                            std::thread::Builder::new()
-                                .stack_size(256 * 1024)
-                                .spawn(move || {
-                                    if serve(stream, &mine).is_err() {
-                                        mine.errors.fetch_add(1, Ordering::Relaxed);
-                                    }
-                                });
-                        if spawned.is_err() {
-                            shared.errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                })?
-        };
-        Ok(Receiver {
-            addr,
-            shared,
-            stop,
-            accept: Some(accept),
-        })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// The first arrival of `id`'s page, waiting for it until `deadline`.
-    fn wait_for(&self, id: &str, deadline: Instant) -> Option<Instant> {
-        let mut pages = self.shared.pages.lock().ok()?;
-        loop {
-            if let Some(first) = pages.get(id).and_then(|v| v.first()) {
-                return Some(*first);
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            pages = self.shared.arrived.wait_timeout(pages, left).ok()?.0;
-        }
-    }
-
-    /// Pages beyond the first, over the ids starting with `prefix`.
-    fn duplicates(&self, prefix: &str) -> u64 {
-        self.shared.pages.lock().map_or(0, |p| {
-            p.iter()
-                .filter(|(id, _)| id.starts_with(prefix))
-                .map(|(_, v)| v.len().saturating_sub(1) as u64)
-                .sum()
-        })
-    }
-
-    fn storm_pages(&self) -> u64 {
-        self.shared.storm_pages.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Wake the accept loop so that it sees `stop`.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// One connection: HTTP/1.1 requests with a Content-Length body, each answered 200 at once.
-fn serve(stream: TcpStream, shared: &Shared) -> anyhow::Result<()> {
-    stream.set_read_timeout(Some(RECEIVER_IDLE))?;
-    stream.set_nodelay(true)?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::ConnectionReset
-                ) =>
-            {
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-        let (mut length, mut close) = (0usize, false);
-        loop {
-            line.clear();
-            ensure!(reader.read_line(&mut line)? > 0, "closed in the headers");
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let Some((k, v)) = l.split_once(':') else {
-                continue;
-            };
-            let (k, v) = (k.trim(), v.trim());
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.parse().context("bad Content-Length")?;
-            } else if k.eq_ignore_ascii_case("connection") {
-                close = v.eq_ignore_ascii_case("close");
-            } else if k.eq_ignore_ascii_case("transfer-encoding") {
-                bail!("chunked bodies are not supported");
-            }
-        }
-        ensure!(length <= 4 << 20, "body of {length} bytes");
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        let at = Instant::now();
-        let answer: &[u8] = if close {
-            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        } else {
-            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-        };
-        writer.write_all(answer)?;
-        record(shared, &path, &body, at);
-        if close {
-            return Ok(());
-        }
-    }
-}
-
-fn record(shared: &Shared, path: &str, body: &[u8], at: Instant) {
+/// Pages on `/storm` are only counted; the others are filed under the ids they name.
+fn page_or_storm(path: &str, body: &[u8]) -> Option<Vec<String>> {
     if path.starts_with("/storm") {
-        shared.storm_pages.fetch_add(1, Ordering::Relaxed);
-        return;
+        None
+    } else {
+        Some(page_ids(body))
     }
-    let ids = page_ids(body);
-    if ids.is_empty() {
-        shared.unmatched.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    if let Ok(mut pages) = shared.pages.lock() {
-        for id in ids {
-            pages.entry(id).or_default().push(at);
-        }
-    }
-    shared.arrived.notify_all();
 }
 
 /// The ids a page names: Tocsin's `incident.title` after [`TITLE_PREFIX`]; Alertmanager's
@@ -460,25 +284,6 @@ impl<'a> Target<'a> {
     }
 }
 
-/// `tocsin token create` against the data folder of the running server.
-fn admin_token(env: &Env, data: &Path) -> anyhow::Result<String> {
-    let out = Command::new(&env.tocsin_bin)
-        .args(["token", "create", "--name", "b", "--role", "admin"])
-        .arg("--data-dir")
-        .arg(data)
-        .env_remove("TOCSIN_CONFIG")
-        .env_remove("TOCSIN_DATABASE_URL")
-        .env_remove("TOCSIN_DATA_DIR")
-        .output()
-        .context("running tocsin token create")?;
-    ensure!(
-        out.status.success(),
-        "tocsin token create failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
-}
-
 /// A user paged on a webhook at `hook`, a policy whose level 1 pages them, a service with that
 /// policy, and its unlimited events_v2 key: returns (service id, key).
 fn paging_service(
@@ -555,41 +360,6 @@ impl Sample {
     }
     fn answer_ms(&self) -> f64 {
         ms(self.answered.duration_since(self.sent))
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// Percentiles (nearest rank) of some milliseconds; a page that never came counts as infinite.
-#[derive(Clone, Copy, Debug, Default)]
-struct Stats {
-    count: usize,
-    finite: usize,
-    p50: f64,
-    p99: f64,
-    max: f64,
-    mean: f64,
-}
-
-fn stats(mut v: Vec<f64>) -> Stats {
-    v.sort_by(f64::total_cmp);
-    let rank = |q: f64| {
-        if v.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-        v[i]
-    };
-    let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    Stats {
-        count: v.len(),
-        finite: finite.len(),
-        p50: rank(0.50),
-        p99: rank(0.99),
-        max: v.last().copied().unwrap_or(f64::NAN),
-        mean: finite.iter().sum::<f64>() / finite.len().max(1) as f64,
     }
 }
 
@@ -682,7 +452,7 @@ struct Storm {
 type Sent = (String, Instant, Instant);
 
 fn storm(env: &Env, rx: &Receiver, target: &Target, prefix: &str) -> anyhow::Result<Storm> {
-    let pages_before = rx.storm_pages();
+    let pages_before = rx.counted();
     let cpu0 = target.server.cpu_seconds()?;
     let wrk_done = AtomicBool::new(false);
     let (wrk, sent, refused) = std::thread::scope(|s| -> anyhow::Result<_> {
@@ -743,7 +513,7 @@ fn storm(env: &Env, rx: &Receiver, target: &Target, prefix: &str) -> anyhow::Res
     })?;
     let storm_end = Instant::now();
     let cpu1 = target.server.cpu_seconds()?;
-    let storm_pages_during = rx.storm_pages() - pages_before;
+    let storm_pages_during = rx.counted() - pages_before;
     let deadline = storm_end + DRAIN_TIMEOUT;
     let critical: Vec<Sample> = sent
         .iter()
@@ -764,7 +534,7 @@ fn storm(env: &Env, rx: &Receiver, target: &Target, prefix: &str) -> anyhow::Res
         critical,
         refused,
         storm_pages_during,
-        storm_pages_after: rx.storm_pages() - pages_before,
+        storm_pages_after: rx.counted() - pages_before,
         drain_seconds: last.saturating_duration_since(storm_end).as_secs_f64(),
     };
     let st = stats(s.critical.iter().map(Sample::page_ms).collect());
@@ -860,27 +630,6 @@ fn breakdown(target: &Target, prefix: &str, from: usize) -> anyhow::Result<Break
     })
 }
 
-/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
-fn unix_ms(s: &str) -> Option<f64> {
-    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(str::parse::<i64>);
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut t = time.splitn(3, ':');
-    let (h, min) = (
-        t.next()?.parse::<i64>().ok()?,
-        t.next()?.parse::<i64>().ok()?,
-    );
-    let sec: f64 = t.next()?.parse().ok()?;
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + h * 3_600 + min * 60) as f64 + sec) * 1000.0)
-}
-
 /// Everything measured for one server.
 #[derive(Clone, Debug, Default)]
 struct Figures {
@@ -896,7 +645,7 @@ fn measure(env: &Env, rx: &Receiver, kind: Kind, opts: &Options) -> anyhow::Resu
     eprintln!("bench: ---- {} ----", kind.name());
     let prefix = format!("{}-latency", kind.name());
     let tocsin = kind == Kind::Tocsin;
-    let (latency, duplicates, latency_breakdown) = {
+    let (latency, duplicates, latency_breakdown) = if opts.latency {
         let server = Server::start(env, kind, "latency")?;
         let target = Target::new(env, &server, "latency", rx)?;
         let latency = sequential(&target, rx, &prefix, opts.incidents)?;
@@ -908,6 +657,8 @@ fn measure(env: &Env, rx: &Receiver, kind: Kind, opts: &Options) -> anyhow::Resu
             None
         };
         (latency, rx.duplicates(&prefix), b)
+    } else {
+        (Vec::new(), 0, None)
     };
     let (storm, storm_breakdown) = if opts.storm {
         let prefix = format!("{}-storm", kind.name());
@@ -945,13 +696,20 @@ fn cell(v: f64, digits: usize) -> String {
 
 fn report(env: &Env, opts: &Options, t: &Figures, am: &Figures, rx: &Receiver) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "\nTrigger → first page at a webhook on 127.0.0.1, Tocsin vs Prometheus Alertmanager — {} incidents one at a time, one every {} ms ({WARM_UP} before not counted), on the same {}-core machine",
-        num(opts.incidents as f64, 0),
-        GAP.as_millis(),
-        std::thread::available_parallelism().map_or(0, usize::from)
-    );
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    if opts.latency {
+        let _ = writeln!(
+            s,
+            "\nTrigger → first page at a webhook on 127.0.0.1, Tocsin vs Prometheus Alertmanager — {} incidents one at a time, one every {} ms ({WARM_UP} before not counted), on the same {cores}-core machine",
+            num(opts.incidents as f64, 0),
+            GAP.as_millis(),
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "\nHigh-urgency pages during a storm of low-urgency alerts, at a webhook on 127.0.0.1, Tocsin vs Prometheus Alertmanager — storm phase only, on the same {cores}-core machine",
+        );
+    }
     let _ = writeln!(
         s,
         "run started {}; tocsin {}; {}",
@@ -965,6 +723,9 @@ fn report(env: &Env, opts: &Options, t: &Figures, am: &Figures, rx: &Receiver) -
         "figure", "Tocsin", "Alertmanager", "T/AM", "target (Tocsin)"
     );
     let _ = writeln!(s, "{}", "-".repeat(110));
+    if !opts.latency {
+        let _ = writeln!(s, "latency phase: not run (--storm-only)");
+    }
     let mut row = |name: &str, tv: f64, av: f64, digits: usize, target: &str| {
         let ratio = if av > 0.0 && tv.is_finite() && av.is_finite() {
             format!("{:.2}", tv / av)
@@ -979,52 +740,54 @@ fn report(env: &Env, opts: &Options, t: &Figures, am: &Figures, rx: &Receiver) -
         );
     };
     let met = |ok: bool| if ok { "met" } else { "MISSED" };
-    let (tp, ap) = (
-        stats(t.latency.iter().map(Sample::page_ms).collect()),
-        stats(am.latency.iter().map(Sample::page_ms).collect()),
-    );
-    let (ta, aa) = (
-        stats(t.latency.iter().map(Sample::answer_ms).collect()),
-        stats(am.latency.iter().map(Sample::answer_ms).collect()),
-    );
-    row(
-        "trigger → first page p50 ms",
-        tp.p50,
-        ap.p50,
-        2,
-        &format!("≤5 ms: {}", met(tp.p50 <= 5.0)),
-    );
-    row(
-        "trigger → first page p99 ms",
-        tp.p99,
-        ap.p99,
-        2,
-        &format!("≤25 ms: {}", met(tp.p99 <= 25.0)),
-    );
-    row("trigger → first page max ms", tp.max, ap.max, 2, "");
-    row("trigger → first page mean ms", tp.mean, ap.mean, 2, "");
-    row(
-        "trigger answered p50 ms (Tocsin: after its commit)",
-        ta.p50,
-        aa.p50,
-        2,
-        "",
-    );
-    row("trigger answered p99 ms", ta.p99, aa.p99, 2, "");
-    row(
-        &format!("pages arrived (of {})", num(opts.incidents as f64, 0)),
-        tp.finite as f64,
-        ap.finite as f64,
-        0,
-        "",
-    );
-    row(
-        "duplicate pages",
-        t.duplicates as f64,
-        am.duplicates as f64,
-        0,
-        &format!("0: {}", met(t.duplicates == 0)),
-    );
+    if opts.latency {
+        let (tp, ap) = (
+            stats(t.latency.iter().map(Sample::page_ms).collect()),
+            stats(am.latency.iter().map(Sample::page_ms).collect()),
+        );
+        let (ta, aa) = (
+            stats(t.latency.iter().map(Sample::answer_ms).collect()),
+            stats(am.latency.iter().map(Sample::answer_ms).collect()),
+        );
+        row(
+            "trigger → first page p50 ms",
+            tp.p50,
+            ap.p50,
+            2,
+            &format!("≤5 ms: {}", met(tp.p50 <= 5.0)),
+        );
+        row(
+            "trigger → first page p99 ms",
+            tp.p99,
+            ap.p99,
+            2,
+            &format!("≤25 ms: {}", met(tp.p99 <= 25.0)),
+        );
+        row("trigger → first page max ms", tp.max, ap.max, 2, "");
+        row("trigger → first page mean ms", tp.mean, ap.mean, 2, "");
+        row(
+            "trigger answered p50 ms (Tocsin: after its commit)",
+            ta.p50,
+            aa.p50,
+            2,
+            "",
+        );
+        row("trigger answered p99 ms", ta.p99, aa.p99, 2, "");
+        row(
+            &format!("pages arrived (of {})", num(opts.incidents as f64, 0)),
+            tp.finite as f64,
+            ap.finite as f64,
+            0,
+            "",
+        );
+        row(
+            "duplicate pages",
+            t.duplicates as f64,
+            am.duplicates as f64,
+            0,
+            &format!("0: {}", met(t.duplicates == 0)),
+        );
+    }
     if let (Some(ts), Some(ams)) = (&t.storm, &am.storm) {
         let (tc, ac) = (
             stats(ts.critical.iter().map(Sample::page_ms).collect()),
@@ -1192,29 +955,6 @@ fn report(env: &Env, opts: &Options, t: &Figures, am: &Figures, rx: &Receiver) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles_count_lost_pages_as_infinite() {
-        let s = stats((1..=100).map(f64::from).collect());
-        assert_eq!((s.p50, s.p99, s.max), (50.0, 99.0, 100.0));
-        let mut v: Vec<f64> = (1..=99).map(f64::from).collect();
-        v.push(f64::INFINITY);
-        let s = stats(v);
-        assert_eq!((s.p99, s.finite), (99.0, 99));
-        assert!(s.max.is_infinite());
-    }
-
-    #[test]
-    fn timestamps_parse_back() {
-        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_709_210_096);
-        assert_eq!(unix_ms(&bench::rfc3339(t)), Some(1_709_210_096_000.0));
-        let (a, b) = (
-            unix_ms("2026-11-25T20:58:35.06Z").unwrap(),
-            unix_ms("2026-11-25T20:58:35Z").unwrap(),
-        );
-        assert!((a - b - 60.0).abs() < 0.01, "{a} - {b}");
-        assert_eq!(unix_ms("1970-01-01T00:00:00.001Z"), Some(1.0));
-    }
 
     #[test]
     fn pages_are_matched_by_title_or_id_label() {

@@ -6,7 +6,9 @@
 //! - `fuzz`: the parsers' property-based fuzz tests and the store's model test, with many cases.
 
 mod bench;
+mod bench_dispatch;
 mod bench_page;
+mod bench_timers;
 mod pg;
 
 use anyhow::{Context, bail};
@@ -22,7 +24,7 @@ fn main() -> std::process::ExitCode {
         Some("pg") => pg::serve(),
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--no-lint] | pg | bench ingest [--duration SECS] | bench page-latency [--incidents N] [--no-storm] | fuzz [--cases N]"
+                "usage: cargo xtask test [--no-lint] | pg | bench ingest [--duration SECS] | bench page-latency [--incidents N] [--no-storm | --storm-only] | bench storm | bench timers [--steps N] [--delay-minutes M] | bench dispatch [--notifications N] | fuzz [--cases N]"
             );
             return std::process::ExitCode::from(2);
         }
