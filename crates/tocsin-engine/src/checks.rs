@@ -2,6 +2,7 @@
 //! Every fault (bad URL, unresolvable host, refused connection, certificate error, timeout,
 //! redirect loop, endless body) is a failed result with a clear message, never a stuck task.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tocsin_core::monitor::MonitorKind;
 use tocsin_store::CheckOutcome;
@@ -11,9 +12,11 @@ pub const BODY_READ_MAX: usize = 1024 * 1024;
 /// Redirects followed at most.
 const REDIRECTS_MAX: usize = 10;
 
-/// HTTP clients for each (follow redirects, verify TLS) pair, built once.
+/// HTTP clients for each (follow redirects, verify TLS) pair, and the system's trusted roots
+/// for TLS-certificate checks, built once.
 pub struct Clients {
     clients: [[reqwest::Client; 2]; 2],
+    roots: Arc<rustls::RootCertStore>,
 }
 
 impl Clients {
@@ -30,11 +33,18 @@ impl Clients {
                 .pool_max_idle_per_host(2)
                 .build()
         };
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        for e in &native.errors {
+            tracing::warn!(error = %e, "a system root certificate could not be loaded");
+        }
+        roots.add_parsable_certificates(native.certs);
         Ok(Clients {
             clients: [
                 [build(false, false)?, build(false, true)?],
                 [build(true, false)?, build(true, true)?],
             ],
+            roots: Arc::new(roots),
         })
     }
 
@@ -54,9 +64,11 @@ pub async fn run(clients: &Clients, kind: MonitorKind, config: &serde_json::Valu
     let started = Instant::now();
     let result = tokio::time::timeout(timeout, async {
         match kind {
-            MonitorKind::Http => http(clients, config, started).await,
-            MonitorKind::Tcp => tcp(config).await,
-            other => Err(format!("{other} checks are not available")),
+            MonitorKind::Http => http(clients, config, started).await.map_err(Fail::from),
+            MonitorKind::Tcp => tcp(config).await.map_err(Fail::from),
+            MonitorKind::Tls => tls(clients, config).await,
+            MonitorKind::Dns => dns(config).await.map_err(Fail::from),
+            other => Err(Fail::from(format!("{other} checks are not available"))),
         }
     })
     .await;
@@ -66,17 +78,35 @@ pub async fn run(clients: &Clients, kind: MonitorKind, config: &serde_json::Valu
             ok: true,
             latency_ms,
             message,
+            severity: None,
         },
-        Ok(Err(message)) => CheckOutcome {
+        Ok(Err(Fail { message, severity })) => CheckOutcome {
             ok: false,
             latency_ms,
             message,
+            severity,
         },
         Err(_) => CheckOutcome {
             ok: false,
             latency_ms,
             message: format!("timed out after {} s", timeout.as_secs()),
+            severity: None,
         },
+    }
+}
+
+/// A failed check: what failed, and the alert's severity when not the monitor's own.
+struct Fail {
+    message: String,
+    severity: Option<tocsin_core::Severity>,
+}
+
+impl From<String> for Fail {
+    fn from(message: String) -> Self {
+        Fail {
+            message,
+            severity: None,
+        }
     }
 }
 
@@ -198,4 +228,296 @@ async fn http(
         }
     }
     Ok(format!("HTTP {status} in {elapsed} ms"))
+}
+
+/// A certificate verifier that records the real verifier's verdict instead of refusing, so the
+/// check can report an expired, mistrusted or misnamed certificate and still read its dates.
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    verdict: Mutex<Option<Result<(), rustls::Error>>>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let verdict = self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .map(|_| ());
+        if let Ok(mut v) = self.verdict.lock() {
+            *v = Some(verdict);
+        }
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Why the verifier refused the certificate, in a person's words.
+fn certificate_problem(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::Expired | C::ExpiredContext { .. } => "the certificate has expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                "the certificate is not valid yet".into()
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "the certificate is not valid for this host name".into()
+            }
+            C::UnknownIssuer => "the certificate chain does not lead to a trusted root".into(),
+            C::Revoked => "the certificate is revoked".into(),
+            other => format!("the certificate is invalid ({other:?})"),
+        },
+        other => format!("the certificate was refused ({other})"),
+    }
+}
+
+/// A TLS certificate check: handshake with `host:port` (SNI `server_name`, default the host),
+/// then the chain, the name and the days left. Fails (the monitor's severity) on an invalid
+/// chain or name, or within `page_days` (default 7) of expiry; within `warn_days` (default 21)
+/// it fails as a `warning` (a low-urgency alert).
+async fn tls(clients: &Clients, c: &serde_json::Value) -> Result<String, Fail> {
+    let host = c["host"]
+        .as_str()
+        .ok_or_else(|| Fail::from("no host configured".to_owned()))?;
+    let port = c["port"]
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(443);
+    let name = c["server_name"].as_str().unwrap_or(host).to_owned();
+    let server_name = rustls::pki_types::ServerName::try_from(name.clone())
+        .map_err(|_| Fail::from(format!("{name:?} is not a valid server name")))?;
+    let roots = match c["ca_pem"].as_str() {
+        Some(pem) => {
+            let mut r = (*clients.roots).clone();
+            let mut reader = std::io::BufReader::new(pem.as_bytes());
+            for cert in rustls_pemfile_certs(&mut reader) {
+                let _ = r.add(cert);
+            }
+            Arc::new(r)
+        }
+        None => clients.roots.clone(),
+    };
+    let inner = rustls::client::WebPkiServerVerifier::builder(roots)
+        .build()
+        .map_err(|e| Fail::from(format!("no trusted roots to check against ({e})")))?;
+    let recording = Arc::new(Recording {
+        inner,
+        verdict: Mutex::new(None),
+    });
+    let config = rustls::ClientConfig::builder()
+        .dangerous()
+        .with_custom_certificate_verifier(recording.clone())
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| Fail::from(format!("connecting to {host}:{port}: {e}")))?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| Fail::from(format!("TLS handshake with {host}:{port} failed: {e}")))?;
+    let leaf = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first().cloned())
+        .ok_or_else(|| Fail::from("the server sent no certificate".to_owned()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&leaf)
+        .map_err(|e| Fail::from(format!("the certificate does not parse ({e})")))?;
+    let not_after = cert.validity().not_after.timestamp();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    // Whole days, rounded up: a certificate made now for 3 days "expires in 3 days".
+    let days_left = (not_after - now + 86_399).div_euclid(86_400);
+    let expiry = jiff::Timestamp::from_second(not_after).map_or_else(
+        |_| "an unreadable date".into(),
+        |t| t.strftime("%Y-%m-%d").to_string(),
+    );
+    let verdict = recording.verdict.lock().ok().and_then(|mut v| v.take());
+    if let Some(Err(e)) = verdict {
+        return Err(Fail::from(format!(
+            "{} ({name}, expires {expiry})",
+            certificate_problem(&e)
+        )));
+    }
+    let page_days = c["page_days"].as_i64().unwrap_or(7);
+    let warn_days = c["warn_days"].as_i64().unwrap_or(21);
+    let left = match days_left {
+        0 => "today".to_owned(),
+        1 => "in 1 day".to_owned(),
+        n => format!("in {n} days"),
+    };
+    if days_left <= page_days {
+        return Err(Fail::from(format!(
+            "the certificate for {name} expires {left} ({expiry})"
+        )));
+    }
+    if days_left <= warn_days {
+        return Err(Fail {
+            message: format!("the certificate for {name} expires {left} ({expiry})"),
+            severity: Some(tocsin_core::Severity::Warning),
+        });
+    }
+    Ok(format!(
+        "certificate for {name} valid, expires {left} ({expiry})"
+    ))
+}
+
+/// The certificates in a PEM text.
+fn rustls_pemfile_certs(
+    reader: &mut dyn std::io::BufRead,
+) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    let mut text = Vec::new();
+    let _ = reader.read_to_end(&mut text);
+    rustls::pki_types::CertificateDer::pem_slice_iter(&text)
+        .filter_map(Result::ok)
+        .collect()
+}
+
+/// The first `nameserver` of /etc/resolv.conf (the system's resolver).
+fn system_resolver() -> Option<std::net::SocketAddr> {
+    let conf = std::fs::read_to_string("/etc/resolv.conf").ok()?;
+    conf.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .next()
+}
+
+/// Answers compared as text, without a final dot and case-insensitively.
+fn normal(answer: &str) -> String {
+    answer.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// A DNS check: asks `resolver` (default: the system's) for `record_type` (default A) records
+/// of the name over UDP, then checks the RCODE (default NOERROR) and, when `expected` lists
+/// answers, that the answers are exactly those (in any order).
+async fn dns(c: &serde_json::Value) -> Result<String, String> {
+    use hickory_proto::op::{Message, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RecordType};
+    use std::str::FromStr;
+    let name = c["query_name"].as_str().ok_or("no name configured")?;
+    let kind = RecordType::from_str(c["record_type"].as_str().unwrap_or("A"))
+        .map_err(|_| "unknown record type".to_owned())?;
+    let resolver = match c["resolver"].as_str() {
+        Some(r) => r
+            .parse::<std::net::SocketAddr>()
+            .or_else(|_| {
+                r.parse::<std::net::IpAddr>()
+                    .map(|ip| std::net::SocketAddr::new(ip, 53))
+            })
+            .map_err(|_| format!("resolver {r:?} is not an address"))?,
+        None => system_resolver().ok_or("no resolver configured and none in /etc/resolv.conf")?,
+    };
+    let fqdn = Name::from_str(name)
+        .map_err(|e| format!("{name:?} is not a domain name ({e})"))?
+        .append_domain(&Name::root())
+        .map_err(|e| format!("{name:?} is not a domain name ({e})"))?;
+    let mut query = Message::query();
+    query.metadata.recursion_desired = true;
+    query.add_query(Query::query(fqdn, kind));
+    let bytes = query
+        .to_vec()
+        .map_err(|e| format!("building the query: {e}"))?;
+    let local: std::net::SocketAddr = if resolver.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = tokio::net::UdpSocket::bind(local)
+        .await
+        .map_err(|e| format!("opening a UDP socket: {e}"))?;
+    socket
+        .connect(resolver)
+        .await
+        .map_err(|e| format!("reaching {resolver}: {e}"))?;
+    socket
+        .send(&bytes)
+        .await
+        .map_err(|e| format!("asking {resolver}: {e}"))?;
+    let mut buf = vec![0u8; 4096];
+    let reply = loop {
+        let n = socket
+            .recv(&mut buf)
+            .await
+            .map_err(|e| format!("no answer from {resolver}: {e}"))?;
+        match Message::from_vec(&buf[..n]) {
+            // Ignore strays; the one with our id is the answer.
+            Ok(m) if m.metadata.id == query.metadata.id => break m,
+            Ok(_) => continue,
+            Err(e) => {
+                return Err(format!(
+                    "{resolver} answered something that is not DNS ({e})"
+                ));
+            }
+        }
+    };
+    let rcode = reply.metadata.response_code;
+    let want_rcode = c["expected_rcode"].as_str().unwrap_or("NOERROR");
+    let rcode_word = match rcode {
+        ResponseCode::NoError => "NOERROR".to_owned(),
+        ResponseCode::NXDomain => "NXDOMAIN".to_owned(),
+        ResponseCode::ServFail => "SERVFAIL".to_owned(),
+        ResponseCode::Refused => "REFUSED".to_owned(),
+        other => other.to_str().to_uppercase(),
+    };
+    if !rcode_word.eq_ignore_ascii_case(want_rcode) {
+        return Err(format!(
+            "{resolver} answered {rcode_word} for {name} {kind}, expected {want_rcode}"
+        ));
+    }
+    let mut got: Vec<String> = reply
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == kind)
+        .map(|r| normal(&r.data.to_string()))
+        .collect();
+    got.sort();
+    got.dedup();
+    if let Some(expected) = c["expected"].as_array() {
+        let mut want: Vec<String> = expected
+            .iter()
+            .filter_map(|v| v.as_str().map(normal))
+            .collect();
+        want.sort();
+        want.dedup();
+        if got != want {
+            return Err(format!(
+                "{name} {kind} is [{}], expected [{}]",
+                got.join(", "),
+                want.join(", ")
+            ));
+        }
+    }
+    Ok(format!("{name} {kind} {rcode_word}: [{}]", got.join(", ")))
 }

@@ -103,4 +103,7 @@ pub struct CheckOutcome {
     pub ok: bool,
     pub latency_ms: Option<u64>,
     pub message: String,
+    /// The severity of the alert this failure opens, when not the monitor's own (a TLS
+    /// certificate in its warning window opens a `warning`, low-urgency alert).
+    pub severity: Option<Severity>,
 }

@@ -178,6 +178,7 @@ fn apply(
     name: &str,
     config: &serde_json::Value,
     effect: &Effect,
+    severity: Option<Severity>,
     at: Timestamp,
 ) -> Result<Option<IncidentId>> {
     let action = match effect {
@@ -185,12 +186,12 @@ fn apply(
         Effect::Open(why) => AlertAction::Trigger(Box::new(AlertDetails {
             summary: format!("{name}: {why}"),
             source: format!("tocsin monitor {monitor_id}"),
-            severity: Some(
+            severity: Some(severity.unwrap_or_else(|| {
                 config["severity"]
                     .as_str()
                     .and_then(Severity::parse)
-                    .unwrap_or(Severity::Critical),
-            ),
+                    .unwrap_or(Severity::Critical)
+            })),
             timestamp: Some(at),
             component: None,
             group: None,
@@ -296,7 +297,7 @@ pub(super) fn ingest_ping(
         log.as_deref(),
     )?;
     let config: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
-    let incident_id = apply(tx, &p.monitor_id, &name, &config, &out.effect, at)?;
+    let incident_id = apply(tx, &p.monitor_id, &name, &config, &out.effect, None, at)?;
     Ok(IngestOutcome {
         decision: None,
         incident_id,
@@ -416,7 +417,8 @@ pub(super) fn record_check(tx: &Transaction<'_>, c: &CheckRecord, now: Timestamp
            last_result_at = ?4 WHERE id = ?1",
     )?
     .execute(params![c.monitor_id, state, next.map(ms), ms(now)])?;
-    apply(tx, &c.monitor_id, &name, &config, &effect, now)?;
+    let severity = c.result.as_ref().and_then(|r| r.severity);
+    apply(tx, &c.monitor_id, &name, &config, &effect, severity, now)?;
     // Keep the results bounded.
     tx.prepare_cached(
         "DELETE FROM monitor_results WHERE monitor_id = ?1 AND at < (

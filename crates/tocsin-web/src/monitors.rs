@@ -91,6 +91,22 @@ pub struct CreateMonitor {
     timeout_seconds: Option<u32>,
     /// The severity of the monitor's alerts (default critical: high urgency).
     severity: Option<String>,
+    /// tls: the name the certificate must carry (default: the target's host).
+    server_name: Option<String>,
+    /// tls: fail this many days before expiry as a warning (default 21)…
+    warn_days: Option<u32>,
+    /// …and with the monitor's severity (default 7).
+    page_days: Option<u32>,
+    /// tls: extra trusted root certificates (PEM), for private CAs.
+    ca_pem: Option<String>,
+    /// dns: A (default), AAAA, CNAME, MX, NS, TXT, SOA, SRV, CAA or PTR.
+    record_type: Option<String>,
+    /// dns: the resolver to ask, `ip` or `ip:port` (default: the system's).
+    resolver: Option<String>,
+    /// dns: the answers expected (any order); omitted, any answer is fine.
+    expected: Option<Vec<String>>,
+    /// dns: NOERROR (default), NXDOMAIN, SERVFAIL or REFUSED.
+    expected_rcode: Option<String>,
 }
 
 fn in_range(field: &str, v: Option<u32>, lo: u32, hi: u32) -> Result<Option<u32>, ApiError> {
@@ -107,13 +123,10 @@ fn validate(b: CreateMonitor) -> Result<(NewMonitor, Option<String>), ApiError> 
     let kind = MonitorKind::parse(&b.kind).ok_or_else(|| {
         ApiError::field("type", format!("must be one of {}", MonitorKind::words()))
     })?;
-    if matches!(
-        kind,
-        MonitorKind::Dns | MonitorKind::Tls | MonitorKind::Ping
-    ) {
+    if kind == MonitorKind::Ping {
         return Err(ApiError::field(
             "type",
-            "dns, tls and ping monitors are not available yet: use http, tcp or heartbeat",
+            "ping monitors are not available yet: use http, tcp, tls, dns or heartbeat",
         ));
     }
     let name = b.name.trim().to_owned();
@@ -129,9 +142,11 @@ fn validate(b: CreateMonitor) -> Result<(NewMonitor, Option<String>), ApiError> 
         })?),
         None => None,
     };
+    // A certificate does not flap: one failed check is enough.
+    let failures_default = if kind == MonitorKind::Tls { 1 } else { 3 };
     let th = Thresholds {
         failures_before_alert: in_range("failures_before_alert", b.failures_before_alert, 1, 100)?
-            .unwrap_or(3),
+            .unwrap_or(failures_default),
         successes_before_resolve: in_range(
             "successes_before_resolve",
             b.successes_before_resolve,
@@ -170,8 +185,9 @@ fn validate(b: CreateMonitor) -> Result<(NewMonitor, Option<String>), ApiError> 
                 return Err(ApiError::field(f, "applies to heartbeats only"));
             }
         }
-        let interval =
-            in_range("interval_seconds", b.interval_seconds, 1, SECONDS_MAX)?.unwrap_or(60);
+        let interval_default = if kind == MonitorKind::Tls { 3600 } else { 60 };
+        let interval = in_range("interval_seconds", b.interval_seconds, 1, SECONDS_MAX)?
+            .unwrap_or(interval_default);
         let retry = in_range(
             "retry_interval_seconds",
             b.retry_interval_seconds,
@@ -191,6 +207,8 @@ fn validate(b: CreateMonitor) -> Result<(NewMonitor, Option<String>), ApiError> 
             .ok_or_else(|| ApiError::field("target", "is required"))?;
         match kind {
             MonitorKind::Http => http_options(&b, target, &mut config)?,
+            MonitorKind::Tls => tls_options(&b, target, &mut config)?,
+            MonitorKind::Dns => dns_options(&b, target, &mut config)?,
             _ => {
                 let (host, port) = target
                     .rsplit_once(':')
@@ -311,6 +329,111 @@ fn http_options(
         b.follow_redirects.unwrap_or(true).into(),
     );
     config.insert("verify_tls".into(), b.verify_tls.unwrap_or(true).into());
+    Ok(())
+}
+
+fn dns_options(
+    b: &CreateMonitor,
+    target: &str,
+    config: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ApiError> {
+    let labels_ok = target.len() <= 253
+        && target.trim_end_matches('.').split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        });
+    if !labels_ok {
+        return Err(ApiError::field(
+            "target",
+            "must be a domain name such as api.example.com",
+        ));
+    }
+    config.insert("query_name".into(), target.into());
+    let kind = b.record_type.as_deref().unwrap_or("A").to_ascii_uppercase();
+    if ![
+        "A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "SRV", "CAA", "PTR",
+    ]
+    .contains(&kind.as_str())
+    {
+        return Err(ApiError::field(
+            "record_type",
+            "must be A, AAAA, CNAME, MX, NS, TXT, SOA, SRV, CAA or PTR",
+        ));
+    }
+    config.insert("record_type".into(), kind.into());
+    if let Some(r) = &b.resolver {
+        let ok = r.parse::<std::net::SocketAddr>().is_ok() || r.parse::<std::net::IpAddr>().is_ok();
+        if !ok {
+            return Err(ApiError::field(
+                "resolver",
+                "must be an IP address, or IP:port",
+            ));
+        }
+        config.insert("resolver".into(), r.clone().into());
+    }
+    if let Some(e) = &b.expected {
+        if e.len() > 100 || e.iter().any(|a| a.is_empty() || a.len() > 1024) {
+            return Err(ApiError::field("expected", "must list at most 100 answers"));
+        }
+        config.insert("expected".into(), e.clone().into());
+    }
+    let rcode = b
+        .expected_rcode
+        .as_deref()
+        .unwrap_or("NOERROR")
+        .to_ascii_uppercase();
+    if !["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"].contains(&rcode.as_str()) {
+        return Err(ApiError::field(
+            "expected_rcode",
+            "must be NOERROR, NXDOMAIN, SERVFAIL or REFUSED",
+        ));
+    }
+    config.insert("expected_rcode".into(), rcode.into());
+    Ok(())
+}
+
+fn tls_options(
+    b: &CreateMonitor,
+    target: &str,
+    config: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ApiError> {
+    let (host, port) = match target.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && !h.ends_with(':') => (h, p),
+        _ => (target, "443"),
+    };
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| ApiError::field("target", "must be host or host:port"))?;
+    config.insert("host".into(), host.trim_matches(['[', ']']).into());
+    config.insert("port".into(), port.into());
+    if let Some(n) = b
+        .server_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        config.insert("server_name".into(), n.into());
+    }
+    let page = in_range("page_days", b.page_days, 0, 365)?.unwrap_or(7);
+    let warn = in_range("warn_days", b.warn_days, 0, 365)?.unwrap_or(21.max(page));
+    if warn < page {
+        return Err(ApiError::field("warn_days", "must be at least page_days"));
+    }
+    config.insert("page_days".into(), page.into());
+    config.insert("warn_days".into(), warn.into());
+    if let Some(pem) = &b.ca_pem {
+        if pem.len() > 64 * 1024 || !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(ApiError::field(
+                "ca_pem",
+                "must be PEM certificates, at most 64 KiB",
+            ));
+        }
+        config.insert("ca_pem".into(), pem.clone().into());
+    }
     Ok(())
 }
 

@@ -318,7 +318,7 @@ async fn bad_monitor_requests_name_the_field() {
             "type",
         ),
         (
-            json!({"type": "dns", "name": "x", "service_id": svc, "target": "example.com"}),
+            json!({"type": "ping", "name": "x", "service_id": svc, "target": "example.com"}),
             "type",
         ),
         (
@@ -362,4 +362,277 @@ async fn bad_monitor_requests_name_the_field() {
             r.body
         );
     }
+}
+
+/// A test CA and a certificate for `localhost` it signed, valid for `days`; returns the CA's
+/// PEM and a TLS server on 127.0.0.1 presenting the certificate.
+async fn tls_server(days: u32) -> (String, std::net::SocketAddr) {
+    let dir = temp_dir("tls");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl (Debian package openssl) must be installed");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=Tocsin test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        &days.to_string(),
+        "-extfile",
+        "ext",
+    ]);
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(dir.join("leaf.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("leaf.key")).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(s).await;
+            });
+        }
+    });
+    let ca = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    (ca, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_check_reads_the_chain_the_name_and_the_days_left() {
+    let (ca, addr) = tls_server(3).await;
+    let app = TestApp::spawn().await;
+    let svc = app.service("web").await;
+    let target = format!("localhost:{}", addr.port());
+    let cases = [
+        (
+            json!({"ca_pem": ca}),
+            "the certificate for localhost expires in 3 days",
+            "high",
+        ),
+        (
+            json!({"ca_pem": ca, "page_days": 2, "warn_days": 5}),
+            "the certificate for localhost expires in 3 days",
+            "low",
+        ),
+        (
+            json!({"ca_pem": ca, "server_name": "example.com"}),
+            "the certificate is not valid for this host name",
+            "high",
+        ),
+        (
+            json!({}),
+            "the certificate chain does not lead to a trusted root",
+            "high",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (i, (extra, _, _)) in cases.iter().enumerate() {
+        let mut body = json!({"type": "tls", "name": format!("cert {i}"), "service_id": svc,
+                              "target": target});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = app.post("/api/v1/monitors", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.body["interval_seconds"], 3600);
+        assert_eq!(r.body["failures_before_alert"], 1);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    app.check_monitors().await;
+    let list = incidents(&app, &svc).await;
+    for (i, (id, (_, want, urgency))) in ids.iter().zip(cases).enumerate() {
+        let res = results(&app, id).await;
+        let msg = res[0]["message"].as_str().unwrap();
+        assert!(
+            msg.contains(want),
+            "case {i}: {msg:?} should contain {want:?}"
+        );
+        let inc = list
+            .iter()
+            .find(|x| {
+                x["title"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("cert {i}:"))
+            })
+            .unwrap_or_else(|| panic!("case {i}: an incident"));
+        assert_eq!(inc["urgency"], urgency, "case {i}");
+    }
+    // A valid certificate far from expiry is fine.
+    let (ca, addr) = tls_server(90).await;
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "tls", "name": "fresh", "service_id": svc,
+                   "target": format!("localhost:{}", addr.port()), "ca_pem": ca}),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    app.check_monitors().await;
+    let res = results(&app, &id).await;
+    assert_eq!(res[0]["ok"], true, "{res:?}");
+    assert!(
+        res[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("certificate for localhost valid, expires in 90 days"),
+        "{res:?}"
+    );
+}
+
+/// A DNS server on 127.0.0.1 (UDP) for the zone `test.`: `app.test. A` answers two addresses,
+/// anything else NXDOMAIN.
+async fn dns_server() -> std::net::SocketAddr {
+    use hickory_proto::op::{Message, ResponseCode};
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{RData, Record, RecordType};
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut r = Message::response(q.metadata.id, q.metadata.op_code);
+            r.metadata.recursion_desired = q.metadata.recursion_desired;
+            let question = q.queries[0].clone();
+            let name = question.name().clone();
+            if name.to_ascii() == "app.test." && question.query_type() == RecordType::A {
+                for ip in [[192, 0, 2, 7], [192, 0, 2, 8]] {
+                    r.add_answer(Record::from_rdata(name.clone(), 60, RData::A(A(ip.into()))));
+                }
+            } else if name.to_ascii() != "app.test." {
+                r.metadata.response_code = ResponseCode::NXDomain;
+            }
+            r.add_query(question);
+            let _ = socket.send_to(&r.to_vec().unwrap(), from).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_check_asks_the_chosen_resolver() {
+    let resolver = dns_server().await.to_string();
+    let app = TestApp::spawn().await;
+    let svc = app.service("dns").await;
+    let cases = [
+        (
+            json!({"target": "app.test", "expected": ["192.0.2.8", "192.0.2.7"]}),
+            true,
+            "app.test A NOERROR: [192.0.2.7, 192.0.2.8]",
+        ),
+        (
+            json!({"target": "app.test", "expected": ["192.0.2.7"]}),
+            false,
+            "app.test A is [192.0.2.7, 192.0.2.8], expected [192.0.2.7]",
+        ),
+        (
+            json!({"target": "gone.test"}),
+            false,
+            "answered NXDOMAIN for gone.test A, expected NOERROR",
+        ),
+        (
+            json!({"target": "gone.test", "expected_rcode": "NXDOMAIN"}),
+            true,
+            "gone.test A NXDOMAIN",
+        ),
+        (
+            json!({"target": "app.test", "record_type": "AAAA", "expected": []}),
+            true,
+            "app.test AAAA NOERROR: []",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (i, (extra, _, _)) in cases.iter().enumerate() {
+        let mut body = json!({"type": "dns", "name": format!("dns {i}"), "service_id": svc,
+                              "resolver": resolver});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = app.post("/api/v1/monitors", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    app.check_monitors().await;
+    for (i, (id, (_, ok, want))) in ids.iter().zip(cases).enumerate() {
+        let res = results(&app, id).await;
+        let msg = res[0]["message"].as_str().unwrap();
+        assert_eq!(res[0]["ok"], ok, "case {i}: {msg}");
+        assert!(
+            msg.contains(want),
+            "case {i}: {msg:?} should contain {want:?}"
+        );
+    }
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "dns", "name": "x", "service_id": svc, "target": "app.test", "record_type": "BOGUS"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["error"]["fields"]["record_type"].is_string(),
+        "{}",
+        r.body
+    );
 }
