@@ -68,6 +68,7 @@ pub async fn run(clients: &Clients, kind: MonitorKind, config: &serde_json::Valu
             MonitorKind::Tcp => tcp(config).await.map_err(Fail::from),
             MonitorKind::Tls => tls(clients, config).await,
             MonitorKind::Dns => dns(config).await.map_err(Fail::from),
+            MonitorKind::Ping => icmp(config).await.map_err(Fail::from),
             other => Err(Fail::from(format!("{other} checks are not available"))),
         }
     })
@@ -520,4 +521,69 @@ async fn dns(c: &serde_json::Value) -> Result<String, String> {
         }
     }
     Ok(format!("{name} {kind} {rcode_word}: [{}]", got.join(", ")))
+}
+
+/// What to say when the system refuses an ICMP socket.
+pub const ICMP_REFUSED: &str = "ICMP is not permitted to this process: run Tocsin as root, give \
+     the binary CAP_NET_RAW (setcap cap_net_raw+ep), or allow unprivileged ping \
+     (sysctl net.ipv4.ping_group_range)";
+
+/// An ICMP echo check: `count` echoes (default 3), one second apart at most each; fails when
+/// none is answered, or when the average round trip exceeds `max_rtt_ms`.
+async fn icmp(c: &serde_json::Value) -> Result<String, String> {
+    use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence};
+    let host = c["host"].as_str().ok_or("no host configured")?;
+    let count = c["count"].as_u64().unwrap_or(3).clamp(1, 10) as u16;
+    let ip = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => tokio::net::lookup_host((host, 0))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .map(|a| a.ip())
+            .next()
+            .ok_or_else(|| format!("{host} has no address"))?,
+    };
+    let config = match ip {
+        std::net::IpAddr::V4(_) => Config::default(),
+        std::net::IpAddr::V6(_) => Config::builder().kind(ICMP::V6).build(),
+    };
+    let client = Client::new(&config).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            ICMP_REFUSED.to_owned()
+        } else {
+            format!("opening an ICMP socket: {e}")
+        }
+    })?;
+    let ident = PingIdentifier(std::process::id() as u16 ^ (count.wrapping_mul(7919)));
+    let mut pinger = client.pinger(ip, ident).await;
+    pinger.timeout(Duration::from_secs(1));
+    let payload = [0u8; 56];
+    let mut rtts = Vec::new();
+    let mut last_error = None;
+    for seq in 0..count {
+        match pinger.ping(PingSequence(seq), &payload).await {
+            Ok((_, rtt)) => rtts.push(rtt),
+            Err(e) => last_error = Some(e.to_string()),
+        }
+    }
+    let lost = usize::from(count) - rtts.len();
+    let loss = lost * 100 / usize::from(count);
+    if rtts.is_empty() {
+        return Err(format!(
+            "no echo reply from {ip} ({count} sent{})",
+            last_error.map(|e| format!(": {e}")).unwrap_or_default()
+        ));
+    }
+    let avg = rtts.iter().sum::<Duration>() / rtts.len() as u32;
+    let avg_ms = avg.as_secs_f64() * 1000.0;
+    if let Some(max) = c["max_rtt_ms"].as_u64()
+        && avg_ms > max as f64
+    {
+        return Err(format!(
+            "{ip} answers in {avg_ms:.1} ms on average, slower than {max} ms ({loss}% lost)"
+        ));
+    }
+    Ok(format!(
+        "{ip} answers in {avg_ms:.1} ms ({loss}% of {count} lost)"
+    ))
 }

@@ -107,6 +107,10 @@ pub struct CreateMonitor {
     expected: Option<Vec<String>>,
     /// dns: NOERROR (default), NXDOMAIN, SERVFAIL or REFUSED.
     expected_rcode: Option<String>,
+    /// ping: echoes per check, 1–10 (default 3).
+    count: Option<u32>,
+    /// ping: a slower average round trip fails.
+    max_rtt_ms: Option<u32>,
 }
 
 fn in_range(field: &str, v: Option<u32>, lo: u32, hi: u32) -> Result<Option<u32>, ApiError> {
@@ -123,12 +127,6 @@ fn validate(b: CreateMonitor) -> Result<(NewMonitor, Option<String>), ApiError> 
     let kind = MonitorKind::parse(&b.kind).ok_or_else(|| {
         ApiError::field("type", format!("must be one of {}", MonitorKind::words()))
     })?;
-    if kind == MonitorKind::Ping {
-        return Err(ApiError::field(
-            "type",
-            "ping monitors are not available yet: use http, tcp, tls, dns or heartbeat",
-        ));
-    }
     let name = b.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::field("name", "must be 1 to 200 characters"));
@@ -209,6 +207,25 @@ fn validate(b: CreateMonitor) -> Result<(NewMonitor, Option<String>), ApiError> 
             MonitorKind::Http => http_options(&b, target, &mut config)?,
             MonitorKind::Tls => tls_options(&b, target, &mut config)?,
             MonitorKind::Dns => dns_options(&b, target, &mut config)?,
+            MonitorKind::Ping => {
+                let host = target.trim_matches(['[', ']']);
+                if host.is_empty()
+                    || host.len() > 253
+                    || host.contains(['/', ' ', ':']) && host.parse::<std::net::IpAddr>().is_err()
+                {
+                    return Err(ApiError::field(
+                        "target",
+                        "must be a host name or an IP address",
+                    ));
+                }
+                config.insert("host".into(), host.into());
+                if let Some(n) = in_range("count", b.count, 1, 10)? {
+                    config.insert("count".into(), n.into());
+                }
+                if let Some(ms) = in_range("max_rtt_ms", b.max_rtt_ms, 1, 60_000)? {
+                    config.insert("max_rtt_ms".into(), ms.into());
+                }
+            }
             _ => {
                 let (host, port) = target
                     .rsplit_once(':')

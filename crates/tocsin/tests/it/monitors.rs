@@ -318,8 +318,8 @@ async fn bad_monitor_requests_name_the_field() {
             "type",
         ),
         (
-            json!({"type": "ping", "name": "x", "service_id": svc, "target": "example.com"}),
-            "type",
+            json!({"type": "ping", "name": "x", "service_id": svc, "target": "bad host/name"}),
+            "target",
         ),
         (
             json!({"type": "http", "name": "x", "service_id": svc}),
@@ -635,4 +635,31 @@ async fn a_dns_check_asks_the_chosen_resolver() {
         "{}",
         r.body
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_check_answers_on_loopback_or_says_why_it_cannot() {
+    let app = TestApp::spawn().await;
+    let svc = app.service("net").await;
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "ping", "name": "loopback", "service_id": svc, "target": "127.0.0.1",
+                   "count": 2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    app.check_monitors().await;
+    let res = results(&app, &id).await;
+    let msg = res[0]["message"].as_str().unwrap();
+    if res[0]["ok"] == true {
+        assert!(
+            msg.starts_with("127.0.0.1 answers in") && msg.ends_with("(0% of 2 lost)"),
+            "{msg}"
+        );
+    } else {
+        // Not root and no CAP_NET_RAW here: the check says exactly that.
+        assert_eq!(msg, tocsin_engine::checks::ICMP_REFUSED);
+    }
 }
