@@ -78,6 +78,8 @@ on_every_backend!(
     accounts_tokens_setup_and_conflicts,
     change_events_are_recorded_on_the_service,
     the_outbox_delivers_at_least_once_retries_falls_back_and_cancels,
+    sessions_sign_in_expire_end_and_a_password_change_ends_the_others,
+    incidents_list_filters_by_urgency,
 );
 
 pub(crate) struct TempDb {
@@ -1169,6 +1171,132 @@ async fn the_outbox_delivers_at_least_once_retries_falls_back_and_cancels(s: &dy
     );
 }
 
+// ---- Web UI sign-in and sessions ----
+
+async fn sessions_sign_in_expire_end_and_a_password_change_ends_the_others(s: &dyn Store) {
+    let user = |email: &str, hash: Option<&str>| NewUser {
+        name: "Ada".into(),
+        email: email.into(),
+        time_zone: "Europe/Paris".into(),
+        role: Role::Responder,
+        password_hash: hash.map(Into::into),
+    };
+    let ada = s
+        .create_user(user("ada@example.com", Some("$argon2id$v1")), t(0))
+        .await
+        .unwrap();
+    s.create_user(user("nopass@example.com", None), t(0))
+        .await
+        .unwrap();
+    let login = s.find_login("ADA@example.com").await.unwrap().unwrap();
+    assert_eq!(
+        (login.user.id.clone(), login.password_hash.as_deref()),
+        (ada.id.clone(), Some("$argon2id$v1"))
+    );
+    let nopass = s.find_login("nopass@example.com").await.unwrap().unwrap();
+    assert_eq!(nopass.password_hash, None);
+    assert!(s.find_login("nobody@example.com").await.unwrap().is_none());
+
+    let new = |hash: &str, until: i64| NewSession {
+        token_hash: hash.into(),
+        user_id: ada.id.clone(),
+        expires_at: t(until),
+    };
+    s.create_session(new("a", 100), t(0)).await.unwrap();
+    s.create_session(new("b", 100), t(1)).await.unwrap();
+    let found = s.find_session("a", t(50)).await.unwrap().unwrap();
+    assert_eq!(
+        (found.user.id.clone(), found.created_at, found.expires_at),
+        (ada.id.clone(), t(0), t(100))
+    );
+    assert!(
+        s.find_session("a", t(100)).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(
+        s.find_session("zzz", t(1)).await.unwrap().is_none(),
+        "unknown"
+    );
+    s.touch_session("a", t(60), t(200)).await.unwrap();
+    let touched = s.find_session("a", t(150)).await.unwrap().unwrap();
+    assert_eq!((touched.last_seen_at, touched.expires_at), (t(60), t(200)));
+    assert!(matches!(
+        s.create_session(
+            NewSession {
+                user_id: UserId("missing".into()),
+                ..new("c", 100)
+            },
+            t(2)
+        )
+        .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Sign-out ends one session; doing it twice is fine.
+    s.delete_session("b").await.unwrap();
+    s.delete_session("b").await.unwrap();
+    assert!(s.find_session("b", t(2)).await.unwrap().is_none());
+
+    // A password change keeps the session that asked and ends the others.
+    s.create_session(new("d", 1000), t(3)).await.unwrap();
+    s.set_password(&ada.id, "$argon2id$v2", Some("a"))
+        .await
+        .unwrap();
+    assert!(s.find_session("a", t(4)).await.unwrap().is_some());
+    assert!(s.find_session("d", t(4)).await.unwrap().is_none());
+    let login = s.find_login("ada@example.com").await.unwrap().unwrap();
+    assert_eq!(login.password_hash.as_deref(), Some("$argon2id$v2"));
+    assert!(matches!(
+        s.set_password(&UserId("missing".into()), "x", None).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Beyond the limit, signing in ends the least recently used sessions.
+    let limit = i64::from(SESSIONS_PER_USER_MAX);
+    for i in 0..=limit {
+        s.create_session(new(&format!("many{i}"), 10_000), t(70 + i))
+            .await
+            .unwrap();
+    }
+    assert!(
+        s.find_session("a", t(150)).await.unwrap().is_none(),
+        "least recently used"
+    );
+    assert!(s.find_session("many0", t(150)).await.unwrap().is_none());
+    assert!(s.find_session("many1", t(150)).await.unwrap().is_some());
+    assert!(
+        s.find_session(&format!("many{limit}"), t(150))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn incidents_list_filters_by_urgency(s: &dyn Store) {
+    let i = service_with_integration(s, IntegrationType::EventsV2).await;
+    ingest(
+        s,
+        &i,
+        vec![
+            trigger("hi", "db down", Severity::Critical, None),
+            trigger("lo", "disk 80%", Severity::Warning, None),
+        ],
+        t(1),
+    )
+    .await;
+    let list = |urgency| IncidentFilter {
+        limit: 10,
+        urgency,
+        ..Default::default()
+    };
+    let titles = |v: Vec<Incident>| v.into_iter().map(|i| i.title).collect::<Vec<_>>();
+    let high = s.list_incidents(list(Some(Urgency::High))).await.unwrap();
+    assert_eq!(titles(high), ["db down"]);
+    let low = s.list_incidents(list(Some(Urgency::Low))).await.unwrap();
+    assert_eq!(titles(low), ["disk 80%"]);
+    assert_eq!(s.list_incidents(list(None)).await.unwrap().len(), 2);
+}
+
 #[tokio::test]
 async fn postgres_backups_are_pg_dumps() {
     let Some(db) = pg_store("postgres_backups_are_pg_dumps").await else {
@@ -1426,136 +1554,4 @@ async fn due_work_is_claimed_once_across_nodes(nodes: &[Arc<dyn Store>]) {
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].state, "sent");
     }
-}
-
-// ---- Web UI sign-in and sessions ----
-
-#[tokio::test]
-async fn sessions_sign_in_expire_end_and_a_password_change_ends_the_others() {
-    let db = temp_store();
-    let s: &dyn Store = &db.store;
-    let user = |email: &str, hash: Option<&str>| NewUser {
-        name: "Ada".into(),
-        email: email.into(),
-        time_zone: "Europe/Paris".into(),
-        role: Role::Responder,
-        password_hash: hash.map(Into::into),
-    };
-    let ada = s
-        .create_user(user("ada@example.com", Some("$argon2id$v1")), t(0))
-        .await
-        .unwrap();
-    s.create_user(user("nopass@example.com", None), t(0))
-        .await
-        .unwrap();
-    let login = s.find_login("ADA@example.com").await.unwrap().unwrap();
-    assert_eq!(
-        (login.user.id.clone(), login.password_hash.as_deref()),
-        (ada.id.clone(), Some("$argon2id$v1"))
-    );
-    let nopass = s.find_login("nopass@example.com").await.unwrap().unwrap();
-    assert_eq!(nopass.password_hash, None);
-    assert!(s.find_login("nobody@example.com").await.unwrap().is_none());
-
-    let new = |hash: &str, until: i64| NewSession {
-        token_hash: hash.into(),
-        user_id: ada.id.clone(),
-        expires_at: t(until),
-    };
-    s.create_session(new("a", 100), t(0)).await.unwrap();
-    s.create_session(new("b", 100), t(1)).await.unwrap();
-    let found = s.find_session("a", t(50)).await.unwrap().unwrap();
-    assert_eq!(
-        (found.user.id.clone(), found.created_at, found.expires_at),
-        (ada.id.clone(), t(0), t(100))
-    );
-    assert!(
-        s.find_session("a", t(100)).await.unwrap().is_none(),
-        "expired"
-    );
-    assert!(
-        s.find_session("zzz", t(1)).await.unwrap().is_none(),
-        "unknown"
-    );
-    s.touch_session("a", t(60), t(200)).await.unwrap();
-    let touched = s.find_session("a", t(150)).await.unwrap().unwrap();
-    assert_eq!((touched.last_seen_at, touched.expires_at), (t(60), t(200)));
-    assert!(matches!(
-        s.create_session(
-            NewSession {
-                user_id: UserId("missing".into()),
-                ..new("c", 100)
-            },
-            t(2)
-        )
-        .await,
-        Err(StoreError::NotFound(_))
-    ));
-
-    // Sign-out ends one session; doing it twice is fine.
-    s.delete_session("b").await.unwrap();
-    s.delete_session("b").await.unwrap();
-    assert!(s.find_session("b", t(2)).await.unwrap().is_none());
-
-    // A password change keeps the session that asked and ends the others.
-    s.create_session(new("d", 1000), t(3)).await.unwrap();
-    s.set_password(&ada.id, "$argon2id$v2", Some("a"))
-        .await
-        .unwrap();
-    assert!(s.find_session("a", t(4)).await.unwrap().is_some());
-    assert!(s.find_session("d", t(4)).await.unwrap().is_none());
-    let login = s.find_login("ada@example.com").await.unwrap().unwrap();
-    assert_eq!(login.password_hash.as_deref(), Some("$argon2id$v2"));
-    assert!(matches!(
-        s.set_password(&UserId("missing".into()), "x", None).await,
-        Err(StoreError::NotFound(_))
-    ));
-
-    // Beyond the limit, signing in ends the least recently used sessions.
-    let limit = i64::from(SESSIONS_PER_USER_MAX);
-    for i in 0..=limit {
-        s.create_session(new(&format!("many{i}"), 10_000), t(70 + i))
-            .await
-            .unwrap();
-    }
-    assert!(
-        s.find_session("a", t(150)).await.unwrap().is_none(),
-        "least recently used"
-    );
-    assert!(s.find_session("many0", t(150)).await.unwrap().is_none());
-    assert!(s.find_session("many1", t(150)).await.unwrap().is_some());
-    assert!(
-        s.find_session(&format!("many{limit}"), t(150))
-            .await
-            .unwrap()
-            .is_some()
-    );
-}
-
-#[tokio::test]
-async fn incidents_list_filters_by_urgency() {
-    let db = temp_store();
-    let s: &dyn Store = &db.store;
-    let i = service_with_integration(s, IntegrationType::EventsV2).await;
-    ingest(
-        s,
-        &i,
-        vec![
-            trigger("hi", "db down", Severity::Critical, None),
-            trigger("lo", "disk 80%", Severity::Warning, None),
-        ],
-        t(1),
-    )
-    .await;
-    let list = |urgency| IncidentFilter {
-        limit: 10,
-        urgency,
-        ..Default::default()
-    };
-    let titles = |v: Vec<Incident>| v.into_iter().map(|i| i.title).collect::<Vec<_>>();
-    let high = s.list_incidents(list(Some(Urgency::High))).await.unwrap();
-    assert_eq!(titles(high), ["db down"]);
-    let low = s.list_incidents(list(Some(Urgency::Low))).await.unwrap();
-    assert_eq!(titles(low), ["disk 80%"]);
-    assert_eq!(s.list_incidents(list(None)).await.unwrap().len(), 2);
 }

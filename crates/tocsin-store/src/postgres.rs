@@ -14,10 +14,16 @@ use tocsin_core::incident::{self, Transition};
 use tocsin_core::rate::RateLimit;
 
 /// Migrations, applied in order, each recorded in `tocsin_migrations`.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        "0002_web_sessions",
+        include_str!("../migrations/postgres/0002_web_sessions.sql"),
+    ),
+];
 /// The advisory lock that makes nodes starting at once apply migrations one after the other
 /// ("tocsin migrations" as a number).
 const MIGRATION_LOCK: i64 = 0x746f_6373_696e_6d69;
@@ -2671,12 +2677,14 @@ impl Store for PgStore {
                  WHERE (cardinality($1::text[]) = 0 OR status = ANY($1))
                    AND ($2::text IS NULL OR service_id = $2)
                    AND ($3::bigint IS NULL OR number < $3)
+                   AND ($5::text IS NULL OR urgency = $5)
                  ORDER BY number DESC LIMIT $4"
             ))
             .bind(&statuses)
             .bind(f.service_id.as_ref().map(ServiceId::as_str))
             .bind(f.before_number)
             .bind(i64::from(f.limit))
+            .bind(f.urgency.map(Urgency::as_str))
             .fetch_all(&mut *c)
             .await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -3147,6 +3155,131 @@ impl Store for PgStore {
     async fn close(&self) -> Result<()> {
         self.pool.close().await;
         Ok(())
+    }
+
+    // ---- Web UI sign-in and sessions ----
+
+    async fn find_login(&self, email: &str) -> Result<Option<Login>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            ", password_hash FROM users WHERE lower(email) = lower($1)"
+        ))
+        .bind(email.trim())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| {
+            Ok(Login {
+                user: user_row(&r)?,
+                password_hash: r.try_get(6)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_session(&self, s: NewSession, now: Timestamp) -> Result<()> {
+        transaction!(self, |c| {
+            user_found(c, s.user_id.as_str()).await?;
+            sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND expires_at <= $2")
+                .bind(s.user_id.as_str())
+                .bind(ms(now))
+                .execute(&mut *c)
+                .await?;
+            // Keep room for the new one: the least recently used beyond the limit go.
+            sqlx::query(
+                "DELETE FROM web_sessions WHERE token_hash IN (
+                   SELECT token_hash FROM web_sessions WHERE user_id = $1
+                   ORDER BY last_seen_at DESC, created_at DESC OFFSET $2)",
+            )
+            .bind(s.user_id.as_str())
+            .bind(i64::from(SESSIONS_PER_USER_MAX) - 1)
+            .execute(&mut *c)
+            .await?;
+            sqlx::query(
+                "INSERT INTO web_sessions (token_hash, user_id, created_at, last_seen_at, expires_at)
+                 VALUES ($1, $2, $3, $3, $4)",
+            )
+            .bind(&s.token_hash)
+            .bind(s.user_id.as_str())
+            .bind(ms(now))
+            .bind(ms(s.expires_at))
+            .execute(&mut *c)
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn find_session(&self, token_hash: &str, now: Timestamp) -> Result<Option<Session>> {
+        sqlx::query(
+            "SELECT u.id, u.name, u.email, u.time_zone, u.role, u.created_at,
+               s.created_at, s.last_seen_at, s.expires_at
+             FROM web_sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| {
+            Ok(Session {
+                user: user_row(&r)?,
+                created_at: ts(r.try_get(6)?),
+                last_seen_at: ts(r.try_get(7)?),
+                expires_at: ts(r.try_get(8)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE web_sessions SET last_seen_at = $2, expires_at = $3 WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .bind(ms(now))
+        .bind(ms(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: &str,
+        keep: Option<&str>,
+    ) -> Result<()> {
+        transaction!(self, |c| {
+            let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                .bind(user.as_str())
+                .bind(password_hash)
+                .execute(&mut *c)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("user"));
+            }
+            sqlx::query(
+                "DELETE FROM web_sessions WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2",
+            )
+            .bind(user.as_str())
+            .bind(keep)
+            .execute(&mut *c)
+            .await?;
+            Ok(())
+        })
     }
 }
 
