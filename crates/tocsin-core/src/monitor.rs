@@ -82,6 +82,12 @@ pub struct Heartbeat {
     /// A run that started (`/start`) and has not finished yet, and its run id.
     pub started: Option<Timestamp>,
     pub started_rid: Option<String>,
+    /// Instead of `period`: a success is expected at each time of this cron expression (five
+    /// fields) in `time_zone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// What the store does after a transition.
@@ -110,6 +116,36 @@ impl Heartbeat {
             last_success: None,
             started: None,
             started_rid: None,
+            cron: None,
+            time_zone: None,
+        }
+    }
+
+    /// A heartbeat expected at each time of `cron` in `time_zone` (both checked by
+    /// `check_cron` first).
+    pub fn with_cron(cron: &str, time_zone: &str, grace: SignedDuration) -> Self {
+        Heartbeat {
+            cron: Some(cron.to_owned()),
+            time_zone: Some(time_zone.to_owned()),
+            ..Heartbeat::new(SignedDuration::ZERO, grace)
+        }
+    }
+
+    /// When the next success is expected after one at `t`.
+    pub fn next_expected(&self, t: Timestamp) -> Timestamp {
+        match (&self.cron, &self.time_zone) {
+            (Some(cron), tz) => {
+                next_cron(cron, tz.as_deref().unwrap_or("UTC"), t).unwrap_or(t + PERIOD_MAX)
+            }
+            _ => t + self.period,
+        }
+    }
+
+    /// How the schedule reads, for messages.
+    fn schedule_words(&self) -> String {
+        match (&self.cron, &self.time_zone) {
+            (Some(cron), tz) => format!("{cron:?} ({})", tz.as_deref().unwrap_or("UTC")),
+            _ => format!("every {}", human(self.period)),
         }
     }
 
@@ -120,7 +156,9 @@ impl Heartbeat {
         if matches!(self.status, HeartbeatStatus::Down | HeartbeatStatus::Paused) {
             return None;
         }
-        let by_period = self.last_success.map(|t| t + self.period + self.grace);
+        let by_period = self
+            .last_success
+            .map(|t| self.next_expected(t) + self.grace);
         let by_start = self.started.map(|t| t + self.grace);
         match (by_period, by_start) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -131,7 +169,9 @@ impl Heartbeat {
     /// Up, but past the period (within grace): shown as "late".
     pub fn late(&self, now: Timestamp) -> bool {
         self.status == HeartbeatStatus::Up
-            && self.last_success.is_some_and(|t| now > t + self.period)
+            && self
+                .last_success
+                .is_some_and(|t| now > self.next_expected(t))
     }
 
     /// Applies a ping received at `at`. A ping resumes a paused heartbeat.
@@ -204,8 +244,8 @@ impl Heartbeat {
                 human(self.grace)
             ),
             (_, Some(t)) => format!(
-                "no ping since {t}: expected every {} (grace {})",
-                human(self.period),
+                "no ping since {t}: expected {} (grace {})",
+                self.schedule_words(),
                 human(self.grace)
             ),
             _ => "no ping in time".into(),
@@ -221,6 +261,78 @@ impl Heartbeat {
         self.started = None;
         self.started_rid = None;
     }
+}
+
+/// Checks a cron expression (five fields: minute hour day-of-month month day-of-week) and an
+/// IANA time zone; says which is wrong.
+pub fn check_cron(cron: &str, time_zone: &str) -> Result<(), (&'static str, String)> {
+    use std::str::FromStr;
+    if cron.split_whitespace().count() != 5 {
+        return Err((
+            "cron",
+            "must have five fields: minute hour day-of-month month day-of-week".into(),
+        ));
+    }
+    croner::Cron::from_str(cron)
+        .map_err(|e| ("cron", format!("is not a cron expression ({e})")))?;
+    jiff::tz::TimeZone::get(time_zone).map_err(|_| {
+        (
+            "time_zone",
+            format!("{time_zone:?} is not an IANA time zone"),
+        )
+    })?;
+    next_cron(cron, time_zone, Timestamp::UNIX_EPOCH)
+        .map(|_| ())
+        .map_err(|e| ("cron", e))
+}
+
+/// The first time of `cron` in `time_zone` after `after`. Cron times are wall-clock times: one
+/// that falls in a DST gap happens just after it, one in a repeated hour happens once (the
+/// first).
+pub fn next_cron(cron: &str, time_zone: &str, after: Timestamp) -> Result<Timestamp, String> {
+    use chrono::{Datelike, Timelike};
+    use std::str::FromStr;
+    let pattern = croner::Cron::from_str(cron).map_err(|e| e.to_string())?;
+    let zone = jiff::tz::TimeZone::get(time_zone).map_err(|e| e.to_string())?;
+    let civil = zone.to_datetime(after);
+    let mut from = chrono::NaiveDate::from_ymd_opt(
+        i32::from(civil.year()),
+        civil.month() as u32,
+        civil.day() as u32,
+    )
+    .and_then(|d| {
+        d.and_hms_opt(
+            civil.hour() as u32,
+            civil.minute() as u32,
+            civil.second() as u32,
+        )
+    })
+    .ok_or("the time is out of range")?;
+    // A repeated hour can give a time not after `after`: look on from there (a few times).
+    for _ in 0..4 {
+        let next = pattern
+            .find_next_occurrence(&from, false)
+            .map_err(|e| format!("no next time ({e})"))?;
+        let civil = jiff::civil::DateTime::new(
+            i16::try_from(next.year()).map_err(|_| "the year is out of range")?,
+            next.month() as i8,
+            next.day() as i8,
+            next.hour() as i8,
+            next.minute() as i8,
+            next.second() as i8,
+            0,
+        )
+        .map_err(|e| e.to_string())?;
+        let at = zone
+            .to_ambiguous_timestamp(civil)
+            .compatible()
+            .map_err(|e| e.to_string())?;
+        if at > after {
+            return Ok(at);
+        }
+        from = next;
+    }
+    Err("no next time".into())
 }
 
 /// `90s`, `5m`, `2h`, `1d 2h`…
@@ -349,6 +461,53 @@ mod tests {
 
     fn hb() -> Heartbeat {
         Heartbeat::new(SignedDuration::from_secs(60), SignedDuration::from_secs(30))
+    }
+
+    #[test]
+    fn cron_heartbeats_expect_wall_clock_times_across_dst() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        // 02:30 every day in Paris: on 2026-03-29 that time does not exist (clocks jump to
+        // 03:00): the run is expected just after the gap.
+        let next = next_cron("30 2 * * *", "Europe/Paris", t("2026-03-28T12:00:00Z")).unwrap();
+        assert_eq!(next, t("2026-03-29T01:30:00Z"), "03:30 CEST, after the gap");
+        // In autumn 01:30 happens twice in New York: once.
+        let first = next_cron("30 1 * * *", "America/New_York", t("2026-11-01T04:00:00Z")).unwrap();
+        assert_eq!(first, t("2026-11-01T05:30:00Z"), "01:30 EDT");
+        let then = next_cron("30 1 * * *", "America/New_York", first).unwrap();
+        assert_eq!(
+            then,
+            t("2026-11-02T06:30:00Z"),
+            "the next day, not the repeat"
+        );
+        // Weekdays at 09:00 in Kolkata.
+        let fri = t("2026-11-27T04:00:00Z");
+        assert_eq!(
+            next_cron("0 9 * * 1-5", "Asia/Kolkata", fri).unwrap(),
+            t("2026-11-30T03:30:00Z"),
+            "Monday"
+        );
+        let mut h =
+            Heartbeat::with_cron("0 9 * * 1-5", "Asia/Kolkata", SignedDuration::from_mins(30));
+        h.ping(PingKind::Success, None, fri);
+        assert_eq!(h.deadline(), Some(t("2026-11-30T04:00:00Z")));
+        assert!(
+            !h.late(t("2026-11-29T12:00:00Z")),
+            "the weekend is not late"
+        );
+        let Effect::Open(why) = h.check(t("2026-11-30T04:00:00Z")) else {
+            panic!("down")
+        };
+        assert!(
+            why.contains("expected \"0 9 * * 1-5\" (Asia/Kolkata)"),
+            "{why}"
+        );
+        assert!(check_cron("0 9 * *", "UTC").is_err());
+        assert_eq!(
+            check_cron("0 9 * * *", "Mars/Olympus").unwrap_err().0,
+            "time_zone"
+        );
+        assert_eq!(check_cron("61 9 * * *", "UTC").unwrap_err().0, "cron");
+        assert!(check_cron("*/15 * * * *", "Europe/Paris").is_ok());
     }
 
     #[test]

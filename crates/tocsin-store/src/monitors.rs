@@ -18,6 +18,9 @@ pub struct NewMonitor {
     /// Heartbeats only.
     pub period_seconds: Option<u32>,
     pub grace_seconds: Option<u32>,
+    /// Heartbeats on a cron schedule instead of a period (checked by `check_cron`).
+    pub cron: Option<String>,
+    pub time_zone: Option<String>,
     pub thresholds: Thresholds,
     /// Heartbeats: SHA-256 of the ping token.
     pub ping_token_hash: Option<String>,
@@ -43,6 +46,11 @@ pub struct Monitor {
     pub period_seconds: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grace_seconds: Option<u32>,
+    /// Heartbeats on a cron schedule: the expression and its IANA time zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     pub failures_before_alert: u32,
     pub successes_before_resolve: u32,
     /// new, up, late (heartbeats), down or paused.

@@ -30,6 +30,8 @@ pub(super) fn monitor_row(r: &Row<'_>, now: Timestamp) -> rusqlite::Result<Monit
     let interval: Option<i64> = r.get(5)?;
     let retry: Option<i64> = r.get(6)?;
     let secs = |v: Option<i64>| v.map(|ms| u32::try_from(ms / 1000).unwrap_or(u32::MAX));
+    let mut cron = None;
+    let mut time_zone = None;
     let (status, period, grace) = if kind == MonitorKind::Heartbeat {
         match serde_json::from_str::<Heartbeat>(&state) {
             Ok(h) => {
@@ -38,11 +40,10 @@ pub(super) fn monitor_row(r: &Row<'_>, now: Timestamp) -> rusqlite::Result<Monit
                 } else {
                     h.status.as_str().to_owned()
                 };
-                (
-                    status,
-                    Some(h.period.as_secs() as u32),
-                    Some(h.grace.as_secs() as u32),
-                )
+                let period = h.cron.is_none().then_some(h.period.as_secs() as u32);
+                cron.clone_from(&h.cron);
+                time_zone.clone_from(&h.time_zone);
+                (status, period, Some(h.grace.as_secs() as u32))
             }
             Err(_) => ("new".to_owned(), None, None),
         }
@@ -67,6 +68,8 @@ pub(super) fn monitor_row(r: &Row<'_>, now: Timestamp) -> rusqlite::Result<Monit
         retry_interval_seconds: secs(retry),
         period_seconds: period,
         grace_seconds: grace,
+        cron,
+        time_zone,
         failures_before_alert: th.failures_before_alert,
         successes_before_resolve: th.successes_before_resolve,
         status,
@@ -111,10 +114,16 @@ pub(super) fn create(tx: &Transaction<'_>, m: NewMonitor, now: Timestamp) -> Res
     )?;
     let id = new_id();
     let (state, interval, retry, due) = if m.kind == MonitorKind::Heartbeat {
-        let h = Heartbeat::new(
-            SignedDuration::from_secs(i64::from(m.period_seconds.unwrap_or(86_400))),
-            SignedDuration::from_secs(i64::from(m.grace_seconds.unwrap_or(3_600))),
-        );
+        let grace = SignedDuration::from_secs(i64::from(m.grace_seconds.unwrap_or(3_600)));
+        let h = match &m.cron {
+            Some(cron) => {
+                Heartbeat::with_cron(cron, m.time_zone.as_deref().unwrap_or("UTC"), grace)
+            }
+            None => Heartbeat::new(
+                SignedDuration::from_secs(i64::from(m.period_seconds.unwrap_or(86_400))),
+                grace,
+            ),
+        };
         (
             serde_json::to_string(&h).map_err(json_err)?,
             None,

@@ -67,6 +67,10 @@ pub struct CreateMonitor {
     /// (default an hour); a started run must finish within grace.
     period_seconds: Option<u32>,
     grace_seconds: Option<u32>,
+    /// Heartbeats, instead of a period: a ping is expected at each time of this cron expression
+    /// (five fields) in `time_zone` (an IANA name, default UTC).
+    cron: Option<String>,
+    time_zone: Option<String>,
     /// http: the URL; tcp: `host:port`.
     target: Option<String>,
     /// http: GET (default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS.
@@ -169,6 +173,22 @@ fn validate(b: CreateMonitor) -> Result<(NewMonitor, Option<String>), ApiError> 
                 return Err(ApiError::field(f, "does not apply to a heartbeat"));
             }
         }
+        if let Some(cron) = &b.cron {
+            if b.period_seconds.is_some() {
+                return Err(ApiError::field(
+                    "period_seconds",
+                    "cannot be used with cron",
+                ));
+            }
+            let tz = b.time_zone.as_deref().unwrap_or("UTC");
+            tocsin_core::monitor::check_cron(cron.trim(), tz)
+                .map_err(|(field, why)| ApiError::field(field, why))?;
+        } else if b.time_zone.is_some() {
+            return Err(ApiError::field(
+                "time_zone",
+                "applies to cron schedules only",
+            ));
+        }
         let period =
             in_range("period_seconds", b.period_seconds, 1, SECONDS_MAX)?.unwrap_or(86_400);
         let grace = in_range("grace_seconds", b.grace_seconds, 1, SECONDS_MAX)?.unwrap_or(3_600);
@@ -178,6 +198,8 @@ fn validate(b: CreateMonitor) -> Result<(NewMonitor, Option<String>), ApiError> 
         for (f, set) in [
             ("period_seconds", b.period_seconds.is_some()),
             ("grace_seconds", b.grace_seconds.is_some()),
+            ("cron", b.cron.is_some()),
+            ("time_zone", b.time_zone.is_some()),
         ] {
             if set {
                 return Err(ApiError::field(f, "applies to heartbeats only"));
@@ -251,6 +273,11 @@ fn validate(b: CreateMonitor) -> Result<(NewMonitor, Option<String>), ApiError> 
         grace_seconds: grace,
         thresholds: th,
         ping_token_hash: token.as_deref().map(crate::auth::hash_secret),
+        cron: b.cron.as_deref().map(|c| c.trim().to_owned()),
+        time_zone: b
+            .cron
+            .as_ref()
+            .map(|_| b.time_zone.clone().unwrap_or_else(|| "UTC".into())),
         integration_key: crate::auth::new_integration_key(),
     };
     Ok((m, token))

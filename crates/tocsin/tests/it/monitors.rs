@@ -663,3 +663,71 @@ async fn a_ping_check_answers_on_loopback_or_says_why_it_cannot() {
         assert_eq!(msg, tocsin_engine::checks::ICMP_REFUSED);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_heartbeat_is_expected_at_its_wall_clock_times() {
+    let app = TestApp::spawn().await;
+    let svc = app.service("batch").await;
+    // 03:00 every day in Paris, 10 minutes of grace. The clock starts at 10:00 UTC.
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "heartbeat", "name": "nightly export", "service_id": svc,
+                   "cron": "0 3 * * *", "time_zone": "Europe/Paris", "grace_seconds": 600}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["cron"], "0 3 * * *");
+    assert_eq!(r.body["time_zone"], "Europe/Paris");
+    assert!(r.body.get("period_seconds").is_none());
+    let ping = r.body["ping_url"].as_str().unwrap().to_owned();
+    app.client.get(&ping).send().await.unwrap();
+    let m = app
+        .get(&format!(
+            "/api/v1/monitors/{}",
+            r.body["id"].as_str().unwrap()
+        ))
+        .await
+        .body;
+    // Next run 03:00 CET = 02:00 UTC the next day, down 10 minutes later.
+    assert_eq!(m["due_at"], "2026-11-26T02:10:00Z", "{m}");
+    app.clock.advance(SignedDuration::from_mins(16 * 60 + 9));
+    app.check_monitors().await;
+    assert!(incidents(&app, &svc).await.is_empty());
+    app.clock.advance(SignedDuration::from_mins(1));
+    app.check_monitors().await;
+    let list = incidents(&app, &svc).await;
+    assert_eq!(list.len(), 1);
+    assert!(
+        list[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("expected \"0 3 * * *\" (Europe/Paris)"),
+        "{}",
+        list[0]["title"]
+    );
+    for (body, field) in [
+        (json!({"cron": "0 3 * *"}), "cron"),
+        (
+            json!({"cron": "0 3 * * *", "time_zone": "Europe/Atlantis"}),
+            "time_zone",
+        ),
+        (
+            json!({"cron": "0 3 * * *", "period_seconds": 60}),
+            "period_seconds",
+        ),
+        (json!({"time_zone": "UTC"}), "time_zone"),
+    ] {
+        let mut b = json!({"type": "heartbeat", "name": "x", "service_id": svc});
+        for (k, v) in body.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        let r = app.post("/api/v1/monitors", b.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{b}");
+        assert!(
+            r.body["error"]["fields"][field].is_string(),
+            "{b} → {}",
+            r.body
+        );
+    }
+}
