@@ -13,6 +13,7 @@ pub mod model;
 pub mod monitor;
 pub mod rate;
 pub mod schedule;
+pub mod status;
 
 pub use ids::*;
 pub use jiff::Timestamp;

@@ -51,4 +51,12 @@ pub enum MessageKind {
         starts: String,
         ends: String,
     },
+    /// A public status page's news for one of its subscribers (a status update, announced
+    /// maintenance, or the confirmation of a subscription). The text arrives written; every
+    /// message carries `unsubscribe_url`, except a subscription's confirmation.
+    StatusNotice {
+        subject: String,
+        text: String,
+        unsubscribe_url: Option<String>,
+    },
 }

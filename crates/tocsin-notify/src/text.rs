@@ -108,6 +108,7 @@ pub(crate) fn headline(msg: &Message) -> String {
             line(schedule, SERVICE_CHARS_MAX),
             line(starts, 64)
         ),
+        MessageKind::StatusNotice { subject, .. } => line(subject, TITLE_LINE_CHARS_MAX),
     }
 }
 
@@ -143,6 +144,14 @@ pub(crate) fn notice(msg: &Message) -> Option<String> {
             line(starts, 64),
             line(ends, 64)
         )),
+        MessageKind::StatusNotice {
+            text,
+            unsubscribe_url,
+            ..
+        } => Some(match unsubscribe_url {
+            Some(u) => format!("{text}\n\nUnsubscribe: {u}"),
+            None => text.clone(),
+        }),
     }
 }
 
@@ -254,6 +263,9 @@ pub(crate) fn sms(msg: &Message) -> String {
                 line(ends, 64)
             ));
         }
+        MessageKind::StatusNotice { subject, .. } => {
+            return fit(format!("{PREFIX}{}", line(subject, TITLE_LINE_CHARS_MAX)));
+        }
     }
     let head = format!(
         "{PREFIX}#{} {} ",
@@ -329,7 +341,9 @@ pub(crate) fn speech(msg: &Message, gather: bool) -> String {
             let spelled = digits.join(". ");
             format!("Your Tocsin verification code is {spelled}. Again: {spelled}.")
         }
-        MessageKind::ShiftStart { .. } => notice(msg).unwrap_or_default(),
+        MessageKind::ShiftStart { .. } | MessageKind::StatusNotice { .. } => {
+            notice(msg).unwrap_or_default()
+        }
     }
 }
 
@@ -461,6 +475,28 @@ pub(crate) mod tests {
         msg.kind = MessageKind::Test;
         assert!(plain_body(&msg).contains("test notification"));
         assert!(!speech(&msg, true).contains("Press 4"));
+    }
+
+    #[test]
+    fn a_status_notice_carries_its_unsubscribe_link() {
+        let mut msg = page();
+        msg.kind = MessageKind::StatusNotice {
+            subject: "Acme status: API degraded".into(),
+            text: "Investigating: slow responses.".into(),
+            unsubscribe_url: Some("https://status.example/status/unsubscribe/t0k".into()),
+        };
+        assert_eq!(headline(&msg), "Acme status: API degraded");
+        assert_eq!(
+            plain_body(&msg),
+            "Investigating: slow responses.\n\nUnsubscribe: https://status.example/status/unsubscribe/t0k"
+        );
+        assert_eq!(sms(&msg), "[Tocsin] Acme status: API degraded");
+        let body = crate::webhook::payload(&msg);
+        assert_eq!(body["event"], "status.notice");
+        assert_eq!(
+            body["unsubscribe_url"],
+            "https://status.example/status/unsubscribe/t0k"
+        );
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //!  "open_for_seconds": 307, "ack_url": "https://…" }
 //! ```
 //! Other events: `notification.test` (`text`), `contact.verification` (`code`), `shift.start`
-//! (`schedule`, `starts`, `ends`), each with `event` and `idempotency_key`.
+//! (`schedule`, `starts`, `ends`), `status.notice` (a status page's news: `subject`, `text`, `url`,
+//! `unsubscribe_url`), each with `event` and `idempotency_key`.
 
 use crate::http;
 use crate::message::{Message, MessageKind};
@@ -152,6 +153,18 @@ pub(crate) fn payload(msg: &Message) -> Value {
             "schedule": schedule,
             "starts": starts,
             "ends": ends,
+        }),
+        MessageKind::StatusNotice {
+            subject,
+            text,
+            unsubscribe_url,
+        } => json!({
+            "event": "status.notice",
+            "idempotency_key": key,
+            "subject": subject,
+            "text": text,
+            "url": msg.url,
+            "unsubscribe_url": unsubscribe_url,
         }),
     }
 }

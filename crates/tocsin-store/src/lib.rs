@@ -6,12 +6,14 @@ mod monitors;
 pub mod postgres;
 mod records;
 pub mod sqlite;
+mod status;
 
 #[cfg(test)]
 mod contract;
 
 pub use monitors::*;
 pub use records::*;
+pub use status::*;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -435,6 +437,124 @@ pub trait Store: Send + Sync + 'static {
     async fn pause_monitor(&self, id: &str, paused: bool, now: Timestamp) -> Result<Monitor> {
         Err(unsupported())
     }
+    // ---- Status page and maintenance windows (a backend mirrors this block as a unit) ----
+    // Default bodies answer "not supported", like the monitors block; SQLite implements them
+    // all (sqlite_status.rs).
+    #[allow(unused_variables)]
+    async fn status_settings(&self) -> Result<StatusSettings> {
+        Err(unsupported())
+    }
+    #[allow(unused_variables)]
+    async fn set_status_settings(&self, settings: StatusSettings) -> Result<StatusSettings> {
+        Err(unsupported())
+    }
+    /// Fails naming `service_id` or `monitor_id` when it names nothing.
+    #[allow(unused_variables)]
+    async fn create_status_component(
+        &self,
+        component: NewStatusComponent,
+        now: Timestamp,
+    ) -> Result<StatusComponent> {
+        Err(unsupported())
+    }
+    #[allow(unused_variables)]
+    async fn delete_status_component(&self, id: &str) -> Result<()> {
+        Err(unsupported())
+    }
+    /// Every component in display order, with the facts its state derives from at `now`.
+    #[allow(unused_variables)]
+    async fn status_components(&self, now: Timestamp) -> Result<Vec<ComponentView>> {
+        Err(unsupported())
+    }
+    /// Each component's raw history from `from` to `now`, by component id.
+    #[allow(unused_variables)]
+    async fn status_history(
+        &self,
+        from: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<(String, ComponentHistory)>> {
+        Err(unsupported())
+    }
+    /// A public incident with its first update.
+    #[allow(unused_variables)]
+    async fn create_status_incident(
+        &self,
+        incident: NewStatusIncident,
+        now: Timestamp,
+    ) -> Result<StatusIncident> {
+        Err(unsupported())
+    }
+    /// Adds an update; `resolved` closes the public incident, anything else reopens it.
+    #[allow(unused_variables)]
+    async fn add_status_update(
+        &self,
+        id: &str,
+        stage: tocsin_core::status::PublicStage,
+        message: &str,
+        now: Timestamp,
+    ) -> Result<StatusIncident> {
+        Err(unsupported())
+    }
+    #[allow(unused_variables)]
+    async fn get_status_incident(&self, id: &str) -> Result<StatusIncident> {
+        Err(unsupported())
+    }
+    /// Unresolved ones, and the latest resolved ones up to `limit` in all, newest first.
+    #[allow(unused_variables)]
+    async fn list_status_incidents(&self, limit: u32) -> Result<Vec<StatusIncident>> {
+        Err(unsupported())
+    }
+    /// Creates a window. While it is active, a new incident on one of its services is recorded
+    /// but its first escalation step is held until the window ends.
+    #[allow(unused_variables)]
+    async fn create_maintenance(
+        &self,
+        window: NewMaintenance,
+        now: Timestamp,
+    ) -> Result<Maintenance> {
+        Err(unsupported())
+    }
+    /// Windows that have not ended at `now`, soonest first.
+    #[allow(unused_variables)]
+    async fn list_maintenance(&self, now: Timestamp) -> Result<Vec<Maintenance>> {
+        Err(unsupported())
+    }
+    /// Deletes a window; steps it held are due at once (or when another window ends).
+    #[allow(unused_variables)]
+    async fn delete_maintenance(&self, id: &str, now: Timestamp) -> Result<()> {
+        Err(unsupported())
+    }
+    /// Adds a subscriber, or for an unconfirmed one with the same address, renews its tokens.
+    /// A confirmed one is a `Conflict`.
+    #[allow(unused_variables)]
+    async fn add_subscriber(&self, s: NewSubscriber, now: Timestamp) -> Result<Subscriber> {
+        Err(unsupported())
+    }
+    /// Confirms the subscriber whose opt-in token has this hash, if it was made after
+    /// `not_before` (older tokens have expired).
+    #[allow(unused_variables)]
+    async fn confirm_subscriber(
+        &self,
+        token_hash: &str,
+        not_before: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Subscriber>> {
+        Err(unsupported())
+    }
+    /// Removes the subscriber whose unsubscribe token has this hash; false when none has.
+    #[allow(unused_variables)]
+    async fn unsubscribe(&self, token_hash: &str) -> Result<bool> {
+        Err(unsupported())
+    }
+    #[allow(unused_variables)]
+    async fn list_subscribers(&self, confirmed_only: bool) -> Result<Vec<Subscriber>> {
+        Err(unsupported())
+    }
+    #[allow(unused_variables)]
+    async fn delete_subscriber(&self, id: &str) -> Result<()> {
+        Err(unsupported())
+    }
+
     /// Called once on graceful shutdown, after the last write: leaves the database in one
     /// self-contained file (SQLite folds its write-ahead log back in).
     async fn close(&self) -> Result<()>;

@@ -30,9 +30,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0012_reassign.sql"),
     include_str!("../migrations/sqlite/0013_web_sessions.sql"),
     include_str!("../migrations/sqlite/0014_monitors.sql"),
+    include_str!("../migrations/sqlite/0015_status_page.sql"),
 ];
 #[path = "sqlite_monitors.rs"]
 mod monitors;
+#[path = "sqlite_status.rs"]
+mod status;
 
 /// Work lanes in the order they are claimed: high urgency (1), then low (0).
 const LANES: [i64; 2] = [1, 0];
@@ -529,7 +532,8 @@ fn complete_one(tx: &Transaction<'_>, done: &Completion) -> Result<()> {
     Ok(())
 }
 
-/// A new incident on a service with an escalation policy is due for its first step now.
+/// A new incident on a service with an escalation policy is due for its first step now, or at
+/// the end of the maintenance window the service is in.
 fn start_paging(
     tx: &Transaction<'_>,
     incident_id: &str,
@@ -542,7 +546,8 @@ fn start_paging(
          FROM services WHERE id = ?2 AND escalation_policy_id IS NOT NULL",
     )?
     .execute(params![incident_id, service_id, ms(now)])?;
-    Ok(())
+    // An active maintenance window on the service holds the first step until it ends.
+    status::hold_for_maintenance(tx, incident_id, service_id, now)
 }
 
 /// Acknowledged or resolved: no further step, and nothing queued goes out.
@@ -799,7 +804,6 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
                 ms(now),
             ])?;
             insert_alert(tx, item, ev, d, &incident_id)?;
-            start_paging(tx, &incident_id, integ.service_id.as_str(), now)?;
             insert_timeline(
                 tx,
                 Entry {
@@ -812,6 +816,7 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
                     message: &format!("Triggered by {} ({}): {}", integ.name, severity, d.summary),
                 },
             )?;
+            start_paging(tx, &incident_id, integ.service_id.as_str(), now)?;
             Some(incident_id)
         }
         dedup::Decision::JoinIncident => {
@@ -2665,6 +2670,128 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
     async fn pause_monitor(&self, id: &str, paused: bool, now: Timestamp) -> Result<Monitor> {
         let id = id.to_owned();
         self.write(move |tx| monitors::set_paused(tx, &id, paused, now))
+            .await
+    }
+
+    // ---- Status page and maintenance windows (see sqlite_status.rs) ----
+
+    async fn status_settings(&self) -> Result<StatusSettings> {
+        self.read(status::settings).await
+    }
+
+    async fn set_status_settings(&self, settings: StatusSettings) -> Result<StatusSettings> {
+        self.write(move |tx| {
+            status::set_settings(tx, &settings)?;
+            status::settings(tx)
+        })
+        .await
+    }
+
+    async fn create_status_component(
+        &self,
+        component: NewStatusComponent,
+        now: Timestamp,
+    ) -> Result<StatusComponent> {
+        self.write(move |tx| status::create_component(tx, component, now))
+            .await
+    }
+
+    async fn delete_status_component(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |tx| status::delete_component(tx, &id))
+            .await
+    }
+
+    async fn status_components(&self, now: Timestamp) -> Result<Vec<ComponentView>> {
+        self.read(move |c| status::component_views(c, now)).await
+    }
+
+    async fn status_history(
+        &self,
+        from: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<(String, ComponentHistory)>> {
+        self.read(move |c| status::history(c, from, now)).await
+    }
+
+    async fn create_status_incident(
+        &self,
+        incident: NewStatusIncident,
+        now: Timestamp,
+    ) -> Result<StatusIncident> {
+        self.write(move |tx| status::create_incident(tx, incident, now))
+            .await
+    }
+
+    async fn add_status_update(
+        &self,
+        id: &str,
+        stage: tocsin_core::status::PublicStage,
+        message: &str,
+        now: Timestamp,
+    ) -> Result<StatusIncident> {
+        let (id, message) = (id.to_owned(), message.to_owned());
+        self.write(move |tx| status::add_update(tx, &id, stage, &message, now))
+            .await
+    }
+
+    async fn get_status_incident(&self, id: &str) -> Result<StatusIncident> {
+        let id = id.to_owned();
+        self.read(move |c| status::load_incident(c, &id)).await
+    }
+
+    async fn list_status_incidents(&self, limit: u32) -> Result<Vec<StatusIncident>> {
+        self.read(move |c| status::list_incidents(c, limit)).await
+    }
+
+    async fn create_maintenance(
+        &self,
+        window: NewMaintenance,
+        now: Timestamp,
+    ) -> Result<Maintenance> {
+        self.write(move |tx| status::create_window(tx, window, now))
+            .await
+    }
+
+    async fn list_maintenance(&self, now: Timestamp) -> Result<Vec<Maintenance>> {
+        self.read(move |c| status::list_windows(c, now)).await
+    }
+
+    async fn delete_maintenance(&self, id: &str, now: Timestamp) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |tx| status::delete_window(tx, &id, now))
+            .await
+    }
+
+    async fn add_subscriber(&self, s: NewSubscriber, now: Timestamp) -> Result<Subscriber> {
+        self.write(move |tx| status::add_subscriber(tx, s, now))
+            .await
+    }
+
+    async fn confirm_subscriber(
+        &self,
+        token_hash: &str,
+        not_before: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Subscriber>> {
+        let hash = token_hash.to_owned();
+        self.write(move |tx| status::confirm(tx, &hash, not_before, now))
+            .await
+    }
+
+    async fn unsubscribe(&self, token_hash: &str) -> Result<bool> {
+        let hash = token_hash.to_owned();
+        self.write(move |tx| status::unsubscribe(tx, &hash)).await
+    }
+
+    async fn list_subscribers(&self, confirmed_only: bool) -> Result<Vec<Subscriber>> {
+        self.read(move |c| status::subscribers(c, confirmed_only))
+            .await
+    }
+
+    async fn delete_subscriber(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |tx| status::delete_subscriber(tx, &id))
             .await
     }
 

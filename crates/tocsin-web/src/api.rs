@@ -25,6 +25,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/openapi.json", get(crate::openapi::document))
         .merge(crate::monitors::api_routes())
+        .merge(crate::status_api::api_routes())
         .route("/services", get(list_services).post(create_service))
         .route("/services/{id}", get(get_service))
         .route(

@@ -18,6 +18,8 @@ pub mod ops;
 pub mod paging;
 pub mod schedules;
 pub mod setup;
+pub mod status;
+pub mod status_api;
 pub mod ui;
 
 use axum::Router;
@@ -73,6 +75,8 @@ pub struct AppState {
     pub shutting_down: AtomicBool,
     /// The web UI's in-memory state (sign-in rate limits).
     pub ui: ui::UiState,
+    /// The public status page's cache and subscription rate limits.
+    pub status: status::StatusState,
 }
 
 impl AppState {
@@ -95,6 +99,7 @@ impl AppState {
             gate: ingest::Gate::default(),
             shutting_down: AtomicBool::new(false),
             ui: ui::UiState::default(),
+            status: status::StatusState::default(),
         })
     }
 }
@@ -119,6 +124,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(monitors::ping_routes())
         .merge(ops::routes())
         .merge(ui::routes())
+        .merge(status::routes())
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::internal("a request handler panicked", "panic").into_response_owned()
         }))

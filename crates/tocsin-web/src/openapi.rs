@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document of `/api/v1`, generated from the handlers' annotations.
 
 use crate::error::ErrorBody;
-use crate::{api, feeds, monitors, paging, schedules};
+use crate::{api, feeds, monitors, paging, schedules, status_api};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -23,6 +23,10 @@ use utoipa::{Modify, OpenApi};
         schedules::oncall, schedules::shifts, schedules::gaps,
         feeds::schedule_feed_url, feeds::user_feed_url, feeds::revoke_schedule_feed, feeds::revoke_user_feed,
         monitors::create, monitors::list, monitors::show, monitors::results, monitors::pause, monitors::resume,
+        status_api::get_settings, status_api::put_settings, status_api::create_component, status_api::list_components, status_api::delete_component,
+        status_api::create_incident, status_api::add_update, status_api::list_incidents, status_api::get_incident,
+        status_api::create_window, status_api::list_windows, status_api::delete_window,
+        status_api::create_subscriber, status_api::list_subscribers, status_api::delete_subscriber,
         alertmanager_webhook, generic_webhook,
     ),
     components(schemas(ErrorBody)),
@@ -33,6 +37,7 @@ use utoipa::{Modify, OpenApi};
         (name = "people", description = "Users, teams and API tokens"),
         (name = "paging", description = "Escalation policies, contact methods and notification rules"),
         (name = "monitors", description = "Built-in checks and heartbeats that raise their own incidents"),
+        (name = "status page", description = "The public status page, its subscribers, and maintenance windows (which hold paging back)"),
         (name = "ingestion", description = "Inbound alerts, authorised by the integration key in the path"),
     )
 )]

@@ -12,6 +12,7 @@ mod schedules;
 mod services;
 mod session;
 
+pub use assets::{css_url, icon_url};
 pub use error::UiError;
 pub use session::{LoginLimits, Signed};
 

@@ -14,6 +14,7 @@ mod paging;
 mod peers;
 mod postgres;
 mod schedules;
+mod status;
 mod support;
 mod ui;
 mod verification;
