@@ -80,6 +80,8 @@ on_every_backend!(
     the_outbox_delivers_at_least_once_retries_falls_back_and_cancels,
     sessions_sign_in_expire_end_and_a_password_change_ends_the_others,
     incidents_list_filters_by_urgency,
+    heartbeats_take_pings_through_ingest_and_go_down_at_their_deadline,
+    active_checks_open_after_n_failures_resolve_and_pause,
 );
 
 pub(crate) struct TempDb {
@@ -1554,4 +1556,287 @@ async fn due_work_is_claimed_once_across_nodes(nodes: &[Arc<dyn Store>]) {
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].state, "sent");
     }
+}
+
+fn new_monitor(service: &ServiceId, kind: tocsin_core::monitor::MonitorKind) -> NewMonitor {
+    NewMonitor {
+        service_id: service.clone(),
+        kind,
+        name: format!("{} check", kind.as_str()),
+        config: serde_json::json!({"url": "http://127.0.0.1:9/"}),
+        interval_seconds: None,
+        retry_interval_seconds: None,
+        period_seconds: None,
+        grace_seconds: None,
+        cron: None,
+        time_zone: None,
+        thresholds: tocsin_core::monitor::Thresholds::default(),
+        ping_token_hash: None,
+        integration_key: format!("m{}", uuid::Uuid::now_v7().simple()),
+    }
+}
+
+fn ping(
+    i: &Integration,
+    monitor: &str,
+    kind: tocsin_core::monitor::PingKind,
+    at: Timestamp,
+) -> IngestItem {
+    IngestItem {
+        integration: i.clone(),
+        event: IngestEvent::Ping(HeartbeatPing {
+            monitor_id: monitor.into(),
+            kind,
+            rid: None,
+            body: Some("backup done".into()),
+        }),
+        received_at: at,
+    }
+}
+
+async fn heartbeats_take_pings_through_ingest_and_go_down_at_their_deadline(s: &dyn Store) {
+    use tocsin_core::monitor::{MonitorKind, PingKind};
+    let svc = service_with_integration(s, IntegrationType::EventsV2)
+        .await
+        .service_id;
+    let m = s
+        .create_monitor(
+            NewMonitor {
+                period_seconds: Some(60),
+                grace_seconds: Some(30),
+                ping_token_hash: Some("hash-1".into()),
+                ..new_monitor(&svc, MonitorKind::Heartbeat)
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!((m.status.as_str(), m.due_at), ("new", None));
+    assert_eq!((m.period_seconds, m.grace_seconds), (Some(60), Some(30)));
+    let (id, integration) = s.find_heartbeat("hash-1").await.unwrap().unwrap();
+    assert_eq!(id, m.id);
+    assert_eq!(integration.kind, IntegrationType::Monitor);
+    assert!(s.find_heartbeat("hash-2").await.unwrap().is_none());
+
+    // A success through ingest sets the deadline: one period plus grace.
+    let o = s
+        .ingest(vec![ping(&integration, &id, PingKind::Success, t(10))])
+        .await
+        .unwrap();
+    assert_eq!(o[0].incident_id, None);
+    let m = s.get_monitor(&id, t(11)).await.unwrap();
+    assert_eq!((m.status.as_str(), m.due_at), ("up", Some(t(100))));
+    assert_eq!(s.get_monitor(&id, t(80)).await.unwrap().status, "late");
+    assert_eq!(s.next_monitor_due().await.unwrap(), Some(t(100)));
+
+    // The deadline is claimed once, by one node, and opens the monitor's incident.
+    assert!(
+        s.claim_due_monitors("a", t(99), t(160), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = s.claim_due_monitors("a", t(100), t(160), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].id.as_str(), due[0].due_at), (id.as_str(), t(100)));
+    assert!(
+        s.claim_due_monitors("b", t(101), t(160), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let lost = CheckRecord {
+        monitor_id: id.clone(),
+        node: "b".into(),
+        due_at: t(100),
+        result: None,
+    };
+    assert_eq!(
+        s.record_checks(vec![lost], t(101)).await.unwrap(),
+        vec![false]
+    );
+    let check = CheckRecord {
+        monitor_id: id.clone(),
+        node: "a".into(),
+        due_at: t(100),
+        result: None,
+    };
+    assert_eq!(
+        s.record_checks(vec![check], t(101)).await.unwrap(),
+        vec![true]
+    );
+    let m = s.get_monitor(&id, t(102)).await.unwrap();
+    assert_eq!((m.status.as_str(), m.due_at), ("down", None));
+    assert_eq!(s.count_open_incidents().await.unwrap(), 1);
+    let open = s
+        .list_incidents(IncidentFilter {
+            limit: 10,
+            ..IncidentFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        open[0].title.starts_with("heartbeat check: no ping since"),
+        "{}",
+        open[0].title
+    );
+
+    // A failure while down changes nothing; the next success resolves the incident.
+    let o = s
+        .ingest(vec![ping(&integration, &id, PingKind::Fail, t(110))])
+        .await
+        .unwrap();
+    assert_eq!(o[0].incident_id, None);
+    let o = s
+        .ingest(vec![ping(&integration, &id, PingKind::Success, t(120))])
+        .await
+        .unwrap();
+    assert_eq!(o[0].incident_id.as_ref(), Some(&open[0].id));
+    assert_eq!(s.count_open_incidents().await.unwrap(), 0);
+    let m = s.get_monitor(&id, t(121)).await.unwrap();
+    assert_eq!((m.status.as_str(), m.due_at), ("up", Some(t(210))));
+
+    // Newest result first; a ping's body is its log.
+    let results = s.monitor_results(&id, 10).await.unwrap();
+    let seen: Vec<(bool, &str)> = results.iter().map(|r| (r.ok, r.message.as_str())).collect();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen[0], (true, "ping: success"));
+    assert_eq!(seen[1], (false, "ping: fail"));
+    assert!(
+        !seen[2].0 && seen[2].1.starts_with("no ping since"),
+        "{seen:?}"
+    );
+    assert_eq!(seen[3], (true, "ping: success"));
+    assert_eq!(results[0].log.as_deref(), Some("backup done"));
+    assert_eq!(s.monitor_results(&id, 1).await.unwrap().len(), 1);
+    assert!(matches!(
+        s.monitor_results("nope", 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn active_checks_open_after_n_failures_resolve_and_pause(s: &dyn Store) {
+    use tocsin_core::monitor::{MonitorKind, Thresholds};
+    let svc = service_with_integration(s, IntegrationType::EventsV2)
+        .await
+        .service_id;
+    let missing = s
+        .create_monitor(
+            new_monitor(&ServiceId("nope".into()), MonitorKind::Http),
+            t(0),
+        )
+        .await;
+    assert!(matches!(missing, Err(StoreError::Invalid { field, .. }) if field == "service_id"));
+    let m = s
+        .create_monitor(
+            NewMonitor {
+                interval_seconds: Some(30),
+                retry_interval_seconds: Some(10),
+                thresholds: Thresholds {
+                    failures_before_alert: 2,
+                    successes_before_resolve: 1,
+                    ..Thresholds::default()
+                },
+                ..new_monitor(&svc, MonitorKind::Http)
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let id = m.id.clone();
+    // The first check is due at once.
+    assert_eq!((m.status.as_str(), m.due_at), ("new", Some(t(0))));
+    assert_eq!(
+        (m.interval_seconds, m.retry_interval_seconds),
+        (Some(30), Some(10))
+    );
+    assert_eq!(m.failures_before_alert, 2);
+    let result = |ok: bool| CheckOutcome {
+        ok,
+        latency_ms: Some(12),
+        message: if ok {
+            "200 OK".into()
+        } else {
+            "connection refused".into()
+        },
+        severity: None,
+    };
+    let check = async |at: i64, ok: bool| {
+        let due = s
+            .claim_due_monitors("a", t(at), t(at + 60), 10)
+            .await
+            .unwrap();
+        assert_eq!(due.len(), 1, "due at {at}");
+        assert_eq!(due[0].kind, MonitorKind::Http);
+        assert_eq!(due[0].config["url"], "http://127.0.0.1:9/");
+        let rec = CheckRecord {
+            monitor_id: id.clone(),
+            node: "a".into(),
+            due_at: due[0].due_at,
+            result: Some(result(ok)),
+        };
+        assert_eq!(s.record_checks(vec![rec], t(at)).await.unwrap(), vec![true]);
+        s.get_monitor(&id, t(at)).await.unwrap()
+    };
+    // One failure is not enough; the next check comes at the retry interval.
+    let m = check(0, false).await;
+    assert_eq!((m.status.as_str(), m.due_at), ("new", Some(t(10))));
+    assert_eq!(s.count_open_incidents().await.unwrap(), 0);
+    // The second opens the monitor's incident, critical by default.
+    let m = check(10, false).await;
+    assert_eq!((m.status.as_str(), m.due_at), ("down", Some(t(20))));
+    let open = s
+        .list_incidents(IncidentFilter {
+            limit: 10,
+            ..IncidentFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].severity, Severity::Critical);
+    assert!(
+        open[0]
+            .title
+            .contains("connection refused (2 checks in a row)"),
+        "{}",
+        open[0].title
+    );
+    // One success resolves it; the cadence is the interval again.
+    let m = check(20, true).await;
+    assert_eq!((m.status.as_str(), m.due_at), ("up", Some(t(50))));
+    assert_eq!(s.count_open_incidents().await.unwrap(), 0);
+    assert_eq!(s.monitor_results(&id, 10).await.unwrap().len(), 3);
+    assert_eq!(
+        s.monitor_results(&id, 10).await.unwrap()[0].latency_ms,
+        Some(12)
+    );
+    assert_eq!(s.next_monitor_due().await.unwrap(), Some(t(50)));
+
+    // Paused: nothing due; resumed: due at once.
+    let m = s.pause_monitor(&id, true, t(30)).await.unwrap();
+    assert_eq!((m.status.as_str(), m.due_at), ("paused", None));
+    assert_eq!(s.next_monitor_due().await.unwrap(), None);
+    assert!(
+        s.claim_due_monitors("a", t(100), t(160), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let m = s.pause_monitor(&id, false, t(40)).await.unwrap();
+    assert_eq!((m.status.as_str(), m.due_at), ("up", Some(t(40))));
+    assert!(matches!(
+        s.pause_monitor("nope", true, t(40)).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let listed = s.list_monitors(Some(&svc), t(41)).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0], m);
+    assert_eq!(s.list_monitors(None, t(41)).await.unwrap().len(), 1);
+    assert!(
+        s.list_monitors(Some(&ServiceId("nope".into())), t(41))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

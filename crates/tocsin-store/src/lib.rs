@@ -381,8 +381,8 @@ pub trait Store: Send + Sync + 'static {
     /// A consistent online copy of the whole database into `to` (a new file).
     async fn backup(&self, to: &Path) -> Result<()>;
     // ---- Monitors and heartbeats ----
-    // Default bodies answer "not supported" for a backend that has no monitors yet (the
-    // PostgreSQL backend is being brought level); SQLite implements them all.
+    // Default bodies answer "not supported" for a backend without monitors; SQLite
+    // (sqlite_monitors.rs) and PostgreSQL (pg_monitors.rs) implement them all.
     /// Creates a monitor and its own integration (type `monitor`) on the service.
     #[allow(unused_variables)]
     async fn create_monitor(&self, monitor: NewMonitor, now: Timestamp) -> Result<Monitor> {

@@ -23,7 +23,13 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_web_sessions",
         include_str!("../migrations/postgres/0002_web_sessions.sql"),
     ),
+    (
+        "0003_monitors",
+        include_str!("../migrations/postgres/0003_monitors.sql"),
+    ),
 ];
+#[path = "pg_monitors.rs"]
+mod monitors;
 /// The advisory lock that makes nodes starting at once apply migrations one after the other
 /// ("tocsin migrations" as a number).
 const MIGRATION_LOCK: i64 = 0x746f_6373_696e_6d69;
@@ -865,6 +871,13 @@ fn ingest_lock_keys(batch: &[IngestItem]) -> Vec<String> {
                 keys.push(format!("group\u{1f}{integration}\u{1f}{g}"));
             }
         }
+        // A ping may open or resolve its monitor's alert, which checks touch too.
+        if let IngestEvent::Ping(p) = &item.event {
+            keys.push(monitors::alert_lock_key(
+                item.integration.id.as_str(),
+                &p.monitor_id,
+            ));
+        }
     }
     keys
 }
@@ -1313,12 +1326,7 @@ impl Store for PgStore {
                 out.push(match &item.event {
                     IngestEvent::Alert(ev) => ingest_alert(c, item, ev).await?,
                     IngestEvent::Change(ev) => ingest_change(c, item, ev).await?,
-                    // Heartbeats are not on this backend yet (see the Store trait's monitors).
-                    IngestEvent::Ping(_) => {
-                        return Err(StoreError::Backend(
-                            "monitors are not supported by this storage backend yet".into(),
-                        ));
-                    }
+                    IngestEvent::Ping(p) => monitors::ingest_ping(c, item, p).await?,
                 });
             }
             Ok(out)
@@ -3130,6 +3138,105 @@ impl Store for PgStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(n.unsigned_abs())
+    }
+
+    // ---- Monitors and heartbeats (see pg_monitors.rs) ----
+
+    async fn create_monitor(&self, m: NewMonitor, now: Timestamp) -> Result<Monitor> {
+        transaction!(self, |c| monitors::create(c, m.clone(), now).await)
+    }
+
+    async fn get_monitor(&self, id: &str, now: Timestamp) -> Result<Monitor> {
+        on_connection!(self, |c| monitors::load_monitor(c, id, now).await)
+    }
+
+    async fn list_monitors(
+        &self,
+        service: Option<&ServiceId>,
+        now: Timestamp,
+    ) -> Result<Vec<Monitor>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            monitors::monitor_cols!(),
+            " FROM monitors WHERE $1::text IS NULL OR service_id = $1 ORDER BY name, id"
+        ))
+        .bind(service.map(ServiceId::as_str))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| monitors::monitor_row(r, now))
+        .collect()
+    }
+
+    async fn monitor_results(&self, id: &str, limit: u32) -> Result<Vec<MonitorResult>> {
+        on_connection!(self, |c| {
+            monitors::load_monitor(c, id, Timestamp::UNIX_EPOCH).await?;
+            monitors::results(c, id, limit).await
+        })
+    }
+
+    async fn find_heartbeat(&self, token_hash: &str) -> Result<Option<(String, Integration)>> {
+        let row = sqlx::query(concat!(
+            "SELECT m.id, i.id, i.service_id, i.type, i.name, i.key, i.rate_per_second, ",
+            "i.rate_burst, i.created_at FROM monitors m ",
+            "JOIN integrations i ON i.id = m.integration_id WHERE m.ping_token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let id: String = row.try_get(0)?;
+        let integration = Integration {
+            id: IntegrationId(row.try_get(1)?),
+            service_id: ServiceId(row.try_get(2)?),
+            kind: word(row.try_get(3)?, IntegrationType::parse)?,
+            name: row.try_get(4)?,
+            key: row.try_get(5)?,
+            rate_limit: opt_u32_at(&row, 6)?.map(|per_second| RateLimit {
+                per_second,
+                burst: opt_u32_at(&row, 7).ok().flatten().unwrap_or(per_second),
+            }),
+            created_at: ts(row.try_get(8)?),
+        };
+        Ok(Some((id, integration)))
+    }
+
+    async fn claim_due_monitors(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueMonitor>> {
+        transaction!(self, |c| monitors::claim_due(c, node, now, until, limit)
+            .await)
+    }
+
+    async fn record_checks(&self, checks: Vec<CheckRecord>, now: Timestamp) -> Result<Vec<bool>> {
+        transaction!(self, |c| {
+            // The monitors' alerts are locked first, in hash order, as an ingest batch does.
+            let keys = monitors::check_lock_keys(c, &checks).await?;
+            lock_ingest_keys(c, &keys).await?;
+            let mut out = Vec::with_capacity(checks.len());
+            for check in &checks {
+                out.push(monitors::record_check(c, check, now).await?);
+            }
+            Ok(out)
+        })
+    }
+
+    async fn next_monitor_due(&self) -> Result<Option<Timestamp>> {
+        let t: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(due_at) FROM monitors WHERE due_at IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(opt_ts(t))
+    }
+
+    async fn pause_monitor(&self, id: &str, paused: bool, now: Timestamp) -> Result<Monitor> {
+        transaction!(self, |c| monitors::set_paused(c, id, paused, now).await)
     }
 
     async fn ping(&self) -> Result<()> {

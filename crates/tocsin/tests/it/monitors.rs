@@ -24,7 +24,11 @@ async fn results(app: &TestApp, id: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_heartbeat_goes_down_when_its_job_is_silent_and_up_on_the_next_ping() {
-    let app = TestApp::spawn().await;
+    heartbeat_goes_down_and_up(TestApp::spawn().await).await;
+}
+
+/// The heartbeat scenario on any backend (`postgres.rs` runs it on PostgreSQL).
+pub(crate) async fn heartbeat_goes_down_and_up(app: TestApp) {
     let svc = app.service("backups").await;
     let r = app
         .post(

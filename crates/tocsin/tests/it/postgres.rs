@@ -168,6 +168,15 @@ async fn two_nodes_on_one_database_take_each_step_and_send_each_page_once() {
     assert_eq!(r.body["status"], "acknowledged", "{}", r.body);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_goes_down_and_up_on_postgres() {
+    let Some(app) = TestApp::spawn_on_postgres("postgres::heartbeat", Options::default()).await
+    else {
+        return;
+    };
+    crate::monitors::heartbeat_goes_down_and_up(app).await;
+}
+
 // Multi-threaded: `cli` blocks its thread while spawned servers must answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_and_several_servers_share_one_postgres_database() {
