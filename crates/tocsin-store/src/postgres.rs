@@ -30,6 +30,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
 ];
 #[path = "pg_monitors.rs"]
 mod monitors;
+#[path = "pg_notify.rs"]
+pub mod notify;
 /// The advisory lock that makes nodes starting at once apply migrations one after the other
 /// ("tocsin migrations" as a number).
 const MIGRATION_LOCK: i64 = 0x746f_6373_696e_6d69;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tocsin_engine::{Clock, Dispatcher, Escalator, Ingestor, LIVE_EVENTS_BUFFERED_MAX};
 use tocsin_store::Store;
 use tocsin_store::postgres::PgStore;
+use tocsin_store::postgres::notify::Bus;
 use tocsin_store::sqlite::SqliteStore;
 use tocsin_web::{AppState, WebConfig};
 use tokio::sync::{broadcast, oneshot, watch};
@@ -22,11 +23,16 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Opens the configured store and applies migrations.
 pub async fn open_store(db: &Database) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_store_and_bus(db).await?.0)
+}
+
+/// The store, and on PostgreSQL the bus between the nodes that share it.
+async fn open_store_and_bus(db: &Database) -> anyhow::Result<(Arc<dyn Store>, Option<Bus>)> {
     match db {
         Database::Sqlite(path) => {
             let store = SqliteStore::open(path)
                 .with_context(|| format!("opening the SQLite database {}", path.display()))?;
-            Ok(Arc::new(store))
+            Ok((Arc::new(store), None))
         }
         Database::Postgres(url) => {
             let store = PgStore::connect(url).await.with_context(|| {
@@ -35,7 +41,8 @@ pub async fn open_store(db: &Database) -> anyhow::Result<Arc<dyn Store>> {
                     crate::config::redact_url(url)
                 )
             })?;
-            Ok(Arc::new(store))
+            let bus = store.bus();
+            Ok((Arc::new(store), Some(bus)))
         }
     }
 }
@@ -58,6 +65,8 @@ pub struct Running {
     pub monitors: Arc<tocsin_engine::monitors::MonitorRunner>,
     stop_engine: watch::Sender<bool>,
     engine: JoinHandle<()>,
+    /// On PostgreSQL: live events to and from the other nodes (`bridge.rs`), and its stop.
+    bridge: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     /// The first-admin link, when the database has no user yet.
     pub setup_link: Option<String>,
     stop: Option<oneshot::Sender<()>>,
@@ -99,7 +108,7 @@ fn lock_data_dir(config: &ServeConfig) -> anyhow::Result<Option<std::fs::File>> 
 /// Starts everything and returns once the listener is bound.
 pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let lock = lock_data_dir(&config)?;
-    let store = open_store(&config.database).await?;
+    let (store, bus) = open_store_and_bus(&config.database).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -126,6 +135,11 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
     // One node per SQLite data folder, any number on PostgreSQL: the name only has to be
     // unique among live nodes (claims carry it).
     let node = format!("node-{}", &tocsin_web::auth::new_link_secret()[..12]);
+    let bridge = bus.map(|bus| {
+        let (stop, stopped) = watch::channel(false);
+        let task = crate::bridge::start(bus, live.clone(), node.clone(), stopped);
+        (stop, task)
+    });
     let escalator = Arc::new(Escalator::new(
         store.clone(),
         clock.clone(),
@@ -223,6 +237,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         monitors,
         stop_engine,
         engine,
+        bridge,
         setup_link,
         stop: Some(stop_tx),
         http,
@@ -237,6 +252,9 @@ impl Running {
     pub fn abort(self) {
         self.http.abort();
         self.engine.abort();
+        if let Some((_, bridge)) = &self.bridge {
+            bridge.abort();
+        }
         self.writer.abort();
     }
 
@@ -258,11 +276,16 @@ impl Running {
             stop_engine,
             engine,
             escalator,
+            bridge,
             ..
         } = self;
         // The engine finishes the step it is taking, then stops.
         let _ = stop_engine.send(true);
         let _ = engine.await;
+        if let Some((stop, bridge)) = bridge {
+            let _ = stop.send(true);
+            let _ = bridge.await;
+        }
         drop(escalator);
         drop(state);
         match tokio::time::timeout(DRAIN_TIMEOUT, writer).await {

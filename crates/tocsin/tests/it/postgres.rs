@@ -177,6 +177,51 @@ async fn a_heartbeat_goes_down_and_up_on_postgres() {
     crate::monitors::heartbeat_goes_down_and_up(app).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_events_of_one_node_reach_the_others() {
+    let Some(a) = TestApp::spawn_on_postgres("postgres::live_events", Options::default()).await
+    else {
+        return;
+    };
+    let b = a.another_node(Options::default()).await;
+    let mut on_b = b.running.as_ref().unwrap().state.live.subscribe();
+    let svc = a.service("web").await;
+    let key = a.integration(&svc, "events_v2").await;
+    // B's listener starts in the background: until it listens, messages pass it by. So
+    // trigger new alerts on A until B hears of one of A's incidents (at once, not by polling:
+    // nothing on B polls the live bus).
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        for n in 0.. {
+            let r = a
+                .enqueue(json!({"routing_key": key, "event_action": "trigger",
+                    "dedup_key": format!("k{n}"),
+                    "payload": {"summary": "down", "source": "h", "severity": "critical"}}))
+                .await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+            let wait = tokio::time::sleep(std::time::Duration::from_millis(300));
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    () = &mut wait => break,
+                    e = on_b.recv() => {
+                        if let Ok(tocsin_engine::LiveEvent::IncidentChanged { id }) = e {
+                            return (n, id);
+                        }
+                    }
+                }
+            }
+        }
+        unreachable!()
+    })
+    .await
+    .expect("node B hears of node A's incident");
+    let incidents = a.incidents(&svc).await;
+    assert!(
+        incidents.iter().any(|i| i["id"] == heard.1.0),
+        "{heard:?} is one of A's incidents"
+    );
+}
+
 // Multi-threaded: `cli` blocks its thread while spawned servers must answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_and_several_servers_share_one_postgres_database() {

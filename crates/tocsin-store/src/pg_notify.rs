@@ -1,0 +1,85 @@
+//! PostgreSQL's LISTEN/NOTIFY as a bus between nodes: short text messages published on one
+//! channel reach every node listening to it. It carries wake-ups and live-event names only, never
+//! facts (those are in the tables), and it loses messages while a listener is disconnected, so a
+//! listener is told when it reconnected and must look at the database again.
+
+use super::PgStore;
+use crate::{Result, StoreError};
+use sqlx::postgres::PgListener;
+
+/// The channel every node publishes on and listens to.
+pub const CHANNEL: &str = "tocsin_live";
+/// PostgreSQL refuses payloads of 8000 bytes or more; messages stay well below.
+pub const MESSAGE_BYTES_MAX: usize = 7_000;
+/// Messages sent in one statement (one round trip, one transaction).
+pub const MESSAGES_PER_PUBLISH_MAX: usize = 256;
+
+/// Publishes on the channel through the store's pool.
+#[derive(Clone)]
+pub struct Bus {
+    store: PgStore,
+}
+
+/// What a listener heard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Heard {
+    Message(String),
+    /// The connection was lost and is being made again: messages sent meanwhile are lost.
+    Reconnected,
+}
+
+/// A node's subscription on its own connection (not one of the pool's).
+pub struct Listener {
+    inner: PgListener,
+}
+
+impl PgStore {
+    /// The bus between the nodes on this database.
+    pub fn bus(&self) -> Bus {
+        Bus {
+            store: self.clone(),
+        }
+    }
+}
+
+impl Bus {
+    /// Sends each message to every listening node (this one's listener too), in one statement.
+    /// Messages longer than `MESSAGE_BYTES_MAX` are refused.
+    pub async fn publish(&self, messages: &[String]) -> Result<()> {
+        for chunk in messages.chunks(MESSAGES_PER_PUBLISH_MAX) {
+            if let Some(m) = chunk.iter().find(|m| m.len() > MESSAGE_BYTES_MAX) {
+                return Err(StoreError::Invalid {
+                    field: "message".into(),
+                    message: format!("{} bytes, more than {MESSAGE_BYTES_MAX}", m.len()),
+                });
+            }
+            sqlx::query("SELECT pg_notify($1, m) FROM unnest($2::text[]) AS m")
+                .bind(CHANNEL)
+                .bind(chunk)
+                .execute(&self.store.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Starts listening on a connection of its own.
+    pub async fn listen(&self) -> Result<Listener> {
+        // It holds one of the pool's connections while it lives (and fails once the pool is
+        // closed, so closing the store never waits for it).
+        let mut inner = PgListener::connect_with(&self.store.pool).await?;
+        inner.listen(CHANNEL).await?;
+        Ok(Listener { inner })
+    }
+}
+
+impl Listener {
+    /// The next message, or `Reconnected` once a lost connection has been made again and
+    /// listens again (messages sent meanwhile are lost). An error (the server ended the session,
+    /// or reconnecting failed) means: wait a little and call again.
+    pub async fn next(&mut self) -> Result<Heard> {
+        Ok(match self.inner.try_recv().await? {
+            Some(n) => Heard::Message(n.payload().to_owned()),
+            None => Heard::Reconnected,
+        })
+    }
+}
