@@ -65,8 +65,10 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         }
         Some("timers") => crate::bench_timers::run(root, &args[1..]),
         Some("dispatch") => crate::bench_dispatch::run(root, &args[1..]),
+        Some("monitors") => crate::bench_monitors::run_monitors(root, &args[1..]),
+        Some("heartbeats") => crate::bench_monitors::run_heartbeats(root, &args[1..]),
         other => bail!(
-            "unknown benchmark {other:?}; available: ingest [--duration SECS], page-latency [--incidents N] [--no-storm | --storm-only], storm, timers [--steps N] [--delay-minutes M], dispatch [--notifications N]"
+            "unknown benchmark {other:?}; available: ingest [--duration SECS], page-latency [--incidents N] [--no-storm | --storm-only], storm, timers [--steps N] [--delay-minutes M], dispatch [--notifications N], monitors [--monitors N] [--interval S], heartbeats [--pings N]"
         ),
     }
 }
@@ -134,6 +136,64 @@ pub(crate) fn release_binary_if_missing(root: &Path) -> anyhow::Result<PathBuf> 
         return Ok(bin);
     }
     release_binary(root)
+}
+
+/// The release server, built (`cargo build --release -p tocsin`) when it is missing or older
+/// than any source it is built from (`crates/`, the workspace's Cargo.toml and Cargo.lock). A
+/// failed build with a binary present is a warning, and the old binary is used: the report
+/// shows when it was built.
+pub(crate) fn release_binary_if_stale(root: &Path) -> anyhow::Result<PathBuf> {
+    let bin = release_path(root);
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let newest = newest_source(root);
+    match (built, newest) {
+        (Some(b), Some(n)) if b >= n => {
+            eprintln!(
+                "bench: using {} as built at {} (newer than every source)",
+                bin.display(),
+                built_at(&bin)
+            );
+            Ok(bin)
+        }
+        (Some(_), _) => release_binary(root).or_else(|e| {
+            eprintln!(
+                "bench: WARNING: the build failed ({e:#}); using {} as built at {}",
+                bin.display(),
+                built_at(&bin)
+            );
+            Ok(bin)
+        }),
+        (None, _) => release_binary(root),
+    }
+}
+
+/// The newest modification time of the files the server is built from.
+fn newest_source(root: &Path) -> Option<SystemTime> {
+    fn walk(dir: &Path, newest: &mut Option<SystemTime>, depth: u32) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                // Bounded: the crates are a few levels deep.
+                if depth < 8 {
+                    walk(&path, newest, depth + 1);
+                }
+            } else if let Ok(t) = meta.modified() {
+                *newest = (*newest).max(Some(t));
+            }
+        }
+    }
+    let mut newest = None;
+    walk(&root.join("crates"), &mut newest, 0);
+    for f in ["Cargo.toml", "Cargo.lock"] {
+        if let Ok(t) = std::fs::metadata(root.join(f)).and_then(|m| m.modified()) {
+            newest = newest.max(Some(t));
+        }
+    }
+    newest
 }
 
 fn release_path(root: &Path) -> PathBuf {
@@ -374,7 +434,7 @@ impl Server {
         Ok(())
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
@@ -1657,6 +1717,20 @@ impl Receiver {
         })
     }
 
+    /// Every key starting with `prefix`, with its arrivals in order.
+    pub(crate) fn arrivals_by_key(&self, prefix: &str) -> Vec<(String, Vec<Instant>)> {
+        self.shared.pages.lock().map_or(Vec::new(), |p| {
+            p.iter()
+                .filter(|(id, _)| id.starts_with(prefix))
+                .map(|(id, v)| {
+                    let mut v = v.clone();
+                    v.sort();
+                    (id.clone(), v)
+                })
+                .collect()
+        })
+    }
+
     /// Requests only counted (their [`Classify`] said `None`).
     pub(crate) fn counted(&self) -> u64 {
         self.shared.counted.load(Ordering::Relaxed)
@@ -1888,6 +1962,88 @@ pub(crate) fn stats(mut v: Vec<f64>) -> Stats {
         p99: rank(0.99),
         max: v.last().copied().unwrap_or(f64::NAN),
         mean: finite.iter().sum::<f64>() / finite.len().max(1) as f64,
+    }
+}
+
+/// A Prometheus histogram's cumulative buckets (upper bound, count), with `_count` and `_sum`,
+/// summed over its label sets.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Histogram {
+    pub(crate) buckets: Vec<(f64, f64)>,
+    pub(crate) count: f64,
+    pub(crate) sum: f64,
+}
+
+impl Histogram {
+    pub(crate) fn parse(text: &str, name: &str) -> Option<Histogram> {
+        let bucket = format!("{name}_bucket{{");
+        let mut buckets: Vec<(f64, f64)> = Vec::new();
+        for line in text.lines().filter(|l| l.starts_with(&bucket)) {
+            let le = line.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            let n: f64 = line.rsplit(' ').next()?.parse().ok()?;
+            match buckets.iter_mut().find(|(b, _)| *b == le) {
+                Some((_, c)) => *c += n,
+                None => buckets.push((le, n)),
+            }
+        }
+        if buckets.is_empty() {
+            return None;
+        }
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Some(Histogram {
+            buckets,
+            count: metric_sum(text, &format!("{name}_count"), None),
+            sum: metric_sum(text, &format!("{name}_sum"), None),
+        })
+    }
+
+    /// What was observed after `earlier`.
+    pub(crate) fn since(&self, earlier: &Histogram) -> Histogram {
+        let before = |le: f64| {
+            earlier
+                .buckets
+                .iter()
+                .find(|(b, _)| *b == le)
+                .map_or(0.0, |(_, c)| *c)
+        };
+        Histogram {
+            buckets: self
+                .buckets
+                .iter()
+                .map(|&(le, c)| (le, c - before(le)))
+                .collect(),
+            count: self.count - earlier.count,
+            sum: self.sum - earlier.sum,
+        }
+    }
+
+    /// The upper bound of the bucket holding quantile `q` (nearest rank); infinite above the
+    /// last finite bucket, NaN when empty.
+    pub(crate) fn quantile_bound(&self, q: f64) -> f64 {
+        if self.count <= 0.0 {
+            return f64::NAN;
+        }
+        let rank = (q * self.count).ceil().max(1.0);
+        self.buckets
+            .iter()
+            .find(|(_, c)| *c >= rank)
+            .map_or(f64::INFINITY, |(le, _)| *le)
+    }
+}
+
+/// A bucket bound as the report shows it: "≤0.25 s", or "> 5 s" above the last one.
+pub(crate) fn bound_text(b: f64, last_finite: f64) -> String {
+    if b.is_nan() {
+        "-".into()
+    } else if b.is_infinite() {
+        format!(">{last_finite} s")
+    } else {
+        format!("≤{b} s")
     }
 }
 

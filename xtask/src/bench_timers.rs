@@ -29,7 +29,8 @@
 //! removed. docs/benchmarks.md explains the figures and records a run.
 
 use crate::bench::{
-    self, Api, Env, Kind, Receiver, Server, Stats, TempDir, id_of, metric_sum, num, stats, unix_ms,
+    self, Api, Env, Histogram, Kind, Receiver, Server, Stats, TempDir, bound_text, id_of,
+    metric_sum, num, stats, unix_ms,
 };
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
@@ -274,88 +275,6 @@ fn metrics_text(server: &Server) -> anyhow::Result<String> {
     let r = bench::request(server.addr, "GET", "/metrics", &[], b"")?;
     ensure!(r.status == 200, "/metrics answered {}", r.status);
     Ok(String::from_utf8_lossy(&r.body).into_owned())
-}
-
-/// A Prometheus histogram's cumulative buckets (upper bound, count), with `_count` and `_sum`,
-/// summed over its label sets.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Histogram {
-    buckets: Vec<(f64, f64)>,
-    count: f64,
-    sum: f64,
-}
-
-impl Histogram {
-    fn parse(text: &str, name: &str) -> Option<Histogram> {
-        let bucket = format!("{name}_bucket{{");
-        let mut buckets: Vec<(f64, f64)> = Vec::new();
-        for line in text.lines().filter(|l| l.starts_with(&bucket)) {
-            let le = line.split("le=\"").nth(1)?.split('"').next()?;
-            let le = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse().ok()?
-            };
-            let n: f64 = line.rsplit(' ').next()?.parse().ok()?;
-            match buckets.iter_mut().find(|(b, _)| *b == le) {
-                Some((_, c)) => *c += n,
-                None => buckets.push((le, n)),
-            }
-        }
-        if buckets.is_empty() {
-            return None;
-        }
-        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Some(Histogram {
-            buckets,
-            count: metric_sum(text, &format!("{name}_count"), None),
-            sum: metric_sum(text, &format!("{name}_sum"), None),
-        })
-    }
-
-    /// What was observed after `earlier`.
-    fn since(&self, earlier: &Histogram) -> Histogram {
-        let before = |le: f64| {
-            earlier
-                .buckets
-                .iter()
-                .find(|(b, _)| *b == le)
-                .map_or(0.0, |(_, c)| *c)
-        };
-        Histogram {
-            buckets: self
-                .buckets
-                .iter()
-                .map(|&(le, c)| (le, c - before(le)))
-                .collect(),
-            count: self.count - earlier.count,
-            sum: self.sum - earlier.sum,
-        }
-    }
-
-    /// The upper bound of the bucket holding quantile `q` (nearest rank); infinite above the
-    /// last finite bucket, NaN when empty.
-    fn quantile_bound(&self, q: f64) -> f64 {
-        if self.count <= 0.0 {
-            return f64::NAN;
-        }
-        let rank = (q * self.count).ceil().max(1.0);
-        self.buckets
-            .iter()
-            .find(|(_, c)| *c >= rank)
-            .map_or(f64::INFINITY, |(le, _)| *le)
-    }
-}
-
-/// A bucket bound as the report shows it: "≤0.25 s", or "> 5 s" above the last one.
-fn bound_text(b: f64, last_finite: f64) -> String {
-    if b.is_nan() {
-        "-".into()
-    } else if b.is_infinite() {
-        format!(">{last_finite} s")
-    } else {
-        format!("≤{b} s")
-    }
 }
 
 /// What the sampled timelines say.

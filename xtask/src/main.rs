@@ -7,6 +7,7 @@
 
 mod bench;
 mod bench_dispatch;
+mod bench_monitors;
 mod bench_page;
 mod bench_timers;
 mod pg;
@@ -24,7 +25,7 @@ fn main() -> std::process::ExitCode {
         Some("pg") => pg::serve(),
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--no-lint] | pg | bench ingest [--duration SECS] | bench page-latency [--incidents N] [--no-storm | --storm-only] | bench storm | bench timers [--steps N] [--delay-minutes M] | bench dispatch [--notifications N] | fuzz [--cases N]"
+                "usage: cargo xtask test [--no-lint] | pg | bench ingest [--duration SECS] | bench page-latency [--incidents N] [--no-storm | --storm-only] | bench storm | bench timers [--steps N] [--delay-minutes M] | bench dispatch [--notifications N] | bench monitors [--monitors N] [--interval S] | bench heartbeats [--pings N] | fuzz [--cases N]"
             );
             return std::process::ExitCode::from(2);
         }
