@@ -140,6 +140,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Only `/healthz`, `/readyz` and `/metrics`: all that a node running the engine alone
+/// (`tocsin serve --role engine`) serves.
+pub fn ops_router(state: Arc<AppState>) -> Router {
+    ops::install_metrics();
+    Router::new().merge(ops::routes()).with_state(state)
+}
+
 impl error::ApiError {
     fn into_response_owned(self) -> axum::response::Response {
         axum::response::IntoResponse::into_response(self)

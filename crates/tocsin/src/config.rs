@@ -30,6 +30,31 @@ pub struct FileConfig {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub notify: NotifySection,
+    /// What `tocsin serve` runs: `all` (default), `api` or `engine`.
+    pub role: Option<NodeRole>,
+}
+
+/// What one node runs. Splitting needs PostgreSQL: on SQLite one server does everything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRole {
+    /// HTTP (API, web UI, ingestion) and the engine.
+    #[default]
+    All,
+    /// HTTP only: no escalator, dispatcher, monitor checks or hand-off notices.
+    Api,
+    /// The engine only, serving just `/healthz`, `/readyz` and `/metrics`.
+    Engine,
+}
+
+impl NodeRole {
+    pub fn serves_api(self) -> bool {
+        self != NodeRole::Engine
+    }
+
+    pub fn runs_engine(self) -> bool {
+        self != NodeRole::Api
+    }
 }
 
 /// `[notify]`: how pages leave Tocsin. Every channel is optional; one that is not configured
@@ -316,6 +341,7 @@ pub struct ServeConfig {
     pub rate_limit: RateLimit,
     pub ingest: IngestorConfig,
     pub notify: NotifySection,
+    pub role: NodeRole,
 }
 
 impl ServeConfig {
@@ -372,6 +398,7 @@ impl ServeConfig {
                     .max(1),
             },
             notify: file.notify.clone(),
+            role: file.role.unwrap_or_default(),
         })
     }
 }

@@ -59,6 +59,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "TOCSIN_LISTEN")]
         listen: Option<String>,
+        /// What this node runs: all (default), api (HTTP only) or engine (the engine, with only
+        /// /healthz, /readyz and /metrics). api and engine need PostgreSQL.
+        #[arg(long, env = "TOCSIN_ROLE", value_enum)]
+        role: Option<tocsin::config::NodeRole>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -221,11 +225,14 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         |listen| ServeConfig::resolve(listen, g.data_dir.clone(), g.database_url.clone(), &file);
     let now = || Timestamp::now();
     match cli.command {
-        Command::Serve { listen } => {
-            let config = serve_config(listen)?;
+        Command::Serve { listen, role } => {
+            let mut config = serve_config(listen)?;
+            if let Some(role) = role {
+                config.role = role;
+            }
             let running =
                 server::start(config.clone(), Arc::new(tocsin_engine::SystemClock)).await?;
-            tracing::info!(url = %running.url, data = ?config.database, "Tocsin is listening");
+            tracing::info!(url = %running.url, data = ?config.database, role = ?config.role, "Tocsin is listening");
             if running.url == format!("http://{}", running.addr) {
                 println!("Tocsin is listening on {}", running.url);
             } else {

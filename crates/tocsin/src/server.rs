@@ -1,7 +1,7 @@
 //! Starting and stopping the whole server: store, ingestor, HTTP. `tocsin serve` and the tests
 //! both come through here.
 
-use crate::config::{Database, ServeConfig};
+use crate::config::{Database, NodeRole, ServeConfig};
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,6 +107,12 @@ fn lock_data_dir(config: &ServeConfig) -> anyhow::Result<Option<std::fs::File>> 
 
 /// Starts everything and returns once the listener is bound.
 pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    if config.role != NodeRole::All && matches!(config.database, Database::Sqlite(_)) {
+        bail!(
+            "--role api and --role engine need PostgreSQL (--database-url postgres://…): with \
+             SQLite one server runs everything, so leave --role at all"
+        );
+    }
     let lock = lock_data_dir(&config)?;
     let (store, bus) = open_store_and_bus(&config.database).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -118,7 +124,8 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
 
-    let setup_link = if store.count_users().await? == 0 {
+    // The setup page is served by nodes that serve the API.
+    let setup_link = if config.role.serves_api() && store.count_users().await? == 0 {
         let secret = tocsin_web::auth::new_link_secret();
         let now = clock.now();
         let expires = now + jiff::SignedDuration::try_from(SETUP_LINK_VALIDITY)?;
@@ -178,16 +185,21 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         url.clone(),
     ));
     let (stop_engine, stop_rx) = watch::channel(false);
-    let escalating = tokio::spawn(escalator.clone().run(live.subscribe(), stop_rx.clone()));
-    let dispatching = tokio::spawn(dispatcher.clone().run(live.subscribe(), stop_rx.clone()));
-    let checking = tokio::spawn(monitors.clone().run(live.subscribe(), stop_rx.clone()));
-    let handing_off = tokio::spawn(handoffs.clone().run(stop_rx));
-    let engine = tokio::spawn(async move {
-        let _ = escalating.await;
-        let _ = dispatching.await;
-        let _ = checking.await;
-        let _ = handing_off.await;
-    });
+    // An `api` node runs no loop (tests may still call `run_due` on its parts).
+    let engine = if config.role.runs_engine() {
+        let escalating = tokio::spawn(escalator.clone().run(live.subscribe(), stop_rx.clone()));
+        let dispatching = tokio::spawn(dispatcher.clone().run(live.subscribe(), stop_rx.clone()));
+        let checking = tokio::spawn(monitors.clone().run(live.subscribe(), stop_rx.clone()));
+        let handing_off = tokio::spawn(handoffs.clone().run(stop_rx));
+        tokio::spawn(async move {
+            let _ = escalating.await;
+            let _ = dispatching.await;
+            let _ = checking.await;
+            let _ = handing_off.await;
+        })
+    } else {
+        tokio::spawn(async {})
+    };
     let state = AppState::new(
         store.clone(),
         ingestor,
@@ -215,7 +227,11 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         },
         channel,
     );
-    let app = tocsin_web::router(state.clone());
+    let app = if config.role.serves_api() {
+        tocsin_web::router(state.clone())
+    } else {
+        tocsin_web::ops_router(state.clone())
+    };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let http = tokio::spawn(async move {
         // With each connection's peer address, for the web UI's sign-in limit per address.

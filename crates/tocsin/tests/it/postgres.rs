@@ -222,6 +222,77 @@ async fn live_events_of_one_node_reach_the_others() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_node_pages_at_once_for_an_api_node() {
+    use tocsin::config::NodeRole;
+    let api = Options {
+        role: NodeRole::Api,
+        ..Options::default()
+    };
+    let Some(a) = TestApp::spawn_on_postgres("postgres::roles", api).await else {
+        return;
+    };
+    let b = a
+        .another_node(Options {
+            role: NodeRole::Engine,
+            ..Options::default()
+        })
+        .await;
+    // The engine node serves only health and metrics.
+    assert_eq!(b.get("/healthz").await.status, StatusCode::OK);
+    assert_eq!(b.get("/readyz").await.status, StatusCode::OK);
+    assert_eq!(b.get("/metrics").await.status, StatusCode::OK);
+    assert_eq!(
+        b.get("/api/v1/services").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let (rx, base) = Receiver::start().await;
+    let alice = person(&a, "alice", &base).await;
+    let bob = person(&a, "bob", &base).await;
+    let (_svc, key) = paged_service(&a, &alice, &bob).await;
+    // B's listener starts in the background; give it a moment to listen.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The API node commits each incident (its first step due now) and runs no engine: the
+    // engine node, woken by the API node's NOTIFY, takes the step and sends the page at once.
+    // (Its own pass every second would take up to a second: three pages all within 600 ms
+    // would then be unlikely.)
+    for n in 1..=3 {
+        let sent = std::time::Instant::now();
+        let r = a
+            .enqueue(json!({"routing_key": key, "event_action": "trigger",
+                "dedup_key": format!("db{n}"),
+                "payload": {"summary": "db is down", "source": "h", "severity": "critical"}}))
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        while rx.got("alice").len() < n {
+            assert!(
+                sent.elapsed() < std::time::Duration::from_secs(3),
+                "no page from the engine node"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let took = sent.elapsed();
+        eprintln!("page {n} sent by the engine node after {took:?}");
+        assert!(
+            took < std::time::Duration::from_millis(600),
+            "paged after {took:?}"
+        );
+    }
+    assert_eq!(rx.got("alice").len(), 3);
+}
+
+#[test]
+fn split_roles_need_postgres() {
+    let dir = temp_dir("roles");
+    let dir = dir.to_str().unwrap();
+    let (ok, _, err) = cli(&["--data-dir", dir, "serve", "--role", "api"], None);
+    assert!(!ok);
+    assert!(
+        err.contains("--role api and --role engine need PostgreSQL"),
+        "{err}"
+    );
+}
+
 // Multi-threaded: `cli` blocks its thread while spawned servers must answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_and_several_servers_share_one_postgres_database() {

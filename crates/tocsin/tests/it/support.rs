@@ -60,6 +60,8 @@ pub struct Options {
     pub rate_limit: RateLimit,
     pub ingest: IngestorConfig,
     pub notify: tocsin::config::NotifySection,
+    /// What the node runs (`all`; `api` and `engine` need PostgreSQL).
+    pub role: tocsin::config::NodeRole,
 }
 
 impl Default for Options {
@@ -68,6 +70,7 @@ impl Default for Options {
             rate_limit: RateLimit::INGEST_DEFAULT,
             ingest: IngestorConfig::default(),
             notify: tocsin::config::NotifySection::default(),
+            role: tocsin::config::NodeRole::All,
         }
     }
 }
@@ -134,6 +137,7 @@ impl TestApp {
             rate_limit: o.rate_limit,
             ingest: o.ingest,
             notify: o.notify,
+            role: o.role,
         };
         let clock = Arc::new(ManualClock::new(start));
         let running = server::start(config, clock.clone())
