@@ -57,7 +57,16 @@ pub async fn contact_plan(
                 methods
                     .iter()
                     .find(|m| m.id == r.contact_method_id)
-                    .map(|m| (m.clone(), r.delay_minutes))
+                    .map(|m| (m, r))
+            })
+            // "Keep calling every N minutes": the repeats are notifications of their own, due
+            // later; an acknowledgement cancels those not yet sent.
+            .flat_map(|(m, r)| {
+                let repeats = r
+                    .repeat_every_minutes
+                    .map_or(0, |_| tocsin_store::CALL_REPEATS_MAX);
+                let every = r.repeat_every_minutes.unwrap_or(0);
+                (0..=repeats).map(move |k| (m.clone(), r.delay_minutes + k * every))
             })
             .collect()
     };

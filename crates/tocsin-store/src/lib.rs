@@ -432,6 +432,21 @@ pub trait Store: Send + Sync + 'static {
     async fn next_monitor_due(&self) -> Result<Option<Timestamp>> {
         Err(unsupported())
     }
+    /// Uptime over 24 h, 7 d, 30 d and 90 d.
+    #[allow(unused_variables)]
+    async fn monitor_uptime(&self, id: &str, now: Timestamp) -> Result<Uptime> {
+        Err(unsupported())
+    }
+    /// Hourly (`hourly` true) or daily roll-ups since `from`, oldest first.
+    #[allow(unused_variables)]
+    async fn monitor_series(
+        &self,
+        id: &str,
+        hourly: bool,
+        from: Timestamp,
+    ) -> Result<Vec<RollupPoint>> {
+        Err(unsupported())
+    }
     /// Pauses (no checks, no alerts) or resumes a monitor.
     #[allow(unused_variables)]
     async fn pause_monitor(&self, id: &str, paused: bool, now: Timestamp) -> Result<Monitor> {

@@ -76,6 +76,30 @@ pub struct MonitorResult {
     pub log: Option<String>,
 }
 
+/// The share of checks that passed, in percent, over recent windows (`None`: no check).
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Uptime {
+    #[serde(rename = "24h")]
+    pub last_24h: Option<f64>,
+    #[serde(rename = "7d")]
+    pub last_7d: Option<f64>,
+    #[serde(rename = "30d")]
+    pub last_30d: Option<f64>,
+    #[serde(rename = "90d")]
+    pub last_90d: Option<f64>,
+}
+
+/// One hour or day of a monitor's history.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RollupPoint {
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    pub checks: u64,
+    pub failures: u64,
+    pub latency_avg_ms: Option<u64>,
+    pub latency_max_ms: Option<u64>,
+}
+
 /// A heartbeat ping on its way into a group commit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeartbeatPing {

@@ -27,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_monitors",
         include_str!("../migrations/postgres/0003_monitors.sql"),
     ),
+    (
+        "0004_call_repeats",
+        include_str!("../migrations/postgres/0004_call_repeats.sql"),
+    ),
 ];
 #[path = "pg_monitors.rs"]
 mod monitors;
@@ -782,7 +786,7 @@ async fn load_contact(c: &mut PgConnection, id: &str) -> Result<ContactMethod> {
 
 macro_rules! rule_cols {
     () => {
-        "id, user_id, contact_method_id, delay_minutes, urgency, created_at"
+        "id, user_id, contact_method_id, delay_minutes, urgency, created_at, repeat_every_minutes"
     };
 }
 
@@ -797,6 +801,9 @@ fn rule_row(r: &PgRow) -> Result<NotificationRule> {
             None => None,
         },
         created_at: ts(r.try_get(5)?),
+        repeat_every_minutes: r
+            .try_get::<Option<i64>, _>(6)?
+            .and_then(|n| u32::try_from(n).ok()),
     })
 }
 
@@ -2000,21 +2007,27 @@ impl Store for PgStore {
         now: Timestamp,
     ) -> Result<NotificationRule> {
         transaction!(self, |c| {
-            let owner: Option<String> =
-                sqlx::query_scalar("SELECT user_id FROM contact_methods WHERE id = $1")
+            let owner: Option<(String, String)> =
+                sqlx::query_as("SELECT user_id, type FROM contact_methods WHERE id = $1")
                     .bind(&r.contact_method_id)
                     .fetch_optional(&mut *c)
                     .await?;
-            if owner.as_deref() != Some(r.user_id.as_str()) {
+            let Some((_, kind)) = owner.filter(|(o, _)| o == r.user_id.as_str()) else {
                 return Err(StoreError::Invalid {
                     field: "contact_method_id".into(),
                     message: "names no contact method of this user".into(),
+                });
+            };
+            if r.repeat_every_minutes.is_some() && kind != "voice" {
+                return Err(StoreError::Invalid {
+                    field: "repeat_every_minutes".into(),
+                    message: "applies to voice contact methods only".into(),
                 });
             }
             let id = new_id();
             sqlx::query(
                 "INSERT INTO notification_rules (id, user_id, contact_method_id, delay_minutes,
-                   urgency, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                   urgency, created_at, repeat_every_minutes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&id)
             .bind(r.user_id.as_str())
@@ -2022,6 +2035,7 @@ impl Store for PgStore {
             .bind(i64::from(r.delay_minutes))
             .bind(r.urgency.map(Urgency::as_str))
             .bind(ms(now))
+            .bind(r.repeat_every_minutes.map(i64::from))
             .execute(&mut *c)
             .await?;
             let row = sqlx::query(concat!(

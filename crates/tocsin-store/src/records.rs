@@ -276,6 +276,8 @@ pub struct NewNotificationRule {
     pub delay_minutes: u32,
     /// `None`: both urgencies.
     pub urgency: Option<Urgency>,
+    /// Voice only: call again every N minutes until the incident is acknowledged.
+    pub repeat_every_minutes: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -285,9 +287,16 @@ pub struct NotificationRule {
     pub contact_method_id: String,
     pub delay_minutes: u32,
     pub urgency: Option<Urgency>,
+    /// Voice only: the call repeats every N minutes (at most `CALL_REPEATS_MAX` more times)
+    /// until the incident is acknowledged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_every_minutes: Option<u32>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
+
+/// Calls a repeating voice rule places after the first, at most.
+pub const CALL_REPEATS_MAX: u32 = 10;
 
 impl LevelRecord {
     /// The core's view of this level (the same rules plan and validate).

@@ -31,6 +31,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0013_web_sessions.sql"),
     include_str!("../migrations/sqlite/0014_monitors.sql"),
     include_str!("../migrations/sqlite/0015_status_page.sql"),
+    include_str!("../migrations/sqlite/0016_monitor_rollups.sql"),
+    include_str!("../migrations/sqlite/0017_call_repeats.sql"),
 ];
 #[path = "sqlite_monitors.rs"]
 mod monitors;
@@ -658,7 +660,8 @@ fn contact_row(r: &Row<'_>) -> rusqlite::Result<ContactMethod> {
     })
 }
 
-const RULE_COLS: &str = "id, user_id, contact_method_id, delay_minutes, urgency, created_at";
+const RULE_COLS: &str =
+    "id, user_id, contact_method_id, delay_minutes, urgency, created_at, repeat_every_minutes";
 
 fn rule_row(r: &Row<'_>) -> rusqlite::Result<NotificationRule> {
     Ok(NotificationRule {
@@ -671,6 +674,7 @@ fn rule_row(r: &Row<'_>) -> rusqlite::Result<NotificationRule> {
             None => None,
         },
         created_at: ts(r.get(5)?),
+        repeat_every_minutes: r.get(6)?,
     })
 }
 
@@ -1551,20 +1555,27 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<NotificationRule> {
         self.write(move |tx| {
-            let owner: Option<String> = tx
-                .query_row("SELECT user_id FROM contact_methods WHERE id = ?1", [&r.contact_method_id], |row| row.get(0))
+            let owner: Option<(String, String)> = tx
+                .query_row("SELECT user_id, type FROM contact_methods WHERE id = ?1", [&r.contact_method_id], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()?;
-            if owner.as_deref() != Some(r.user_id.as_str()) {
+            let Some((_, kind)) = owner.filter(|(o, _)| o == r.user_id.as_str()) else {
                 return Err(StoreError::Invalid {
                     field: "contact_method_id".into(),
                     message: "names no contact method of this user".into(),
                 });
+            };
+            if r.repeat_every_minutes.is_some() && kind != "voice" {
+                return Err(StoreError::Invalid {
+                    field: "repeat_every_minutes".into(),
+                    message: "applies to voice contact methods only".into(),
+                });
             }
             let id = new_id();
             tx.execute(
-                "INSERT INTO notification_rules (id, user_id, contact_method_id, delay_minutes, urgency, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, r.user_id.as_str(), r.contact_method_id, r.delay_minutes, r.urgency.map(Urgency::as_str), ms(now)],
+                "INSERT INTO notification_rules (id, user_id, contact_method_id, delay_minutes, urgency, created_at,
+                   repeat_every_minutes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, r.user_id.as_str(), r.contact_method_id, r.delay_minutes, r.urgency.map(Urgency::as_str), ms(now), r.repeat_every_minutes],
             )?;
             Ok(tx.query_row(&format!("SELECT {RULE_COLS} FROM notification_rules WHERE id = ?1"), [id], rule_row)?)
         })
@@ -2663,6 +2674,29 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
                 |r| r.get(0),
             )?;
             Ok(t.map(ts))
+        })
+        .await
+    }
+
+    async fn monitor_uptime(&self, id: &str, now: Timestamp) -> Result<Uptime> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            monitors::load_monitor(c, &id, now)?;
+            monitors::uptime(c, &id, now)
+        })
+        .await
+    }
+
+    async fn monitor_series(
+        &self,
+        id: &str,
+        hourly: bool,
+        from: Timestamp,
+    ) -> Result<Vec<RollupPoint>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            monitors::load_monitor(c, &id, from)?;
+            monitors::series(c, &id, if hourly { "hour" } else { "day" }, from)
         })
         .await
     }

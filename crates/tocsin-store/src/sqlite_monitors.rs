@@ -251,6 +251,97 @@ fn insert_result(
         message,
         log
     ])?;
+    // The hour's and the day's roll-ups.
+    for (span, width) in [("hour", HOUR_MS), ("day", DAY_MS)] {
+        tx.prepare_cached(
+            "INSERT INTO monitor_rollups (monitor_id, span, bucket, checks, failures, latency_sum_ms,
+               latency_count, latency_max_ms)
+             VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?5)
+             ON CONFLICT (monitor_id, span, bucket) DO UPDATE SET
+               checks = checks + 1,
+               failures = failures + excluded.failures,
+               latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
+               latency_count = latency_count + excluded.latency_count,
+               latency_max_ms = MAX(latency_max_ms, excluded.latency_max_ms)",
+        )?
+        .execute(params![
+            id,
+            span,
+            ms(at).div_euclid(width) * width,
+            i64::from(!ok),
+            latency_ms.map_or(0, |l| l as i64),
+            i64::from(latency_ms.is_some()),
+        ])?;
+    }
+    Ok(())
+}
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+/// How long roll-ups are kept.
+const HOURLY_KEPT_MS: i64 = 35 * DAY_MS;
+const DAILY_KEPT_MS: i64 = 400 * DAY_MS;
+
+/// Uptime over 24 h and 7 d (from hourly roll-ups) and 30 d and 90 d (daily), as percentages of
+/// checks that passed; `None` where there was no check.
+pub(super) fn uptime(c: &Connection, id: &str, now: Timestamp) -> Result<Uptime> {
+    let ratio = |span: &str, window: i64| -> Result<Option<f64>> {
+        let width = if span == "hour" { HOUR_MS } else { DAY_MS };
+        let from = (ms(now) - window).div_euclid(width) * width;
+        let (checks, failures): (i64, i64) = c
+            .prepare_cached(
+                "SELECT COALESCE(SUM(checks), 0), COALESCE(SUM(failures), 0) FROM monitor_rollups
+                 WHERE monitor_id = ?1 AND span = ?2 AND bucket >= ?3",
+            )?
+            .query_row(params![id, span, from], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((checks > 0).then(|| 100.0 * (checks - failures) as f64 / checks as f64))
+    };
+    Ok(Uptime {
+        last_24h: ratio("hour", DAY_MS)?,
+        last_7d: ratio("hour", 7 * DAY_MS)?,
+        last_30d: ratio("day", 30 * DAY_MS)?,
+        last_90d: ratio("day", 90 * DAY_MS)?,
+    })
+}
+
+/// Roll-ups of one span from `from`, oldest first.
+pub(super) fn series(
+    c: &Connection,
+    id: &str,
+    span: &str,
+    from: Timestamp,
+) -> Result<Vec<RollupPoint>> {
+    let mut st = c.prepare_cached(
+        "SELECT bucket, checks, failures, latency_sum_ms, latency_count, latency_max_ms
+         FROM monitor_rollups WHERE monitor_id = ?1 AND span = ?2 AND bucket >= ?3 ORDER BY bucket",
+    )?;
+    let rows = st.query_map(params![id, span, ms(from)], |r| {
+        let count: i64 = r.get(4)?;
+        let sum: i64 = r.get(3)?;
+        Ok(RollupPoint {
+            start: ts(r.get(0)?),
+            checks: r.get::<_, i64>(1)?.max(0) as u64,
+            failures: r.get::<_, i64>(2)?.max(0) as u64,
+            latency_avg_ms: (count > 0).then(|| (sum / count).max(0) as u64),
+            latency_max_ms: (count > 0)
+                .then(|| r.get::<_, i64>(5).map(|m| m.max(0) as u64))
+                .transpose()?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Drops roll-ups past their retention.
+fn prune_rollups(tx: &Transaction<'_>, id: &str, now: Timestamp) -> Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM monitor_rollups WHERE monitor_id = ?1
+           AND ((span = 'hour' AND bucket < ?2) OR (span = 'day' AND bucket < ?3))",
+    )?
+    .execute(params![
+        id,
+        ms(now) - HOURLY_KEPT_MS,
+        ms(now) - DAILY_KEPT_MS
+    ])?;
     Ok(())
 }
 
@@ -428,6 +519,7 @@ pub(super) fn record_check(tx: &Transaction<'_>, c: &CheckRecord, now: Timestamp
     .execute(params![c.monitor_id, state, next.map(ms), ms(now)])?;
     let severity = c.result.as_ref().and_then(|r| r.severity);
     apply(tx, &c.monitor_id, &name, &config, &effect, severity, now)?;
+    prune_rollups(tx, &c.monitor_id, now)?;
     // Keep the results bounded.
     tx.prepare_cached(
         "DELETE FROM monitor_results WHERE monitor_id = ?1 AND at < (

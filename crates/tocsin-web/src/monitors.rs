@@ -33,6 +33,7 @@ pub fn api_routes() -> Router<Arc<AppState>> {
         .route("/monitors", post(create).get(list))
         .route("/monitors/{id}", get(show))
         .route("/monitors/{id}/results", get(results))
+        .route("/monitors/{id}/uptime", get(uptime))
         .route("/monitors/{id}/pause", post(pause))
         .route("/monitors/{id}/resume", post(resume))
 }
@@ -569,6 +570,43 @@ pub async fn results(
     let limit = in_range("limit", q.limit, 1, 1000)?.unwrap_or(100);
     let results = s.store.monitor_results(&id, limit).await?;
     Ok(Json(serde_json::json!({ "results": results })))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct UptimeQuery {
+    /// `hour` (default: the last 48 hours) or `day` (the last 90 days) for the series.
+    span: Option<String>,
+}
+
+/// Uptime over 24 h, 7 d, 30 d and 90 d, and the hourly or daily series (checks, failures,
+/// average and longest response time) behind response-time charts.
+#[utoipa::path(get, path = "/api/v1/monitors/{id}/uptime", tag = "monitors", security(("bearer" = [])), params(UptimeQuery),
+    responses((status = 200, description = "{uptime: {24h, 7d, 30d, 90d}, span, series: [{start, checks, failures, latency_avg_ms, latency_max_ms}]}"), (status = 404, body = ErrorBody)))]
+pub async fn uptime(
+    State(s): State<Arc<AppState>>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<UptimeQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(tocsin_core::Role::Viewer)?;
+    let now = s.clock.now();
+    let hourly = match q.span.as_deref() {
+        None | Some("hour") => true,
+        Some("day") => false,
+        Some(_) => return Err(ApiError::field("span", "must be hour or day")),
+    };
+    let back = if hourly {
+        jiff::SignedDuration::from_hours(48)
+    } else {
+        jiff::SignedDuration::from_hours(90 * 24)
+    };
+    let uptime = s.store.monitor_uptime(&id, now).await?;
+    let series = s.store.monitor_series(&id, hourly, now - back).await?;
+    Ok(Json(serde_json::json!({
+        "uptime": uptime,
+        "span": if hourly { "hour" } else { "day" },
+        "series": series,
+    })))
 }
 
 #[utoipa::path(post, path = "/api/v1/monitors/{id}/pause", tag = "monitors", security(("bearer" = [])),

@@ -228,6 +228,9 @@ pub struct CreateRule {
     delay_minutes: u32,
     /// high or low; absent: both.
     urgency: Option<String>,
+    /// Voice only: "keep calling every N minutes until I answer" (1–60; at most 10 more calls,
+    /// until the incident is acknowledged or resolved).
+    repeat_every_minutes: Option<u32>,
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/notification-rules", tag = "paging", security(("bearer" = [])),
@@ -259,6 +262,14 @@ pub async fn create_rule(
             ApiError::field("urgency", format!("must be one of {}", Urgency::words()))
         })?),
     };
+    if b.repeat_every_minutes
+        .is_some_and(|n| !(1..=60).contains(&n))
+    {
+        return Err(ApiError::field(
+            "repeat_every_minutes",
+            "must be from 1 to 60",
+        ));
+    }
     s.store.get_user(&user).await?;
     if s.store.list_notification_rules(&user).await?.len() >= RULES_PER_USER_MAX {
         return Err(ApiError::new(
@@ -275,6 +286,7 @@ pub async fn create_rule(
                 contact_method_id: b.contact_method_id,
                 delay_minutes: b.delay_minutes,
                 urgency,
+                repeat_every_minutes: b.repeat_every_minutes,
             },
             s.clock.now(),
         )

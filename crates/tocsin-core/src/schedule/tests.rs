@@ -713,11 +713,11 @@ fn schedule_time_bounds_are_the_documented_dates() {
 
 // ---- Cost -----------------------------------------------------------------------------------
 
-/// The issue's figure: who is on call for 1,000 schedules over a year of shifts, in well under
-/// a second. Timing is only meaningful optimised:
-/// `cargo test -p tocsin-core --release -- --ignored --nocapture a_thousand_schedules`.
+/// The issue's figure: who is on call for 1,000 schedules over a year of shifts (target: under
+/// a second). A measurement, not a test: `cargo xtask bench oncall` runs it optimised and reads
+/// the line it prints.
 #[test]
-#[ignore = "a timing; run in release"]
+#[ignore = "a measurement; cargo xtask bench oncall runs it in release"]
 fn a_thousand_schedules_over_a_year() {
     let zones = [
         "Europe/Paris",
@@ -760,5 +760,9 @@ fn a_thousand_schedules_over_a_year() {
         "final_shifts: 1,000 schedules × 365 days = {shifts} shifts in {final_elapsed:?}; \
          oncall_at: 365,000 queries ({on_call} answered) in {oncall_elapsed:?}"
     );
-    assert!(final_elapsed < std::time::Duration::from_secs(1));
+    println!(
+        "bench-oncall final_shifts_ms={} oncall_ms={} shifts={shifts}",
+        final_elapsed.as_secs_f64() * 1000.0,
+        oncall_elapsed.as_secs_f64() * 1000.0
+    );
 }

@@ -235,6 +235,18 @@ async fn an_http_check_opens_after_three_failures_and_resolves_after_two_success
     let list = incidents(&app, &svc).await;
     assert_eq!(list.len(), 1, "{:?}", results(&app, &id).await);
     assert_eq!(list[0]["title"], "API health: HTTP 503 (3 checks in a row)");
+    // History: 4 checks this hour, 3 failed.
+    let up = app.get(&format!("/api/v1/monitors/{id}/uptime")).await.body;
+    assert_eq!(up["uptime"]["24h"], 25.0, "{up}");
+    assert_eq!(up["uptime"]["90d"], 25.0, "{up}");
+    assert_eq!(up["span"], "hour");
+    assert_eq!(up["series"][0]["checks"], 4, "{up}");
+    assert_eq!(up["series"][0]["failures"], 3);
+    assert!(up["series"][0]["latency_avg_ms"].is_u64());
+    let r = app
+        .get(&format!("/api/v1/monitors/{id}/uptime?span=week"))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
     // Back: resolved after two successes.
     *t.statuses.lock().unwrap() = vec![200];
     app.clock.advance(SignedDuration::from_secs(10));

@@ -14,15 +14,36 @@ use tocsin::config::{NotifySection, TwilioSection};
 type Sent = Arc<Mutex<Vec<HashMap<String, String>>>>;
 
 async fn twilio() -> (Sent, String) {
+    twilio_with(false).await
+}
+
+/// The Twilio-shaped server; with `calls`, it places calls too (else calls fail with 404).
+async fn twilio_with(calls: bool) -> (Sent, String) {
     let sent: Sent = Arc::default();
-    let app = axum::Router::new()
-        .route(
-            "/2010-04-01/Accounts/{sid}/Messages.json",
+    let app = axum::Router::new().route(
+        "/2010-04-01/Accounts/{sid}/Messages.json",
+        axum::routing::post(
+            |State(sent): State<Sent>,
+             Path(sid): Path<String>,
+             Form(f): Form<HashMap<String, String>>| async move {
+                assert_eq!(sid, "AC0123");
+                let n = {
+                    let mut s = sent.lock().unwrap();
+                    s.push(f);
+                    s.len()
+                };
+                (
+                    axum::http::StatusCode::CREATED,
+                    axum::Json(json!({"sid": format!("SM{n:04}"), "status": "queued"})),
+                )
+            },
+        ),
+    );
+    let app = if calls {
+        app.route(
+            "/2010-04-01/Accounts/{sid}/Calls.json",
             axum::routing::post(
-                |State(sent): State<Sent>,
-                 Path(sid): Path<String>,
-                 Form(f): Form<HashMap<String, String>>| async move {
-                    assert_eq!(sid, "AC0123");
+                |State(sent): State<Sent>, Form(f): Form<HashMap<String, String>>| async move {
                     let n = {
                         let mut s = sent.lock().unwrap();
                         s.push(f);
@@ -30,12 +51,15 @@ async fn twilio() -> (Sent, String) {
                     };
                     (
                         axum::http::StatusCode::CREATED,
-                        axum::Json(json!({"sid": format!("SM{n:04}"), "status": "queued"})),
+                        axum::Json(json!({"sid": format!("CA{n:04}"), "status": "queued"})),
                     )
                 },
             ),
         )
-        .with_state(sent.clone());
+    } else {
+        app
+    }
+    .with_state(sent.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -427,4 +451,147 @@ async fn replies_by_sms_and_keypress_act_on_the_incident() {
         app.get(&format!("/api/v1/incidents/{two}")).await.body["status"],
         "acknowledged"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voice_rule_keeps_calling_until_someone_acknowledges() {
+    let (sent, base) = twilio_with(true).await;
+    let app = app_with_twilio(base, "tok").await;
+    let alice = app
+        .post(
+            "/api/v1/users",
+            json!({"name": "alice", "email": "alice@example.com"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let methods = format!("/api/v1/users/{alice}/contact-methods");
+    let voice = app
+        .post(
+            &methods,
+            json!({"type": "voice", "address": "+33612345678"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(&format!("{methods}/{voice}/send-code"), json!({}))
+        .await;
+    // The call reads the code digit by digit: "1. 2. 3. …".
+    let twiml = sent.lock().unwrap().last().unwrap()["Twiml"].clone();
+    let spoken = twiml.split("code is").nth(1).unwrap_or_default();
+    let code: String = spoken
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(6)
+        .collect();
+    let r = app
+        .post(&format!("{methods}/{voice}/verify"), json!({"code": code}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let hook = app
+        .post(
+            &methods,
+            json!({"type": "webhook", "address": "http://127.0.0.1:9/x"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rules = format!("/api/v1/users/{alice}/notification-rules");
+    for (body, field) in [
+        (
+            json!({"contact_method_id": hook, "delay_minutes": 0, "repeat_every_minutes": 5}),
+            "repeat_every_minutes",
+        ),
+        (
+            json!({"contact_method_id": voice, "delay_minutes": 0, "repeat_every_minutes": 0}),
+            "repeat_every_minutes",
+        ),
+    ] {
+        let r = app.post(&rules, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(r.body["error"]["fields"][field].is_string(), "{}", r.body);
+    }
+    let r = app
+        .post(
+            &rules,
+            json!({"contact_method_id": voice, "delay_minutes": 0, "repeat_every_minutes": 5}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["repeat_every_minutes"], 5);
+
+    let policy = app
+        .post("/api/v1/escalation-policies", json!({"name": "p", "levels": [{"delay_minutes": 60, "targets": [{"type": "user", "id": alice}]}]}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let svc = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "s", "escalation_policy_id": policy}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = app.integration(&svc, "events_v2").await;
+    app.enqueue(
+        json!({"routing_key": key, "event_action": "trigger", "dedup_key": "db",
+        "payload": {"summary": "db down", "source": "h", "severity": "critical"}}),
+    )
+    .await;
+    let id = app.incidents(&svc).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let calls = || {
+        sent.lock()
+            .unwrap()
+            .iter()
+            .filter(|f| f.contains_key("Twiml"))
+            .count()
+    };
+    // Counted before the step: the background engine may place the first call at once.
+    let before = calls();
+    app.escalate().await;
+    app.dispatch().await;
+    assert_eq!(calls(), before + 1, "the first call at once");
+    app.clock.advance(jiff::SignedDuration::from_mins(4));
+    app.dispatch().await;
+    assert_eq!(calls(), before + 1);
+    app.clock.advance(jiff::SignedDuration::from_mins(1));
+    app.dispatch().await;
+    assert_eq!(calls(), before + 2, "again 5 minutes later");
+    let list = app
+        .get(&format!("/api/v1/incidents/{id}/notifications"))
+        .await
+        .body["notifications"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(list.len(), 11, "the first call and at most 10 more");
+    app.post(&format!("/api/v1/incidents/{id}/acknowledge"), json!({}))
+        .await;
+    app.clock.advance(jiff::SignedDuration::from_mins(30));
+    app.dispatch().await;
+    assert_eq!(calls(), before + 2, "no call after the acknowledgement");
+    let cancelled = app
+        .get(&format!("/api/v1/incidents/{id}/notifications"))
+        .await
+        .body["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["state"] == "cancelled")
+        .count();
+    assert_eq!(cancelled, 9);
 }
