@@ -32,6 +32,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/postgres/0004_call_repeats.sql"),
     ),
 ];
+#[path = "pg_copy.rs"]
+pub mod copy;
 #[path = "pg_monitors.rs"]
 mod monitors;
 #[path = "pg_notify.rs"]

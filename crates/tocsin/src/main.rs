@@ -66,6 +66,17 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Copy every table of a SQLite database into an empty PostgreSQL database (stop the
+    /// server first), then compare the row counts of every table.
+    MigrateStore {
+        /// The source: sqlite:///path/to/tocsin.db (or sqlite:relative/path.db).
+        #[arg(long)]
+        from: String,
+        /// The target: postgres://user:password@host:port/database, migrated first; it must
+        /// hold no data.
+        #[arg(long)]
+        to: String,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -250,6 +261,43 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             tracing::info!("shutting down: finishing requests and committing queued events");
             running.shutdown().await?;
             tracing::info!("stopped");
+            Ok(())
+        }
+        Command::MigrateStore { from, to } => {
+            use tocsin::config::{Database, database, redact_url};
+            let here = std::path::Path::new(".");
+            let Database::Sqlite(source) = database(Some(&from), here)? else {
+                bail!("--from must be a SQLite URL such as sqlite:///var/lib/tocsin/tocsin.db");
+            };
+            if !source.is_file() {
+                bail!(
+                    "--from: there is no SQLite database at {}",
+                    source.display()
+                );
+            }
+            let Database::Postgres(url) = database(Some(&to), here)? else {
+                bail!("--to must be a PostgreSQL URL such as postgres://tocsin@db/tocsin");
+            };
+            let target = tocsin_store::postgres::PgStore::connect(&url)
+                .await
+                .with_context(|| format!("opening the PostgreSQL database {}", redact_url(&url)))?;
+            let report = tocsin_store::postgres::copy::copy_from_sqlite(&source, &target)
+                .await
+                .with_context(|| {
+                    format!("copying {} into {}", source.display(), redact_url(&url))
+                })?;
+            for c in &report.tables {
+                println!("{:<24} {:>10} rows", c.table, c.rows);
+            }
+            for t in &report.skipped {
+                println!("{t:<24} skipped: empty, and not in the PostgreSQL schema");
+            }
+            println!(
+                "copied {} tables from {} into {}: every row count matches",
+                report.tables.len(),
+                source.display(),
+                redact_url(&url)
+            );
             Ok(())
         }
         Command::Migrate => {

@@ -293,6 +293,119 @@ fn split_roles_need_postgres() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_store_copies_a_sqlite_database_into_an_empty_postgres_one() {
+    use tocsin_store::{IncidentFilter, Store};
+    let Some(server) = tocsin_store::postgres::test_server_url() else {
+        eprintln!("SKIPPED postgres::migrate_store on PostgreSQL: no server");
+        return;
+    };
+    // A SQLite database with a paged incident, its steps, pages, timeline and a monitor.
+    let mut app = TestApp::spawn().await;
+    let (rx, base) = Receiver::start().await;
+    let alice = person(&app, "alice", &base).await;
+    let bob = person(&app, "bob", &base).await;
+    let (svc, key) = paged_service(&app, &alice, &bob).await;
+    trigger(&app, &key).await;
+    app.escalate().await;
+    app.dispatch().await;
+    assert_eq!(rx.got("alice").len(), 1);
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "heartbeat", "name": "nightly", "service_id": svc,
+                   "period_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let path = app.dir.join("tocsin.db");
+    app.stop().await;
+
+    let scratch = tocsin_store::postgres::ScratchDatabase::create(&server)
+        .await
+        .expect("a scratch database");
+    let from = format!("sqlite://{}", path.display());
+    let to = scratch.url().to_owned();
+    let args = [
+        "migrate-store",
+        "--from",
+        from.as_str(),
+        "--to",
+        to.as_str(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let run = move |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli(&args, None)
+        })
+    };
+    let (ok, out, err) = run(args.clone()).await.unwrap();
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("every row count matches"), "{out}");
+    let line = |table: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(table))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_owned())
+    };
+    assert_eq!(line("incidents").as_deref(), Some("1"), "{out}");
+    assert_eq!(line("users").as_deref(), Some("2"), "{out}");
+    assert_eq!(line("monitors").as_deref(), Some("1"), "{out}");
+
+    // What the store says is the same on both sides.
+    let sqlite = tocsin_store::sqlite::SqliteStore::open(&path).unwrap();
+    let pg = tocsin_store::postgres::PgStore::connect(&to).await.unwrap();
+    let all = || IncidentFilter {
+        limit: 100,
+        ..IncidentFilter::default()
+    };
+    let incidents = sqlite.list_incidents(all()).await.unwrap();
+    assert_eq!(pg.list_incidents(all()).await.unwrap(), incidents);
+    let id = &incidents[0].id;
+    assert_eq!(
+        pg.timeline(id).await.unwrap(),
+        sqlite.timeline(id).await.unwrap()
+    );
+    assert_eq!(
+        pg.list_notifications(id).await.unwrap(),
+        sqlite.list_notifications(id).await.unwrap()
+    );
+    assert_eq!(
+        pg.list_users().await.unwrap(),
+        sqlite.list_users().await.unwrap()
+    );
+    // Incident numbers go on after the copied ones.
+    let integration = pg.find_integration_by_key(&key).await.unwrap().unwrap();
+    let o = pg
+        .ingest(vec![tocsin_store::IngestItem {
+            integration,
+            event: tocsin_store::IngestEvent::Alert(tocsin_core::AlertEvent {
+                dedup_key: "another".into(),
+                action: tocsin_core::AlertAction::Trigger(Box::default()),
+                group_key: None,
+            }),
+            received_at: jiff::Timestamp::now(),
+        }])
+        .await
+        .unwrap();
+    let new = pg
+        .get_incident(o[0].incident_id.as_ref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(new.number, incidents[0].number + 1);
+
+    // A second copy into the same (now non-empty) database is refused, changing nothing.
+    let (ok, out, err) = run(args).await.unwrap();
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("the target database is not empty")
+            && err.contains("copies into an empty database only"),
+        "{err}"
+    );
+    assert_eq!(pg.list_incidents(all()).await.unwrap().len(), 2);
+}
+
 // Multi-threaded: `cli` blocks its thread while spawned servers must answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_and_several_servers_share_one_postgres_database() {
