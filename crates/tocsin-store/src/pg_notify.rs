@@ -28,9 +28,11 @@ pub enum Heard {
     Reconnected,
 }
 
-/// A node's subscription on its own connection (not one of the pool's).
+/// A node's subscription, on a connection it holds while it listens.
 pub struct Listener {
-    inner: PgListener,
+    bus: Bus,
+    /// `None` after an error: the next call listens on a new connection.
+    inner: Option<PgListener>,
 }
 
 impl PgStore {
@@ -64,11 +66,18 @@ impl Bus {
 
     /// Starts listening on a connection of its own.
     pub async fn listen(&self) -> Result<Listener> {
+        Ok(Listener {
+            bus: self.clone(),
+            inner: Some(self.connect().await?),
+        })
+    }
+
+    async fn connect(&self) -> Result<PgListener> {
         // It holds one of the pool's connections while it lives (and fails once the pool is
         // closed, so closing the store never waits for it).
         let mut inner = PgListener::connect_with(&self.store.pool).await?;
         inner.listen(CHANNEL).await?;
-        Ok(Listener { inner })
+        Ok(inner)
     }
 }
 
@@ -77,9 +86,69 @@ impl Listener {
     /// listens again (messages sent meanwhile are lost). An error (the server ended the session,
     /// or reconnecting failed) means: wait a little and call again.
     pub async fn next(&mut self) -> Result<Heard> {
-        Ok(match self.inner.try_recv().await? {
-            Some(n) => Heard::Message(n.payload().to_owned()),
-            None => Heard::Reconnected,
-        })
+        let Some(inner) = &mut self.inner else {
+            self.inner = Some(self.bus.connect().await?);
+            return Ok(Heard::Reconnected);
+        };
+        match inner.try_recv().await {
+            Ok(Some(n)) => Ok(Heard::Message(n.payload().to_owned())),
+            Ok(None) => Ok(Heard::Reconnected),
+            Err(e) => {
+                // Whatever broke, the next call starts over on a new connection.
+                self.inner = None;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    async fn next(l: &mut Listener) -> Result<Heard> {
+        tokio::time::timeout(Duration::from_secs(10), l.next())
+            .await
+            .expect("heard something within 10 s")
+    }
+
+    #[tokio::test]
+    async fn a_listener_hears_every_node_and_says_when_it_listens_again() {
+        let Some(db) = crate::contract::pg_store("notify_reconnect").await else {
+            return;
+        };
+        let bus = db.store.bus();
+        let mut l = bus.listen().await.unwrap();
+        bus.publish(&["a".into(), "b".into()]).await.unwrap();
+        db.store.bus().publish(&["c".into()]).await.unwrap();
+        for m in ["a", "b", "c"] {
+            assert_eq!(next(&mut l).await.unwrap(), Heard::Message(m.into()));
+        }
+        // The server ends the listening session (a restart, a failover): the listener says
+        // so once it listens again, and hears what comes after.
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .execute(&db.store.pool)
+        .await
+        .unwrap();
+        let mut errors = 0;
+        loop {
+            match next(&mut l).await {
+                Ok(Heard::Reconnected) => break,
+                Ok(Heard::Message(m)) => panic!("a message from nowhere: {m}"),
+                Err(_) if errors < 3 => errors += 1,
+                Err(e) => panic!("still failing: {e}"),
+            }
+        }
+        bus.publish(&["d".into()]).await.unwrap();
+        assert_eq!(next(&mut l).await.unwrap(), Heard::Message("d".into()));
+        let long = "x".repeat(MESSAGE_BYTES_MAX + 1);
+        assert!(matches!(
+            bus.publish(&[long]).await,
+            Err(StoreError::Invalid { .. })
+        ));
     }
 }
