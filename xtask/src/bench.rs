@@ -67,8 +67,9 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         Some("dispatch") => crate::bench_dispatch::run(root, &args[1..]),
         Some("monitors") => crate::bench_monitors::run_monitors(root, &args[1..]),
         Some("heartbeats") => crate::bench_monitors::run_heartbeats(root, &args[1..]),
+        Some("oncall") => oncall(root),
         other => bail!(
-            "unknown benchmark {other:?}; available: ingest [--duration SECS], page-latency [--incidents N] [--no-storm | --storm-only], storm, timers [--steps N] [--delay-minutes M], dispatch [--notifications N], monitors [--monitors N] [--interval S], heartbeats [--pings N]"
+            "unknown benchmark {other:?}; available: ingest [--duration SECS], page-latency [--incidents N] [--no-storm | --storm-only], storm, timers [--steps N] [--delay-minutes M], dispatch [--notifications N], monitors [--monitors N] [--interval S], heartbeats [--pings N], oncall"
         ),
     }
 }
@@ -208,6 +209,61 @@ pub(crate) fn built_at(path: &Path) -> String {
     std::fs::metadata(path)
         .and_then(|m| m.modified())
         .map_or_else(|_| "?".into(), rfc3339)
+}
+
+/// `cargo xtask bench oncall`: who is on call for 1,000 schedules over a year of shifts (the
+/// issue's target: under a second in total), measured by the core's ignored measurement
+/// `a_thousand_schedules_over_a_year`, built optimised. No peer runs this: Alertmanager has no
+/// schedules.
+fn oncall(root: &Path) -> anyhow::Result<()> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args([
+            "test",
+            "--release",
+            "-p",
+            "tocsin-core",
+            "--lib",
+            "--",
+            "--ignored",
+            "--exact",
+            "schedule::tests::a_thousand_schedules_over_a_year",
+            "--nocapture",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running the core's on-call measurement")?;
+    ensure!(out.status.success(), "the on-call measurement failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("bench-oncall "))
+        .context("the measurement printed no bench-oncall line")?;
+    let field = |name: &str| -> anyhow::Result<f64> {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no {name} in {line:?}"))
+    };
+    let (final_ms, oncall_ms) = (field("final_shifts_ms")?, field("oncall_ms")?);
+    let verdict = |ms: f64| if ms < 1000.0 { "met" } else { "MISSED" };
+    println!(
+        "Who is on call: 1,000 schedules (4 time zones, 2 layers with restrictions, an override each) over a year"
+    );
+    println!("{:<52} {:>10}  target", "figure", "ms");
+    println!(
+        "{:<52} {:>10.1}  <1,000 ms: {}",
+        "final shifts of every schedule for 365 days",
+        final_ms,
+        verdict(final_ms)
+    );
+    println!(
+        "{:<52} {:>10.1}  <1,000 ms: {}",
+        "on call at noon of each day (365,000 queries)",
+        oncall_ms,
+        verdict(oncall_ms)
+    );
+    Ok(())
 }
 
 fn ingest(root: &Path, opts: Options) -> anyhow::Result<()> {

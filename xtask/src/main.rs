@@ -25,7 +25,7 @@ fn main() -> std::process::ExitCode {
         Some("pg") => pg::serve(),
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--no-lint] | pg | bench ingest [--duration SECS] | bench page-latency [--incidents N] [--no-storm | --storm-only] | bench storm | bench timers [--steps N] [--delay-minutes M] | bench dispatch [--notifications N] | bench monitors [--monitors N] [--interval S] | bench heartbeats [--pings N] | fuzz [--cases N]"
+                "usage: cargo xtask test [--no-lint] | pg | bench ingest [--duration SECS] | bench page-latency [--incidents N] [--no-storm | --storm-only] | bench storm | bench timers [--steps N] [--delay-minutes M] | bench dispatch [--notifications N] | bench monitors [--monitors N] [--interval S] | bench heartbeats [--pings N] | bench oncall | fuzz [--cases N]"
             );
             return std::process::ExitCode::from(2);
         }
