@@ -319,8 +319,7 @@ async fn tls(clients: &Clients, c: &serde_json::Value) -> Result<String, Fail> {
     let roots = match c["ca_pem"].as_str() {
         Some(pem) => {
             let mut r = (*clients.roots).clone();
-            let mut reader = std::io::BufReader::new(pem.as_bytes());
-            for cert in rustls_pemfile_certs(&mut reader) {
+            for cert in pem_certificates(pem) {
                 let _ = r.add(cert);
             }
             Arc::new(r)
@@ -394,13 +393,9 @@ async fn tls(clients: &Clients, c: &serde_json::Value) -> Result<String, Fail> {
 }
 
 /// The certificates in a PEM text.
-fn rustls_pemfile_certs(
-    reader: &mut dyn std::io::BufRead,
-) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+fn pem_certificates(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
-    let mut text = Vec::new();
-    let _ = reader.read_to_end(&mut text);
-    rustls::pki_types::CertificateDer::pem_slice_iter(&text)
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
         .filter_map(Result::ok)
         .collect()
 }

@@ -5,7 +5,7 @@
 
 use crate::checks::{self, Clients};
 use crate::{Clock, LiveEvent};
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use std::sync::Arc;
 use std::time::Duration;
 use tocsin_core::monitor::MonitorKind;
@@ -231,9 +231,4 @@ impl MonitorRunner {
             drop(claiming);
         }
     }
-}
-
-/// When the monitor's next check falls, for tests and the UI: `None` when paused.
-pub fn next_due(m: &Monitor) -> Option<Timestamp> {
-    m.due_at
 }

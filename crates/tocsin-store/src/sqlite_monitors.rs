@@ -172,10 +172,6 @@ fn monitor_integration(tx: &Connection, id: &str) -> Result<Integration> {
         .prepare_cached(&format!(
             "SELECT {} FROM integrations WHERE id = (SELECT integration_id FROM monitors WHERE id = ?1)",
             super::INTEGRATION_COLS
-                .split(", ")
-                .map(|c| format!("integrations.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
         ))?
         .query_row([id], super::integration_row)?)
 }
@@ -213,19 +209,15 @@ fn apply(
         })),
         Effect::Resolve => AlertAction::Resolve,
     };
-    let item = IngestItem {
-        integration: monitor_integration(tx, monitor_id)?,
-        event: IngestEvent::Alert(AlertEvent {
-            dedup_key: format!("monitor:{monitor_id}"),
-            action: AlertAction::Resolve,
-            group_key: None,
-        }),
-        received_at: at,
-    };
     let ev = AlertEvent {
         dedup_key: format!("monitor:{monitor_id}"),
         action,
         group_key: None,
+    };
+    let item = IngestItem {
+        integration: monitor_integration(tx, monitor_id)?,
+        event: IngestEvent::Alert(ev.clone()),
+        received_at: at,
     };
     Ok(ingest_alert(tx, &item, &ev)?.incident_id)
 }
@@ -447,11 +439,12 @@ pub(super) fn record_check(tx: &Transaction<'_>, c: &CheckRecord, now: Timestamp
         Option<i64>,
         Option<i64>,
         Option<i64>,
+        String,
     );
     let row: Option<Row> = tx
         .prepare_cached(
-            "SELECT type, name, config, state, interval_ms, retry_interval_ms, due_at FROM monitors
-             WHERE id = ?1 AND claimed_by = ?2",
+            "SELECT type, name, config, state, interval_ms, retry_interval_ms, due_at, thresholds
+             FROM monitors WHERE id = ?1 AND claimed_by = ?2",
         )?
         .query_row(params![c.monitor_id, c.node], |r| {
             Ok((
@@ -462,10 +455,11 @@ pub(super) fn record_check(tx: &Transaction<'_>, c: &CheckRecord, now: Timestamp
                 r.get(4)?,
                 r.get(5)?,
                 r.get(6)?,
+                r.get(7)?,
             ))
         })
         .optional()?;
-    let Some((kind, name, config, state, interval, retry, due)) = row else {
+    let Some((kind, name, config, state, interval, retry, due, thresholds)) = row else {
         return Ok(false);
     };
     let config: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
@@ -484,12 +478,7 @@ pub(super) fn record_check(tx: &Transaction<'_>, c: &CheckRecord, now: Timestamp
         let Some(result) = &c.result else {
             return Ok(false);
         };
-        let th: Thresholds = tx
-            .prepare_cached("SELECT thresholds FROM monitors WHERE id = ?1")?
-            .query_row([&c.monitor_id], |r| r.get::<_, String>(0))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
+        let th: Thresholds = serde_json::from_str(&thresholds).unwrap_or_default();
         let mut v: Verdict = serde_json::from_str(&state).unwrap_or_default();
         let effect = v.record(result.ok, &result.message, &th, now);
         insert_result(
