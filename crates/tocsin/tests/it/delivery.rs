@@ -95,25 +95,7 @@ async fn person(app: &TestApp, name: &str, hooks: &[String]) -> String {
 }
 
 async fn service(app: &TestApp, levels: serde_json::Value) -> (String, String) {
-    let r = app
-        .post(
-            "/api/v1/escalation-policies",
-            json!({"name": "p", "levels": levels}),
-        )
-        .await;
-    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.body);
-    let svc = app
-        .post(
-            "/api/v1/services",
-            json!({"name": "svc", "escalation_policy_id": r.body["id"]}),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let key = app.integration(&svc, "events_v2").await;
-    (svc, key)
+    app.paging_service("svc", levels).await
 }
 
 async fn trigger(app: &TestApp, svc: &str, key: &str) -> String {

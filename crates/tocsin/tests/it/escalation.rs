@@ -510,24 +510,12 @@ async fn when_nobody_at_all_can_be_reached_the_admins_are_alerted() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    let policy = app
-        .post("/api/v1/escalation-policies", json!({"name": "p", "levels": [{"delay_minutes": 5, "targets": [{"type": "user", "id": carol}]}]}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let svc = app
-        .post(
-            "/api/v1/services",
-            json!({"name": "s", "escalation_policy_id": policy}),
+    let (svc, key) = app
+        .paging_service(
+            "s",
+            json!([{"delay_minutes": 5, "targets": [{"type": "user", "id": carol}]}]),
         )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let key = app.integration(&svc, "events_v2").await;
+        .await;
     let s = Setup {
         svc,
         key,

@@ -602,24 +602,12 @@ async fn the_preview_names_whom_the_next_incident_pages_in_a_round_robin() {
         )
         .await;
     }
-    let policy = app
-        .post("/api/v1/escalation-policies", json!({"name": "rr", "levels": [{"delay_minutes": 5, "targets": [{"type": "round_robin", "ids": [a, b]}]}]}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let svc = app
-        .post(
-            "/api/v1/services",
-            json!({"name": "s", "escalation_policy_id": policy}),
+    let (svc, key) = app
+        .paging_service(
+            "s",
+            json!([{"delay_minutes": 5, "targets": [{"type": "round_robin", "ids": [a, b]}]}]),
         )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let key = app.integration(&svc, "events_v2").await;
+        .await;
     for n in 0..3 {
         let preview = app
             .get(&format!("/api/v1/services/{svc}/page-path"))

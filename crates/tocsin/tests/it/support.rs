@@ -270,6 +270,28 @@ impl TestApp {
         r.body["id"].as_str().expect("id").to_owned()
     }
 
+    /// An escalation policy with these `levels`, a service using it and an Events API v2
+    /// integration on it; returns the service's id and the integration key.
+    pub async fn paging_service(&self, name: &str, levels: Value) -> (String, String) {
+        let r = self
+            .post(
+                "/api/v1/escalation-policies",
+                json!({"name": name, "levels": levels}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let r = self
+            .post(
+                "/api/v1/services",
+                json!({"name": name, "escalation_policy_id": r.body["id"]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let svc = r.body["id"].as_str().expect("id").to_owned();
+        let key = self.integration(&svc, "events_v2").await;
+        (svc, key)
+    }
+
     /// Creates an integration; returns its key.
     pub async fn integration(&self, service: &str, kind: &str) -> String {
         self.integration_with(service, json!({"type": kind})).await

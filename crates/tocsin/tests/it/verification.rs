@@ -163,24 +163,12 @@ async fn phones_are_verified_with_a_code_then_paged() {
     assert_eq!(r.body["provider_id"], "SM0002");
 
     // A verified phone is paged.
-    let policy = app
-        .post("/api/v1/escalation-policies", json!({"name": "p", "levels": [{"delay_minutes": 5, "targets": [{"type": "user", "id": alice}]}]}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let svc = app
-        .post(
-            "/api/v1/services",
-            json!({"name": "payments", "escalation_policy_id": policy}),
+    let (_, key) = app
+        .paging_service(
+            "payments",
+            json!([{"delay_minutes": 5, "targets": [{"type": "user", "id": alice}]}]),
         )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let key = app.integration(&svc, "events_v2").await;
+        .await;
     app.enqueue(
         json!({"routing_key": key, "event_action": "trigger", "dedup_key": "x",
         "payload": {"summary": "card payments failing", "source": "h", "severity": "critical"}}),
@@ -313,24 +301,12 @@ async fn replies_by_sms_and_keypress_act_on_the_incident() {
         json!({"code": code}),
     )
     .await;
-    let policy = app
-        .post("/api/v1/escalation-policies", json!({"name": "p", "levels": [{"delay_minutes": 5, "targets": [{"type": "user", "id": alice}]}]}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let svc = app
-        .post(
-            "/api/v1/services",
-            json!({"name": "s", "escalation_policy_id": policy}),
+    let (_, key) = app
+        .paging_service(
+            "s",
+            json!([{"delay_minutes": 5, "targets": [{"type": "user", "id": alice}]}]),
         )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let key = app.integration(&svc, "events_v2").await;
+        .await;
     for d in ["one", "two"] {
         app.enqueue(
             json!({"routing_key": key, "event_action": "trigger", "dedup_key": d,
@@ -526,24 +502,12 @@ async fn a_voice_rule_keeps_calling_until_someone_acknowledges() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["repeat_every_minutes"], 5);
 
-    let policy = app
-        .post("/api/v1/escalation-policies", json!({"name": "p", "levels": [{"delay_minutes": 60, "targets": [{"type": "user", "id": alice}]}]}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let svc = app
-        .post(
-            "/api/v1/services",
-            json!({"name": "s", "escalation_policy_id": policy}),
+    let (svc, key) = app
+        .paging_service(
+            "s",
+            json!([{"delay_minutes": 60, "targets": [{"type": "user", "id": alice}]}]),
         )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let key = app.integration(&svc, "events_v2").await;
+        .await;
     app.enqueue(
         json!({"routing_key": key, "event_action": "trigger", "dedup_key": "db",
         "payload": {"summary": "db down", "source": "h", "severity": "critical"}}),
