@@ -135,9 +135,13 @@ pub async fn create_service(
     _: Require<Admin>,
     JsonBody(b): JsonBody<CreateService>,
 ) -> ApiResult<(StatusCode, Json<Service>)> {
+    Ok((StatusCode::CREATED, Json(add_service(&s, b).await?)))
+}
+
+/// Creates a service with the API's rules; the web UI's form calls it too.
+pub async fn add_service(s: &AppState, b: CreateService) -> ApiResult<Service> {
     let policy_id = b.escalation_policy_id.filter(|t| !t.is_empty());
-    let svc = s
-        .store
+    s.store
         .create_service(
             NewService {
                 name: name("name", &b.name)?,
@@ -167,8 +171,7 @@ pub async fn create_service(
         .map_err(|e| match e {
             StoreError::NotFound(_) => ApiError::field("team_id", "no such team"),
             other => other.into(),
-        })?;
-    Ok((StatusCode::CREATED, Json(svc)))
+        })
 }
 
 #[utoipa::path(get, path = "/api/v1/services/{id}", tag = "services", security(("bearer" = [])),
@@ -271,6 +274,16 @@ pub async fn create_integration(
     Path(id): Path<String>,
     JsonBody(b): JsonBody<CreateIntegration>,
 ) -> ApiResult<(StatusCode, Json<IntegrationView>)> {
+    let i = add_integration(&s, ServiceId(id), b).await?;
+    Ok((StatusCode::CREATED, Json(integration_view(&s, i, true))))
+}
+
+/// Creates an integration (and its key) with the API's rules; the web UI's form calls it too.
+pub async fn add_integration(
+    s: &AppState,
+    service: ServiceId,
+    b: CreateIntegration,
+) -> ApiResult<Integration> {
     let kind = IntegrationType::parse(b.kind.trim())
         .filter(|k| *k != IntegrationType::Monitor)
         .ok_or_else(|| {
@@ -298,11 +311,10 @@ pub async fn create_integration(
             IntegrationType::Monitor => "Monitor".to_owned(),
         },
     };
-    let i = s
-        .store
+    Ok(s.store
         .create_integration(
             NewIntegration {
-                service_id: ServiceId(id),
+                service_id: service,
                 kind,
                 name: integ_name,
                 key: new_integration_key(),
@@ -310,8 +322,7 @@ pub async fn create_integration(
             },
             s.clock.now(),
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(integration_view(&s, i, true))))
+        .await?)
 }
 
 #[utoipa::path(delete, path = "/api/v1/services/{id}/integrations/{integration_id}", tag = "services", security(("bearer" = [])),

@@ -88,6 +88,11 @@ pub async fn create_policy(
     _: Require<Admin>,
     JsonBody(b): JsonBody<CreatePolicy>,
 ) -> ApiResult<(StatusCode, Json<EscalationPolicy>)> {
+    Ok((StatusCode::CREATED, Json(add_policy(&s, b).await?)))
+}
+
+/// Creates an escalation policy with the API's rules; the web UI's editor calls it too.
+pub async fn add_policy(s: &AppState, b: CreatePolicy) -> ApiResult<EscalationPolicy> {
     let name = b.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > NAME_CHARS_MAX {
         return Err(ApiError::field(
@@ -97,8 +102,7 @@ pub async fn create_policy(
     }
     let repeat = b.repeat.unwrap_or(0);
     check_policy(&b.levels, repeat)?;
-    let policy = s
-        .store
+    Ok(s.store
         .create_escalation_policy(
             NewEscalationPolicy {
                 name,
@@ -108,8 +112,7 @@ pub async fn create_policy(
             },
             s.clock.now(),
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(policy)))
+        .await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/escalation-policies", tag = "paging", security(("bearer" = [])),

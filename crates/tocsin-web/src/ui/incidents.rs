@@ -659,15 +659,64 @@ async fn incident_view(
     })
 }
 
-struct PathView {
-    steps: Vec<PathStep>,
-    warnings: Vec<String>,
+pub(super) struct PathView {
+    pub(super) steps: Vec<PathStep>,
+    pub(super) warnings: Vec<String>,
 }
 
-struct PathStep {
-    label: String,
-    when: String,
-    people: Vec<String>,
+pub(super) struct PathStep {
+    pub(super) label: String,
+    pub(super) when: String,
+    pub(super) people: Vec<String>,
+}
+
+/// Who would be paged, when and how, in the reader's zone (the engine's preview, laid out).
+pub(super) fn path_view(
+    preview: tocsin_engine::preview::PagePath,
+    tz: &TimeZone,
+    now: Timestamp,
+) -> PathView {
+    PathView {
+        steps: preview
+            .steps
+            .iter()
+            .map(|st| PathStep {
+                label: if st.round == 0 {
+                    format!("Level {}", st.level)
+                } else {
+                    format!("Level {}, repeat {}", st.level, st.round)
+                },
+                when: format!(
+                    "{} ({})",
+                    format::clock(st.at, tz),
+                    if st.at <= now {
+                        "at once".to_owned()
+                    } else {
+                        format!("after {}", format::span(st.at.duration_since(now)))
+                    }
+                ),
+                people: st
+                    .people
+                    .iter()
+                    .map(|p| {
+                        let how: Vec<&str> =
+                            p.notifications.iter().map(|n| n.kind.as_str()).collect();
+                        let via = p
+                            .via
+                            .strip_prefix("schedule:")
+                            .map(|_| " (on call)")
+                            .unwrap_or("");
+                        if how.is_empty() {
+                            format!("{}{via}: no verified contact method", p.name)
+                        } else {
+                            format!("{}{via}: {}", p.name, how.join(", "))
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+        warnings: preview.warnings,
+    }
 }
 
 #[derive(Template)]
@@ -710,47 +759,7 @@ async fn incident_page(
         Some(id) => s.store.get_escalation_policy(id).await?.levels.len(),
         None => 0,
     };
-    let path = PathView {
-        steps: preview
-            .steps
-            .iter()
-            .map(|st| PathStep {
-                label: if st.round == 0 {
-                    format!("Level {}", st.level)
-                } else {
-                    format!("Level {}, repeat {}", st.level, st.round)
-                },
-                when: format!(
-                    "{} ({})",
-                    format::clock(st.at, &tz),
-                    if st.at <= now {
-                        "at once".to_owned()
-                    } else {
-                        format!("after {}", format::span(st.at.duration_since(now)))
-                    }
-                ),
-                people: st
-                    .people
-                    .iter()
-                    .map(|p| {
-                        let how: Vec<&str> =
-                            p.notifications.iter().map(|n| n.kind.as_str()).collect();
-                        let via = p
-                            .via
-                            .strip_prefix("schedule:")
-                            .map(|_| " (on call)")
-                            .unwrap_or("");
-                        if how.is_empty() {
-                            format!("{}{via}: no verified contact method", p.name)
-                        } else {
-                            format!("{}{via}: {}", p.name, how.join(", "))
-                        }
-                    })
-                    .collect(),
-            })
-            .collect(),
-        warnings: preview.warnings,
-    };
+    let path = path_view(preview, &tz, now);
     let mut people: Vec<(String, String)> = names.users.into_iter().collect();
     people.sort_by(|a, b| a.1.cmp(&b.1));
     let title = format!("#{} {}", inc.number, inc.title);

@@ -6,6 +6,7 @@
 mod assets;
 mod error;
 mod format;
+mod forms;
 mod incidents;
 mod live;
 mod schedules;
@@ -45,8 +46,17 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/incidents/{id}/escalate", post(incidents::escalate))
         .route("/incidents/{id}/reassign", post(incidents::reassign))
         .route("/incidents/{id}/notes", post(incidents::add_note))
-        .route("/services", get(services::list))
+        .route("/services", get(services::list).post(services::create))
+        .route("/services/new", get(services::new_form))
         .route("/services/{id}", get(services::page))
+        .route(
+            "/services/{id}/integrations",
+            post(services::add_integration),
+        )
+        .route(
+            "/services/{id}/integrations/{integration}/delete",
+            post(services::delete_integration),
+        )
         .route("/schedules", get(schedules::list))
         .route("/schedules/{id}", get(schedules::page))
         .route(

@@ -1,16 +1,23 @@
-//! The services pages: the list, and one service with its escalation policy, recent incidents
-//! and integrations, each with its key (admins only, as in the REST API), a copy button and
-//! ready-to-paste examples for the senders that use that integration type. Read-only for now:
-//! services and integrations are created through the REST API or the CLI.
+//! The services pages: the list, a form to create a service (admins), and one service with its
+//! escalation policy, the page path a new incident would take, recent incidents and
+//! integrations, each with its key (admins only, as in the REST API), a copy button and
+//! ready-to-paste examples for the senders that use that integration type. Admins add and
+//! delete integrations there. Creation goes through the REST API's own functions
+//! (`api::add_service`, `api::add_integration`), so the rules and messages are the API's.
 
-use super::format::{age, ago};
+use super::format::{age, ago, zone};
+use super::forms::{Errors, Posted};
+use super::incidents::{PathView, path_view};
 use super::{Chrome, Signed, UiError, html};
 use crate::AppState;
 use askama::Template;
-use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
 use std::sync::Arc;
-use tocsin_core::{IncidentStatus, IntegrationType, Role, ServiceId};
+use tocsin_core::{IncidentStatus, IntegrationType, Role, ServiceId, Urgency};
 use tocsin_store::IncidentFilter;
 
 /// Recent incidents shown on a service's page.
@@ -28,6 +35,7 @@ struct ServiceRow {
 struct ServicesPage {
     chrome: Chrome,
     services: Vec<ServiceRow>,
+    can_admin: bool,
 }
 
 pub async fn list(State(s): State<Arc<AppState>>, me: Signed) -> Result<Response, UiError> {
@@ -58,6 +66,7 @@ pub async fn list(State(s): State<Arc<AppState>>, me: Signed) -> Result<Response
     html(&ServicesPage {
         chrome: Chrome::new("Services", "services", Some(&me)),
         services,
+        can_admin: me.can(Role::Admin),
     })
 }
 
@@ -89,6 +98,15 @@ struct RecentIncident {
 #[template(path = "service.html")]
 struct ServicePage {
     chrome: Chrome,
+    id: String,
+    notice: Option<&'static str>,
+    csrf: String,
+    path: PathView,
+    /// The add-integration form: its values and errors.
+    new_kind: String,
+    new_name: String,
+    errors: Errors,
+    kinds: Vec<(&'static str, &'static str)>,
     name: String,
     description: String,
     policy: String,
@@ -167,14 +185,44 @@ fn endpoint(base: &str, kind: IntegrationType, key: &str) -> String {
     }
 }
 
+#[derive(Deserialize, Default)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+/// The integration types a person may add (monitors make their own).
+const KINDS: [(&str, &str); 3] = [
+    ("events_v2", "Events API v2 (PagerDuty-compatible)"),
+    ("alertmanager", "Prometheus Alertmanager webhook"),
+    ("generic", "Generic JSON webhook"),
+];
+
 pub async fn page(
     State(s): State<Arc<AppState>>,
     me: Signed,
     Path(id): Path<String>,
+    q: Result<Query<DoneQuery>, QueryRejection>,
+) -> Result<Response, UiError> {
+    let notice = match q.ok().and_then(|Query(q)| q.done).as_deref() {
+        Some("created") => Some("Service created. Add an integration to send it events."),
+        Some("integration") => Some("Integration added: its key and examples are below."),
+        Some("deleted") => Some("Integration deleted: its key no longer works."),
+        _ => None,
+    };
+    service_page(&s, &me, &ServiceId(id), notice, "", "", Errors::none()).await
+}
+
+async fn service_page(
+    s: &AppState,
+    me: &Signed,
+    id: &ServiceId,
+    notice: Option<&'static str>,
+    new_kind: &str,
+    new_name: &str,
+    errors: Errors,
 ) -> Result<Response, UiError> {
     let now = s.clock.now();
-    let id = ServiceId(id);
-    let svc = s.store.get_service(&id).await?;
+    let svc = s.store.get_service(id).await?;
     let policy = match &svc.escalation_policy_id {
         Some(p) => s.store.get_escalation_policy(p).await?.name,
         None => "none: its incidents page nobody".into(),
@@ -183,7 +231,7 @@ pub async fn page(
     let base = &s.config.public_url;
     let integrations = s
         .store
-        .list_integrations(&id)
+        .list_integrations(id)
         .await?
         .into_iter()
         .map(|i| {
@@ -224,8 +272,16 @@ pub async fn page(
             },
         })
         .collect();
-    html(&ServicePage {
-        chrome: Chrome::new(svc.name.clone(), "services", Some(&me)),
+    let preview = tocsin_engine::preview::page_path(&*s.store, id, now, Urgency::High).await?;
+    let page = ServicePage {
+        chrome: Chrome::new(svc.name.clone(), "services", Some(me)),
+        id: svc.id.0.clone(),
+        notice,
+        csrf: me.csrf.clone(),
+        path: path_view(preview, &zone(&me.user.time_zone), now),
+        new_kind: new_kind.to_owned(),
+        new_name: new_name.to_owned(),
+        kinds: KINDS.to_vec(),
         name: svc.name,
         description: svc.description,
         policy,
@@ -235,5 +291,189 @@ pub async fn page(
         can_see_keys,
         integrations,
         incidents,
+        errors,
+    };
+    let resp = html(&page)?;
+    Ok(if page.errors.is_empty() {
+        resp
+    } else {
+        page.errors.respond(resp)
     })
+}
+
+// ---- creating a service ----
+
+/// The new-service form's values, as typed.
+#[derive(Default)]
+struct ServiceValues {
+    name: String,
+    description: String,
+    policy: String,
+    team: String,
+    ack_timeout: String,
+}
+
+#[derive(Template)]
+#[template(path = "service_new.html")]
+struct ServiceForm {
+    chrome: Chrome,
+    csrf: String,
+    v: ServiceValues,
+    policies: Vec<(String, String)>,
+    teams: Vec<(String, String)>,
+    errors: Errors,
+}
+
+async fn service_form(
+    s: &AppState,
+    me: &Signed,
+    v: ServiceValues,
+    errors: Errors,
+) -> Result<Response, UiError> {
+    let policies = s
+        .store
+        .list_escalation_policies()
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    let teams = s
+        .store
+        .list_teams()
+        .await?
+        .into_iter()
+        .map(|t| (t.id.0, t.name))
+        .collect();
+    let page = ServiceForm {
+        chrome: Chrome::new("New service", "services", Some(me)),
+        csrf: me.csrf.clone(),
+        v,
+        policies,
+        teams,
+        errors,
+    };
+    let resp = html(&page)?;
+    Ok(if page.errors.is_empty() {
+        resp
+    } else {
+        page.errors.respond(resp)
+    })
+}
+
+pub async fn new_form(State(s): State<Arc<AppState>>, me: Signed) -> Result<Response, UiError> {
+    me.require(Role::Admin)?;
+    service_form(&s, &me, ServiceValues::default(), Errors::none()).await
+}
+
+/// The fields the new-service form shows, by the API's names.
+const SERVICE_FIELDS: [&str; 5] = [
+    "name",
+    "description",
+    "escalation_policy_id",
+    "team_id",
+    "ack_timeout_minutes",
+];
+
+pub async fn create(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, UiError> {
+    let f = Posted::checked(&me, &headers, form)?;
+    me.require(Role::Admin)?;
+    let v = ServiceValues {
+        name: f.get("name").to_owned(),
+        description: f.get("description").to_owned(),
+        policy: f.get("escalation_policy_id").to_owned(),
+        team: f.get("team_id").to_owned(),
+        ack_timeout: f.get("ack_timeout_minutes").to_owned(),
+    };
+    let ack_timeout = match f.opt("ack_timeout_minutes") {
+        None => None,
+        Some(m) => match m.parse::<u32>() {
+            Ok(m) => Some(m),
+            Err(_) => {
+                let e = Errors::field("ack_timeout_minutes", "must be a whole number of minutes");
+                return service_form(&s, &me, v, e).await;
+            }
+        },
+    };
+    let body = serde_json::json!({
+        "name": f.get("name"),
+        "description": f.get("description"),
+        "escalation_policy_id": f.opt("escalation_policy_id"),
+        "team_id": f.opt("team_id"),
+        "ack_timeout_minutes": ack_timeout,
+    });
+    let b = serde_json::from_value(body).map_err(|e| {
+        tracing::error!(error = %e, "the service form no longer fits the API's body");
+        UiError::Internal
+    })?;
+    match crate::api::add_service(&s, b).await {
+        Ok(svc) => {
+            tracing::info!(service = %svc.id, user = %me.user.id, "service created in the web UI");
+            Ok(Redirect::to(&format!("/services/{}?done=created", svc.id)).into_response())
+        }
+        Err(e) => {
+            let errors = Errors::from_api(e)?.keep_only(&SERVICE_FIELDS);
+            service_form(&s, &me, v, errors).await
+        }
+    }
+}
+
+// ---- integrations ----
+
+pub async fn add_integration(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, UiError> {
+    let f = Posted::checked(&me, &headers, form)?;
+    me.require(Role::Admin)?;
+    let id = ServiceId(id);
+    s.store.get_service(&id).await?;
+    let body = serde_json::json!({"type": f.get("type"), "name": f.opt("name")});
+    let b = serde_json::from_value(body).map_err(|e| {
+        tracing::error!(error = %e, "the integration form no longer fits the API's body");
+        UiError::Internal
+    })?;
+    match crate::api::add_integration(&s, id.clone(), b).await {
+        Ok(i) => {
+            tracing::info!(integration = %i.id.0, user = %me.user.id, "integration added in the web UI");
+            Ok(
+                Redirect::to(&format!("/services/{id}?done=integration#int-{}", i.id.0))
+                    .into_response(),
+            )
+        }
+        Err(e) => {
+            let errors = Errors::from_api(e)?.keep_only(&["type", "name"]);
+            service_page(&s, &me, &id, None, f.get("type"), f.get("name"), errors).await
+        }
+    }
+}
+
+pub async fn delete_integration(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    headers: HeaderMap,
+    Path((id, integration)): Path<(String, String)>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, UiError> {
+    Posted::checked(&me, &headers, form)?;
+    me.require(Role::Admin)?;
+    let id = ServiceId(id);
+    let found = s
+        .store
+        .list_integrations(&id)
+        .await?
+        .into_iter()
+        .find(|i| i.id.0 == integration)
+        .ok_or(UiError::NotFound("integration"))?;
+    s.store.delete_integration(&found.id).await?;
+    s.integrations.forget(&found.key);
+    tracing::info!(integration = %found.id.0, user = %me.user.id, "integration deleted in the web UI");
+    Ok(Redirect::to(&format!("/services/{id}?done=deleted")).into_response())
 }

@@ -794,3 +794,194 @@ async fn assets_are_served_from_the_binary() {
     assert!(!login.text.contains("http://") && !login.text.contains("https://"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn admins_create_services_and_integrations_from_forms() {
+    let mut app = TestApp::spawn().await;
+    person(&app, "Ada", "admin").await;
+    person(&app, "Rob", "responder").await;
+    let mut admin = Visitor::new(&app);
+    admin.sign_in("ada@example.com", PASSWORD).await;
+    let list = admin.get("/services").await;
+    assert!(list.text.contains("href=\"/services/new\""));
+    let form = admin.get("/services/new").await;
+    assert_eq!(form.status, StatusCode::OK);
+    for label in [
+        "for=\"name\"",
+        "for=\"escalation_policy_id\"",
+        "for=\"ack_timeout_minutes\"",
+    ] {
+        assert!(form.text.contains(label), "labelled control {label}");
+    }
+    let csrf = form.csrf();
+
+    // Errors come back next to their fields, with the API's words, and nothing is written.
+    let bad = admin
+        .post("/services", &[("csrf", &csrf), ("name", "  ")])
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text.contains("id=\"name-err\">Must not be empty."),
+        "{}",
+        bad.text
+    );
+    assert!(bad.text.contains("aria-invalid=\"true\""));
+    let bad = admin
+        .post(
+            "/services",
+            &[
+                ("csrf", &csrf),
+                ("name", "checkout"),
+                ("ack_timeout_minutes", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text
+            .contains("id=\"ack-err\">Needs an escalation_policy_id"),
+        "{}",
+        bad.text
+    );
+    assert!(
+        bad.text.contains("value=\"checkout\""),
+        "the typed values stay"
+    );
+    let bad = admin
+        .post(
+            "/services",
+            &[
+                ("csrf", &csrf),
+                ("name", "checkout"),
+                ("ack_timeout_minutes", "soon"),
+            ],
+        )
+        .await;
+    assert!(bad.text.contains("Must be a whole number of minutes."));
+    assert!(
+        app.get("/api/v1/services").await.body["services"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "no partial write"
+    );
+
+    // Refused without the session's token, and for a responder.
+    let forged = admin
+        .post("/services", &[("csrf", "forged"), ("name", "checkout")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let mut rob = Visitor::new(&app);
+    rob.sign_in("rob@example.com", PASSWORD).await;
+    let page = rob.get("/services/new").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.text.contains("needs the admin role"), "{}", page.text);
+    let rob_csrf = rob.get("/services").await.csrf();
+    assert!(!rob.get("/services").await.text.contains("/services/new"));
+    let refused = rob
+        .post("/services", &[("csrf", &rob_csrf), ("name", "sneaky")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // The happy path: created, then sent to the service's page.
+    let ok = admin
+        .post(
+            "/services",
+            &[
+                ("csrf", &csrf),
+                ("name", "checkout"),
+                ("description", "Card payments"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let to = ok.location.unwrap();
+    assert!(to.ends_with("?done=created"), "{to}");
+    let page = admin.get(&to).await;
+    assert!(page.text.contains("Service created"));
+    assert!(page.text.contains("Card payments"));
+    assert!(page.text.contains("Page path"));
+    let service = to
+        .trim_start_matches("/services/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Integrations: a bad type is refused beside the field; a good one shows its key and
+    // ready-to-paste examples built from the public URL.
+    let path = format!("/services/{service}/integrations");
+    let bad = admin
+        .post(&path, &[("csrf", &csrf), ("type", "carrier-pigeon")])
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text
+            .contains("id=\"int-type-err\">Must be one of events_v2"),
+        "{}",
+        bad.text
+    );
+    let refused = rob
+        .post(&path, &[("csrf", &rob_csrf), ("type", "generic")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        admin.post(&path, &[("type", "generic")]).await.status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token"
+    );
+    for kind in ["events_v2", "alertmanager"] {
+        let ok = admin
+            .post(&path, &[("csrf", &csrf), ("type", kind), ("name", "")])
+            .await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    }
+    let integrations = app
+        .get(&format!("/api/v1/services/{service}/integrations"))
+        .await
+        .body["integrations"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(integrations.len(), 2);
+    let page = admin.get(&format!("/services/{service}")).await;
+    for i in &integrations {
+        assert!(page.text.contains(i["key"].as_str().unwrap()));
+    }
+    for example in [
+        "pagerduty_configs",
+        "webhook_configs",
+        "curl -sS",
+        "contactPoints",
+    ] {
+        assert!(page.text.contains(example), "{example}");
+    }
+    assert!(page.text.contains(&format!("{}/v2/enqueue", app.url)));
+
+    // Deleting one takes its key out of service at once.
+    let am = integrations
+        .iter()
+        .find(|i| i["type"] == "alertmanager")
+        .unwrap();
+    let gone = admin
+        .post(
+            &format!(
+                "/services/{service}/integrations/{}/delete",
+                am["id"].as_str().unwrap()
+            ),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    let r = app
+        .post_raw(
+            &format!(
+                "/api/v1/integrations/alertmanager/{}",
+                am["key"].as_str().unwrap()
+            ),
+            br#"{"version":"4","status":"firing","alerts":[]}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    app.stop().await;
+}
