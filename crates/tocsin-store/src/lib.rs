@@ -9,7 +9,10 @@ pub mod sqlite;
 mod status;
 
 #[cfg(test)]
+#[macro_use]
 mod contract;
+#[cfg(test)]
+mod contract_status;
 
 pub use monitors::*;
 pub use records::*;
@@ -44,10 +47,6 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-fn unsupported() -> StoreError {
-    StoreError::Backend("monitors are not supported by this storage backend yet".into())
-}
 
 /// One ingested event, already parsed and authorised, on its way into a group commit.
 #[derive(Clone, Debug)]
@@ -381,194 +380,105 @@ pub trait Store: Send + Sync + 'static {
     /// A consistent online copy of the whole database into `to` (a new file).
     async fn backup(&self, to: &Path) -> Result<()>;
     // ---- Monitors and heartbeats ----
-    // Default bodies answer "not supported" for a backend without monitors; SQLite
-    // (sqlite_monitors.rs) and PostgreSQL (pg_monitors.rs) implement them all.
+    // SQLite (sqlite_monitors.rs) and PostgreSQL (pg_monitors.rs) implement them all.
     /// Creates a monitor and its own integration (type `monitor`) on the service.
-    #[allow(unused_variables)]
-    async fn create_monitor(&self, monitor: NewMonitor, now: Timestamp) -> Result<Monitor> {
-        Err(unsupported())
-    }
-    #[allow(unused_variables)]
-    async fn get_monitor(&self, id: &str, now: Timestamp) -> Result<Monitor> {
-        Err(unsupported())
-    }
-    #[allow(unused_variables)]
+    async fn create_monitor(&self, monitor: NewMonitor, now: Timestamp) -> Result<Monitor>;
+    async fn get_monitor(&self, id: &str, now: Timestamp) -> Result<Monitor>;
     async fn list_monitors(
         &self,
         service: Option<&ServiceId>,
         now: Timestamp,
-    ) -> Result<Vec<Monitor>> {
-        Err(unsupported())
-    }
+    ) -> Result<Vec<Monitor>>;
     /// The newest results first.
-    #[allow(unused_variables)]
-    async fn monitor_results(&self, id: &str, limit: u32) -> Result<Vec<MonitorResult>> {
-        Err(unsupported())
-    }
+    async fn monitor_results(&self, id: &str, limit: u32) -> Result<Vec<MonitorResult>>;
     /// The heartbeat a ping token (by its SHA-256) belongs to, and its integration.
-    #[allow(unused_variables)]
-    async fn find_heartbeat(&self, token_hash: &str) -> Result<Option<(String, Integration)>> {
-        Err(unsupported())
-    }
+    async fn find_heartbeat(&self, token_hash: &str) -> Result<Option<(String, Integration)>>;
     /// Monitors whose check or heartbeat deadline is due, claimed for `node` until `until`.
-    #[allow(unused_variables)]
     async fn claim_due_monitors(
         &self,
         node: &str,
         now: Timestamp,
         until: Timestamp,
         limit: u32,
-    ) -> Result<Vec<DueMonitor>> {
-        Err(unsupported())
-    }
+    ) -> Result<Vec<DueMonitor>>;
     /// Records checks (and looks at heartbeat deadlines) in one transaction, raising or
     /// resolving each monitor's alert as its state changes; false where the claim was lost.
-    #[allow(unused_variables)]
-    async fn record_checks(&self, checks: Vec<CheckRecord>, now: Timestamp) -> Result<Vec<bool>> {
-        Err(unsupported())
-    }
+    async fn record_checks(&self, checks: Vec<CheckRecord>, now: Timestamp) -> Result<Vec<bool>>;
     /// The earliest due check or heartbeat deadline.
-    #[allow(unused_variables)]
-    async fn next_monitor_due(&self) -> Result<Option<Timestamp>> {
-        Err(unsupported())
-    }
+    async fn next_monitor_due(&self) -> Result<Option<Timestamp>>;
     /// Uptime over 24 h, 7 d, 30 d and 90 d.
-    #[allow(unused_variables)]
-    async fn monitor_uptime(&self, id: &str, now: Timestamp) -> Result<Uptime> {
-        Err(unsupported())
-    }
+    async fn monitor_uptime(&self, id: &str, now: Timestamp) -> Result<Uptime>;
     /// Hourly (`hourly` true) or daily roll-ups since `from`, oldest first.
-    #[allow(unused_variables)]
     async fn monitor_series(
         &self,
         id: &str,
         hourly: bool,
         from: Timestamp,
-    ) -> Result<Vec<RollupPoint>> {
-        Err(unsupported())
-    }
+    ) -> Result<Vec<RollupPoint>>;
     /// Pauses (no checks, no alerts) or resumes a monitor.
-    #[allow(unused_variables)]
-    async fn pause_monitor(&self, id: &str, paused: bool, now: Timestamp) -> Result<Monitor> {
-        Err(unsupported())
-    }
+    async fn pause_monitor(&self, id: &str, paused: bool, now: Timestamp) -> Result<Monitor>;
     // ---- Status page and maintenance windows (a backend mirrors this block as a unit) ----
-    // Default bodies answer "not supported", like the monitors block; SQLite implements them
-    // all (sqlite_status.rs).
-    #[allow(unused_variables)]
-    async fn status_settings(&self) -> Result<StatusSettings> {
-        Err(unsupported())
-    }
-    #[allow(unused_variables)]
-    async fn set_status_settings(&self, settings: StatusSettings) -> Result<StatusSettings> {
-        Err(unsupported())
-    }
+    // SQLite (sqlite_status.rs) and PostgreSQL (pg_status.rs) implement them all.
+    async fn status_settings(&self) -> Result<StatusSettings>;
+    async fn set_status_settings(&self, settings: StatusSettings) -> Result<StatusSettings>;
     /// Fails naming `service_id` or `monitor_id` when it names nothing.
-    #[allow(unused_variables)]
     async fn create_status_component(
         &self,
         component: NewStatusComponent,
         now: Timestamp,
-    ) -> Result<StatusComponent> {
-        Err(unsupported())
-    }
-    #[allow(unused_variables)]
-    async fn delete_status_component(&self, id: &str) -> Result<()> {
-        Err(unsupported())
-    }
+    ) -> Result<StatusComponent>;
+    async fn delete_status_component(&self, id: &str) -> Result<()>;
     /// Every component in display order, with the facts its state derives from at `now`.
-    #[allow(unused_variables)]
-    async fn status_components(&self, now: Timestamp) -> Result<Vec<ComponentView>> {
-        Err(unsupported())
-    }
+    async fn status_components(&self, now: Timestamp) -> Result<Vec<ComponentView>>;
     /// Each component's raw history from `from` to `now`, by component id.
-    #[allow(unused_variables)]
     async fn status_history(
         &self,
         from: Timestamp,
         now: Timestamp,
-    ) -> Result<Vec<(String, ComponentHistory)>> {
-        Err(unsupported())
-    }
+    ) -> Result<Vec<(String, ComponentHistory)>>;
     /// A public incident with its first update.
-    #[allow(unused_variables)]
     async fn create_status_incident(
         &self,
         incident: NewStatusIncident,
         now: Timestamp,
-    ) -> Result<StatusIncident> {
-        Err(unsupported())
-    }
+    ) -> Result<StatusIncident>;
     /// Adds an update; `resolved` closes the public incident, anything else reopens it.
-    #[allow(unused_variables)]
     async fn add_status_update(
         &self,
         id: &str,
         stage: tocsin_core::status::PublicStage,
         message: &str,
         now: Timestamp,
-    ) -> Result<StatusIncident> {
-        Err(unsupported())
-    }
-    #[allow(unused_variables)]
-    async fn get_status_incident(&self, id: &str) -> Result<StatusIncident> {
-        Err(unsupported())
-    }
+    ) -> Result<StatusIncident>;
+    async fn get_status_incident(&self, id: &str) -> Result<StatusIncident>;
     /// Unresolved ones, and the latest resolved ones up to `limit` in all, newest first.
-    #[allow(unused_variables)]
-    async fn list_status_incidents(&self, limit: u32) -> Result<Vec<StatusIncident>> {
-        Err(unsupported())
-    }
+    async fn list_status_incidents(&self, limit: u32) -> Result<Vec<StatusIncident>>;
     /// Creates a window. While it is active, a new incident on one of its services is recorded
     /// but its first escalation step is held until the window ends.
-    #[allow(unused_variables)]
     async fn create_maintenance(
         &self,
         window: NewMaintenance,
         now: Timestamp,
-    ) -> Result<Maintenance> {
-        Err(unsupported())
-    }
+    ) -> Result<Maintenance>;
     /// Windows that have not ended at `now`, soonest first.
-    #[allow(unused_variables)]
-    async fn list_maintenance(&self, now: Timestamp) -> Result<Vec<Maintenance>> {
-        Err(unsupported())
-    }
+    async fn list_maintenance(&self, now: Timestamp) -> Result<Vec<Maintenance>>;
     /// Deletes a window; steps it held are due at once (or when another window ends).
-    #[allow(unused_variables)]
-    async fn delete_maintenance(&self, id: &str, now: Timestamp) -> Result<()> {
-        Err(unsupported())
-    }
+    async fn delete_maintenance(&self, id: &str, now: Timestamp) -> Result<()>;
     /// Adds a subscriber, or for an unconfirmed one with the same address, renews its tokens.
     /// A confirmed one is a `Conflict`.
-    #[allow(unused_variables)]
-    async fn add_subscriber(&self, s: NewSubscriber, now: Timestamp) -> Result<Subscriber> {
-        Err(unsupported())
-    }
+    async fn add_subscriber(&self, s: NewSubscriber, now: Timestamp) -> Result<Subscriber>;
     /// Confirms the subscriber whose opt-in token has this hash, if it was made after
     /// `not_before` (older tokens have expired).
-    #[allow(unused_variables)]
     async fn confirm_subscriber(
         &self,
         token_hash: &str,
         not_before: Timestamp,
         now: Timestamp,
-    ) -> Result<Option<Subscriber>> {
-        Err(unsupported())
-    }
+    ) -> Result<Option<Subscriber>>;
     /// Removes the subscriber whose unsubscribe token has this hash; false when none has.
-    #[allow(unused_variables)]
-    async fn unsubscribe(&self, token_hash: &str) -> Result<bool> {
-        Err(unsupported())
-    }
-    #[allow(unused_variables)]
-    async fn list_subscribers(&self, confirmed_only: bool) -> Result<Vec<Subscriber>> {
-        Err(unsupported())
-    }
-    #[allow(unused_variables)]
-    async fn delete_subscriber(&self, id: &str) -> Result<()> {
-        Err(unsupported())
-    }
+    async fn unsubscribe(&self, token_hash: &str) -> Result<bool>;
+    async fn list_subscribers(&self, confirmed_only: bool) -> Result<Vec<Subscriber>>;
+    async fn delete_subscriber(&self, id: &str) -> Result<()>;
 
     /// Called once on graceful shutdown, after the last write: leaves the database in one
     /// self-contained file (SQLite folds its write-ahead log back in).

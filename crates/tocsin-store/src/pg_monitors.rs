@@ -3,6 +3,8 @@
 //! `FOR UPDATE SKIP LOCKED`, and a results table. A transition's effect (open, resolve) is applied
 //! in the same transaction through `ingest_alert`, under the same advisory lock as ingestion of
 //! the monitor's dedup key, so a ping and a check of one monitor never open two incidents.
+//! Each result also adds itself to its hour's and day's roll-up (an adding upsert, safe when
+//! several nodes record at once), which uptime and the response-time series read.
 
 use super::{ingest_alert, integration_row, ms, new_id, opt_ts, ts, word};
 use crate::*;
@@ -265,7 +267,7 @@ async fn insert_result(
     .bind(log)
     .execute(&mut *c)
     .await?;
-    Ok(())
+    add_to_rollups(c, id, at, ok, latency_ms).await
 }
 
 /// A heartbeat ping, inside the ingest batch's transaction (which took the lock on the
@@ -466,6 +468,7 @@ pub(super) async fn record_check(
     .await?;
     let severity = check.result.as_ref().and_then(|r| r.severity);
     apply(c, &check.monitor_id, &name, &config, &effect, severity, now).await?;
+    prune_rollups(c, &check.monitor_id, now).await?;
     // Keep the results bounded.
     sqlx::query(
         "DELETE FROM monitor_results WHERE monitor_id = $1 AND seq < (
@@ -541,4 +544,126 @@ pub(super) async fn set_paused(
         .await?;
     }
     load_monitor(c, id, now).await
+}
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+/// How long roll-ups are kept, as on SQLite.
+const HOURLY_KEPT_MS: i64 = 35 * DAY_MS;
+const DAILY_KEPT_MS: i64 = 400 * DAY_MS;
+
+/// Adds a result to its hour's and its day's roll-ups, in the transaction that records it. An
+/// upsert that adds (never a read then a write), in one statement for both rows in a fixed
+/// order: nodes recording results of one monitor at once each add theirs, and never deadlock.
+async fn add_to_rollups(
+    c: &mut PgConnection,
+    id: &str,
+    at: Timestamp,
+    ok: bool,
+    latency_ms: Option<u64>,
+) -> Result<()> {
+    let at = ms(at);
+    let latency = latency_ms.map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    sqlx::query(
+        "INSERT INTO monitor_rollups (monitor_id, span, bucket, checks, failures, latency_sum_ms,
+           latency_count, latency_max_ms)
+         VALUES ($1, 'day', $2, 1, $4, $5, $6, $5), ($1, 'hour', $3, 1, $4, $5, $6, $5)
+         ON CONFLICT (monitor_id, span, bucket) DO UPDATE SET
+           checks = monitor_rollups.checks + 1,
+           failures = monitor_rollups.failures + excluded.failures,
+           latency_sum_ms = monitor_rollups.latency_sum_ms + excluded.latency_sum_ms,
+           latency_count = monitor_rollups.latency_count + excluded.latency_count,
+           latency_max_ms = GREATEST(monitor_rollups.latency_max_ms, excluded.latency_max_ms)",
+    )
+    .bind(id)
+    .bind(at.div_euclid(DAY_MS) * DAY_MS)
+    .bind(at.div_euclid(HOUR_MS) * HOUR_MS)
+    .bind(i64::from(!ok))
+    .bind(latency)
+    .bind(i64::from(latency_ms.is_some()))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Drops a monitor's roll-ups past their retention (idempotent: two nodes doing it at once
+/// delete the same rows once).
+async fn prune_rollups(c: &mut PgConnection, id: &str, now: Timestamp) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM monitor_rollups WHERE monitor_id = $1
+           AND ((span = 'hour' AND bucket < $2) OR (span = 'day' AND bucket < $3))",
+    )
+    .bind(id)
+    .bind(ms(now) - HOURLY_KEPT_MS)
+    .bind(ms(now) - DAILY_KEPT_MS)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Uptime over 24 h and 7 d (from hourly roll-ups) and 30 d and 90 d (daily), as percentages of
+/// checks that passed; `None` where there was no check.
+pub(super) async fn uptime(c: &mut PgConnection, id: &str, now: Timestamp) -> Result<Uptime> {
+    let mut ratios = [None; 4];
+    let windows = [
+        ("hour", DAY_MS),
+        ("hour", 7 * DAY_MS),
+        ("day", 30 * DAY_MS),
+        ("day", 90 * DAY_MS),
+    ];
+    for (ratio, (span, window)) in ratios.iter_mut().zip(windows) {
+        let width = if span == "hour" { HOUR_MS } else { DAY_MS };
+        let from = (ms(now) - window).div_euclid(width) * width;
+        let r = sqlx::query(
+            "SELECT COALESCE(SUM(checks), 0)::BIGINT, COALESCE(SUM(failures), 0)::BIGINT
+             FROM monitor_rollups WHERE monitor_id = $1 AND span = $2 AND bucket >= $3",
+        )
+        .bind(id)
+        .bind(span)
+        .bind(from)
+        .fetch_one(&mut *c)
+        .await?;
+        let (checks, failures): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+        *ratio = (checks > 0).then(|| 100.0 * (checks - failures) as f64 / checks as f64);
+    }
+    let [last_24h, last_7d, last_30d, last_90d] = ratios;
+    Ok(Uptime {
+        last_24h,
+        last_7d,
+        last_30d,
+        last_90d,
+    })
+}
+
+/// Roll-ups of one span from `from`, oldest first.
+pub(super) async fn series(
+    c: &mut PgConnection,
+    id: &str,
+    span: &str,
+    from: Timestamp,
+) -> Result<Vec<RollupPoint>> {
+    sqlx::query(
+        "SELECT bucket, checks, failures, latency_sum_ms, latency_count, latency_max_ms
+         FROM monitor_rollups WHERE monitor_id = $1 AND span = $2 AND bucket >= $3
+         ORDER BY bucket",
+    )
+    .bind(id)
+    .bind(span)
+    .bind(ms(from))
+    .fetch_all(&mut *c)
+    .await?
+    .iter()
+    .map(|r| {
+        let sum: i64 = r.try_get(3)?;
+        let count: i64 = r.try_get(4)?;
+        let max: i64 = r.try_get(5)?;
+        Ok(RollupPoint {
+            start: ts(r.try_get(0)?),
+            checks: r.try_get::<i64, _>(1)?.max(0) as u64,
+            failures: r.try_get::<i64, _>(2)?.max(0) as u64,
+            latency_avg_ms: (count > 0).then(|| (sum / count).max(0) as u64),
+            latency_max_ms: (count > 0).then(|| max.max(0) as u64),
+        })
+    })
+    .collect()
 }

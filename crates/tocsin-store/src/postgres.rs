@@ -31,6 +31,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_call_repeats",
         include_str!("../migrations/postgres/0004_call_repeats.sql"),
     ),
+    (
+        "0005_status_page_rollups",
+        include_str!("../migrations/postgres/0005_status_page_rollups.sql"),
+    ),
 ];
 #[path = "pg_copy.rs"]
 pub mod copy;
@@ -38,6 +42,8 @@ pub mod copy;
 mod monitors;
 #[path = "pg_notify.rs"]
 pub mod notify;
+#[path = "pg_status.rs"]
+mod status;
 /// The advisory lock that makes nodes starting at once apply migrations one after the other
 /// ("tocsin migrations" as a number).
 const MIGRATION_LOCK: i64 = 0x746f_6373_696e_6d69;
@@ -642,7 +648,8 @@ async fn complete_one(c: &mut PgConnection, done: &Completion) -> Result<()> {
     Ok(())
 }
 
-/// A new incident on a service with an escalation policy is due for its first step now.
+/// A new incident on a service with an escalation policy is due for its first step now, or at
+/// the end of the maintenance window the service is in.
 async fn start_paging(
     c: &mut PgConnection,
     incident_id: &str,
@@ -660,7 +667,8 @@ async fn start_paging(
     .bind(ms(now))
     .execute(&mut *c)
     .await?;
-    Ok(())
+    // An active maintenance window on the service holds the first step until it ends.
+    status::hold_for_maintenance(c, incident_id, service_id, now).await
 }
 
 /// Acknowledged (`acknowledged_at` given) or resolved (`None`): no further step, and nothing
@@ -3255,6 +3263,149 @@ impl Store for PgStore {
 
     async fn pause_monitor(&self, id: &str, paused: bool, now: Timestamp) -> Result<Monitor> {
         transaction!(self, |c| monitors::set_paused(c, id, paused, now).await)
+    }
+
+    async fn monitor_uptime(&self, id: &str, now: Timestamp) -> Result<Uptime> {
+        on_connection!(self, |c| {
+            monitors::load_monitor(c, id, now).await?;
+            monitors::uptime(c, id, now).await
+        })
+    }
+
+    async fn monitor_series(
+        &self,
+        id: &str,
+        hourly: bool,
+        from: Timestamp,
+    ) -> Result<Vec<RollupPoint>> {
+        on_connection!(self, |c| {
+            monitors::load_monitor(c, id, from).await?;
+            monitors::series(c, id, if hourly { "hour" } else { "day" }, from).await
+        })
+    }
+
+    // ---- Status page and maintenance windows (see pg_status.rs) ----
+
+    async fn status_settings(&self) -> Result<StatusSettings> {
+        on_connection!(self, |c| status::settings(c).await)
+    }
+
+    async fn set_status_settings(&self, settings: StatusSettings) -> Result<StatusSettings> {
+        transaction!(self, |c| {
+            status::set_settings(c, &settings).await?;
+            status::settings(c).await
+        })
+    }
+
+    async fn create_status_component(
+        &self,
+        component: NewStatusComponent,
+        now: Timestamp,
+    ) -> Result<StatusComponent> {
+        transaction!(self, |c| status::create_component(
+            c,
+            component.clone(),
+            now
+        )
+        .await)
+    }
+
+    async fn delete_status_component(&self, id: &str) -> Result<()> {
+        transaction!(self, |c| status::delete_component(c, id).await)
+    }
+
+    async fn status_components(&self, now: Timestamp) -> Result<Vec<ComponentView>> {
+        // One snapshot for every component's facts.
+        transaction!(self, |c| {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut *c)
+                .await?;
+            status::component_views(c, now).await
+        })
+    }
+
+    async fn status_history(
+        &self,
+        from: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<(String, ComponentHistory)>> {
+        transaction!(self, |c| {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut *c)
+                .await?;
+            status::history(c, from, now).await
+        })
+    }
+
+    async fn create_status_incident(
+        &self,
+        incident: NewStatusIncident,
+        now: Timestamp,
+    ) -> Result<StatusIncident> {
+        transaction!(self, |c| status::create_incident(c, incident.clone(), now)
+            .await)
+    }
+
+    async fn add_status_update(
+        &self,
+        id: &str,
+        stage: tocsin_core::status::PublicStage,
+        message: &str,
+        now: Timestamp,
+    ) -> Result<StatusIncident> {
+        transaction!(self, |c| status::add_update(c, id, stage, message, now)
+            .await)
+    }
+
+    async fn get_status_incident(&self, id: &str) -> Result<StatusIncident> {
+        transaction!(self, |c| status::load_incident(c, id).await)
+    }
+
+    async fn list_status_incidents(&self, limit: u32) -> Result<Vec<StatusIncident>> {
+        transaction!(self, |c| status::list_incidents(c, limit).await)
+    }
+
+    async fn create_maintenance(
+        &self,
+        window: NewMaintenance,
+        now: Timestamp,
+    ) -> Result<Maintenance> {
+        transaction!(self, |c| status::create_window(c, window.clone(), now)
+            .await)
+    }
+
+    async fn list_maintenance(&self, now: Timestamp) -> Result<Vec<Maintenance>> {
+        transaction!(self, |c| status::list_windows(c, now).await)
+    }
+
+    async fn delete_maintenance(&self, id: &str, now: Timestamp) -> Result<()> {
+        transaction!(self, |c| status::delete_window(c, id, now).await)
+    }
+
+    async fn add_subscriber(&self, s: NewSubscriber, now: Timestamp) -> Result<Subscriber> {
+        transaction!(self, |c| status::add_subscriber(c, s.clone(), now).await)
+    }
+
+    async fn confirm_subscriber(
+        &self,
+        token_hash: &str,
+        not_before: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Subscriber>> {
+        transaction!(self, |c| status::confirm(c, token_hash, not_before, now)
+            .await)
+    }
+
+    async fn unsubscribe(&self, token_hash: &str) -> Result<bool> {
+        transaction!(self, |c| status::unsubscribe(c, token_hash).await)
+    }
+
+    async fn list_subscribers(&self, confirmed_only: bool) -> Result<Vec<Subscriber>> {
+        on_connection!(self, |c| status::subscribers(c, confirmed_only).await)
+    }
+
+    async fn delete_subscriber(&self, id: &str) -> Result<()> {
+        transaction!(self, |c| status::delete_subscriber(c, id).await)
     }
 
     async fn ping(&self) -> Result<()> {
