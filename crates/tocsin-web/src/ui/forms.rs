@@ -42,6 +42,20 @@ impl Posted {
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     }
+
+    /// Every non-blank value of `name` (a multiple select, checkboxes).
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+
+    /// Whether the form has a field `name` at all (a ticked checkbox, the button pressed).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
 }
 
 /// Why a form was not accepted: messages by field, and one for the whole form.
@@ -89,6 +103,20 @@ impl Errors {
     /// The message for a field, if any.
     pub fn get(&self, field: &str) -> Option<&str> {
         self.fields.get(field).map(String::as_str)
+    }
+
+    /// Messages for every field whose name starts with `prefix` (`levels[2]`), joined.
+    pub fn under(&self, prefix: &str) -> Option<String> {
+        let found: Vec<&str> = self
+            .fields
+            .iter()
+            .filter(|(k, _)| {
+                k.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+            })
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!found.is_empty()).then(|| found.join(" "))
     }
 
     /// The status of the page that shows the form again with these errors.
@@ -161,6 +189,8 @@ mod tests {
         let e =
             Errors::from_api(ApiError::field("levels[1].targets", "must have 1 to 10")).unwrap();
         assert_eq!(e.get("levels[1].targets"), Some("Must have 1 to 10."));
+        assert_eq!(e.under("levels[1]").as_deref(), Some("Must have 1 to 10."));
+        assert_eq!(e.under("levels[10]"), None);
         let e = Errors::from_api(ApiError::field("team_id", "no such team"))
             .unwrap()
             .keep_only(&["name"]);

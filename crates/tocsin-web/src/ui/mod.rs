@@ -9,6 +9,7 @@ mod format;
 mod forms;
 mod incidents;
 mod live;
+mod policies;
 mod schedules;
 mod services;
 mod session;
@@ -57,6 +58,12 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/services/{id}/integrations/{integration}/delete",
             post(services::delete_integration),
         )
+        .route(
+            "/escalation-policies",
+            get(policies::list).post(policies::create),
+        )
+        .route("/escalation-policies/new", get(policies::new_form))
+        .route("/escalation-policies/{id}", get(policies::page))
         .route("/schedules", get(schedules::list))
         .route("/schedules/{id}", get(schedules::page))
         .route(
@@ -105,7 +112,7 @@ async fn protect(mut resp: Response) -> Response {
 pub struct Chrome {
     pub title: String,
     /// Which main navigation entry is current: `dashboard`, `incidents`, `services`,
-    /// `schedules`, or empty.
+    /// `policies`, `schedules`, `people`, `settings`, or empty.
     pub nav: &'static str,
     pub user: Option<ChromeUser>,
     pub css: &'static str,

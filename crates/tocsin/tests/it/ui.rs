@@ -985,3 +985,192 @@ async fn admins_create_services_and_integrations_from_forms() {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn admins_build_escalation_policies_level_by_level() {
+    let mut app = TestApp::spawn().await;
+    let ada = person(&app, "Ada", "admin").await;
+    let rob = person(&app, "Rob", "responder").await;
+    let mut admin = Visitor::new(&app);
+    admin.sign_in("ada@example.com", PASSWORD).await;
+    let form = admin.get("/escalation-policies/new").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.text);
+    assert!(form.text.contains("Level 2") && !form.text.contains("Level 3"));
+    let csrf = form.csrf();
+    let policies = || async { app.get("/api/v1/escalation-policies").await.body };
+
+    // "Add a level" shows the form again with one more, keeping what was chosen; no write.
+    let more = admin
+        .post(
+            "/escalation-policies",
+            &[
+                ("csrf", &csrf),
+                ("name", "Payments"),
+                ("levels", "2"),
+                ("users_0", &ada),
+                ("delay_0", "15"),
+                ("add_level", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(more.status, StatusCode::OK);
+    assert!(more.text.contains("Level 3"));
+    assert!(
+        more.text
+            .contains(&format!("<option value=\"{ada}\" selected>"))
+    );
+
+    // Errors: next to the name, next to the level, or about the whole list of levels.
+    let bad = admin
+        .post(
+            "/escalation-policies",
+            &[
+                ("csrf", &csrf),
+                ("name", ""),
+                ("levels", "2"),
+                ("users_0", &ada),
+                ("delay_0", "15"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text.contains("id=\"name-err\">Must be 1 to"),
+        "{}",
+        bad.text
+    );
+    let bad = admin
+        .post(
+            "/escalation-policies",
+            &[
+                ("csrf", &csrf),
+                ("name", "Payments"),
+                ("levels", "2"),
+                ("users_0", &ada),
+                ("delay_0", "15"),
+                ("users_1", &rob),
+                ("delay_1", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text
+            .contains("id=\"level-1-err\">Must be from 1 to 1440."),
+        "{}",
+        bad.text
+    );
+    let bad = admin
+        .post(
+            "/escalation-policies",
+            &[
+                ("csrf", &csrf),
+                ("name", "Payments"),
+                ("levels", "2"),
+                ("delay_0", "15"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text
+            .contains("id=\"levels-err\">Must have 1 to 20 levels."),
+        "{}",
+        bad.text
+    );
+    let bad = admin
+        .post(
+            "/escalation-policies",
+            &[
+                ("csrf", &csrf),
+                ("name", "Payments"),
+                ("levels", "1"),
+                ("users_0", &ada),
+                ("delay_0", "soon"),
+            ],
+        )
+        .await;
+    assert!(
+        bad.text
+            .contains("The delay must be a whole number of minutes.")
+    );
+    assert!(
+        policies().await["escalation_policies"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "no partial write"
+    );
+
+    // Refused without the token and for a responder.
+    let good: Vec<(&str, &str)> = vec![
+        ("name", "Payments"),
+        ("levels", "3"),
+        ("users_0", &ada),
+        ("users_0", &rob),
+        ("rr_0", "1"),
+        ("delay_0", "10"),
+        ("users_1", &ada),
+        ("delay_1", "20"),
+        ("delay_2", "30"),
+    ];
+    assert_eq!(
+        admin.post("/escalation-policies", &good).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut responder = Visitor::new(&app);
+    responder.sign_in("rob@example.com", PASSWORD).await;
+    assert_eq!(
+        responder.get("/escalation-policies/new").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let rcsrf = responder.get("/escalation-policies").await.csrf();
+    let mut with = good.clone();
+    with.push(("csrf", &rcsrf));
+    assert_eq!(
+        responder.post("/escalation-policies", &with).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let mut with = good.clone();
+    with.push(("csrf", &csrf));
+    let ok = admin.post("/escalation-policies", &with).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let list = policies().await;
+    let p = &list["escalation_policies"][0];
+    assert_eq!(
+        p["levels"].as_array().unwrap().len(),
+        2,
+        "the blank level is left out"
+    );
+    assert_eq!(p["levels"][0]["targets"][0]["type"], "round_robin");
+    assert_eq!(p["levels"][1]["delay_minutes"], 20);
+    let page = admin.get(ok.location.as_deref().unwrap()).await;
+    assert!(page.text.contains("Escalation policy created"));
+    assert!(
+        page.text.contains("one of Ada, Rob in turn"),
+        "{}",
+        page.text
+    );
+
+    // A service on it shows its page path; the list names the service.
+    let pid = p["id"].as_str().unwrap();
+    let svc = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "checkout", "escalation_policy_id": pid}),
+        )
+        .await;
+    let svc = svc.body["id"].as_str().unwrap();
+    let page = responder.get(&format!("/services/{svc}")).await;
+    assert!(page.text.contains("Level 1"), "{}", page.text);
+    assert!(page.text.contains("Level 2"));
+    assert!(
+        responder
+            .get("/escalation-policies")
+            .await
+            .text
+            .contains("checkout")
+    );
+    app.stop().await;
+}
