@@ -2,6 +2,7 @@
 //! (alert deduplication, incident lifecycle, rate budgets, wire-format parsing).
 //! Nothing here performs I/O or reads a clock: time always comes in as an argument.
 
+pub mod cadence;
 pub mod contact;
 pub mod dedup;
 pub mod escalation;

@@ -53,6 +53,29 @@ impl Clients {
     }
 }
 
+/// The host a check talks to, for per-host politeness (lower case, without port): the URL's
+/// host, the configured host, or a DNS check's resolver (none with the system's resolver).
+pub fn target_host(kind: MonitorKind, config: &serde_json::Value) -> Option<String> {
+    let host = match kind {
+        MonitorKind::Http => reqwest::Url::parse(config["url"].as_str()?)
+            .ok()?
+            .host_str()?
+            .trim_matches(['[', ']'])
+            .to_owned(),
+        MonitorKind::Tcp | MonitorKind::Tls | MonitorKind::Ping => {
+            config["host"].as_str()?.to_owned()
+        }
+        MonitorKind::Dns => {
+            let r = config["resolver"].as_str()?;
+            r.parse::<std::net::SocketAddr>()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_else(|_| r.to_owned())
+        }
+        MonitorKind::Heartbeat => return None,
+    };
+    Some(host.to_ascii_lowercase())
+}
+
 /// Runs one check of a monitor with these options (as validated by the API).
 pub async fn run(clients: &Clients, kind: MonitorKind, config: &serde_json::Value) -> CheckOutcome {
     let timeout = Duration::from_secs(

@@ -10,6 +10,7 @@ pub mod handoffs;
 pub mod ingest;
 pub mod links;
 pub mod monitors;
+pub mod politeness;
 pub mod preview;
 pub mod reach;
 

@@ -4,10 +4,12 @@
 //! target holds only its own slot, for at most its own timeout: claiming goes on as slots free.
 
 use crate::checks::{self, Clients};
+use crate::politeness::Gates;
 use crate::{Clock, LiveEvent};
 use jiff::SignedDuration;
 use std::sync::Arc;
 use std::time::Duration;
+use tocsin_core::cadence::Politeness;
 use tocsin_core::monitor::MonitorKind;
 use tocsin_store::*;
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc, watch};
@@ -32,6 +34,8 @@ pub struct MonitorRunner {
     /// Checks claimed by the running loop and not yet recorded.
     outstanding: watch::Sender<usize>,
     recorded: Notify,
+    /// Per-host politeness: checks of one host wait for each other (see `politeness`).
+    gates: Arc<Gates>,
 }
 
 impl MonitorRunner {
@@ -42,6 +46,7 @@ impl MonitorRunner {
         live: broadcast::Sender<LiveEvent>,
     ) -> Result<Self, reqwest::Error> {
         Ok(Self {
+            gates: Arc::new(Gates::new(Politeness::default(), clock.clone())),
             store,
             clock,
             node,
@@ -54,12 +59,43 @@ impl MonitorRunner {
         })
     }
 
+    /// The same runner with these per-host limits instead of the default ones.
+    pub fn with_politeness(mut self, rule: Politeness) -> Self {
+        self.gates = Arc::new(Gates::new(rule, self.clock.clone()));
+        self
+    }
+
+    /// Runs a check once its host allows it (at the latest when waiting longer would delay it
+    /// beyond its interval).
+    async fn run_check(&self, m: &DueMonitor) -> CheckOutcome {
+        let _pass = match checks::target_host(m.kind, &m.config) {
+            Some(host) => Some(self.gates.enter(host, m.due_at, self.wait_max(&m.id)).await),
+            None => None,
+        };
+        checks::run(&self.clients, m.kind, &m.config).await
+    }
+
+    /// How long a check of monitor `id` may wait for its host: its shorter interval (looked up
+    /// only when a check has to wait; none when the monitor cannot be read).
+    async fn wait_max(&self, id: &str) -> jiff::SignedDuration {
+        let seconds = match self.store.get_monitor(id, self.clock.now()).await {
+            Ok(m) => m
+                .interval_seconds
+                .into_iter()
+                .chain(m.retry_interval_seconds)
+                .min()
+                .unwrap_or(0),
+            Err(_) => 0,
+        };
+        jiff::SignedDuration::from_secs(i64::from(seconds))
+    }
+
     /// One check (none for a heartbeat: its deadline is looked at when recorded).
     async fn check(&self, m: DueMonitor) -> CheckRecord {
         let result = if m.kind == MonitorKind::Heartbeat {
             None
         } else {
-            Some(checks::run(&self.clients, m.kind, &m.config).await)
+            Some(self.run_check(&m).await)
         };
         CheckRecord {
             monitor_id: m.id,

@@ -1744,8 +1744,16 @@ async fn active_checks_open_after_n_failures_resolve_and_pause(s: &dyn Store) {
         .await
         .unwrap();
     let id = m.id.clone();
-    // The first check is due at once.
-    assert_eq!((m.status.as_str(), m.due_at), ("new", Some(t(0))));
+    // The first check is due on the monitor's own phase, within one interval; `d(s)` is s
+    // seconds after it.
+    assert_eq!(m.status, "new");
+    let d0 = m.due_at.unwrap();
+    assert!(d0 >= t(0) && d0 < t(30), "{d0}");
+    assert_eq!(
+        d0,
+        tocsin_core::cadence::first_due(&id, jiff::SignedDuration::from_secs(30), t(0))
+    );
+    let d = |s: i64| d0 + jiff::SignedDuration::from_secs(s);
     assert_eq!(
         (m.interval_seconds, m.retry_interval_seconds),
         (Some(30), Some(10))
@@ -1763,7 +1771,7 @@ async fn active_checks_open_after_n_failures_resolve_and_pause(s: &dyn Store) {
     };
     let check = async |at: i64, ok: bool| {
         let due = s
-            .claim_due_monitors("a", t(at), t(at + 60), 10)
+            .claim_due_monitors("a", d(at), d(at + 60), 10)
             .await
             .unwrap();
         assert_eq!(due.len(), 1, "due at {at}");
@@ -1775,16 +1783,16 @@ async fn active_checks_open_after_n_failures_resolve_and_pause(s: &dyn Store) {
             due_at: due[0].due_at,
             result: Some(result(ok)),
         };
-        assert_eq!(s.record_checks(vec![rec], t(at)).await.unwrap(), vec![true]);
-        s.get_monitor(&id, t(at)).await.unwrap()
+        assert_eq!(s.record_checks(vec![rec], d(at)).await.unwrap(), vec![true]);
+        s.get_monitor(&id, d(at)).await.unwrap()
     };
     // One failure is not enough; the next check comes at the retry interval.
     let m = check(0, false).await;
-    assert_eq!((m.status.as_str(), m.due_at), ("new", Some(t(10))));
+    assert_eq!((m.status.as_str(), m.due_at), ("new", Some(d(10))));
     assert_eq!(s.count_open_incidents().await.unwrap(), 0);
     // The second opens the monitor's incident, critical by default.
     let m = check(10, false).await;
-    assert_eq!((m.status.as_str(), m.due_at), ("down", Some(t(20))));
+    assert_eq!((m.status.as_str(), m.due_at), ("down", Some(d(20))));
     let open = s
         .list_incidents(IncidentFilter {
             limit: 10,
@@ -1801,35 +1809,35 @@ async fn active_checks_open_after_n_failures_resolve_and_pause(s: &dyn Store) {
         "{}",
         open[0].title
     );
-    // One success resolves it; the cadence is the interval again.
+    // One success resolves it; the cadence is the interval again, on the same phase.
     let m = check(20, true).await;
-    assert_eq!((m.status.as_str(), m.due_at), ("up", Some(t(50))));
+    assert_eq!((m.status.as_str(), m.due_at), ("up", Some(d(30))));
     assert_eq!(s.count_open_incidents().await.unwrap(), 0);
     assert_eq!(s.monitor_results(&id, 10).await.unwrap().len(), 3);
     assert_eq!(
         s.monitor_results(&id, 10).await.unwrap()[0].latency_ms,
         Some(12)
     );
-    assert_eq!(s.next_monitor_due().await.unwrap(), Some(t(50)));
+    assert_eq!(s.next_monitor_due().await.unwrap(), Some(d(30)));
 
-    // Paused: nothing due; resumed: due at once.
-    let m = s.pause_monitor(&id, true, t(30)).await.unwrap();
+    // Paused: nothing due; resumed: due at its next slot.
+    let m = s.pause_monitor(&id, true, d(25)).await.unwrap();
     assert_eq!((m.status.as_str(), m.due_at), ("paused", None));
     assert_eq!(s.next_monitor_due().await.unwrap(), None);
     assert!(
-        s.claim_due_monitors("a", t(100), t(160), 10)
+        s.claim_due_monitors("a", d(100), d(160), 10)
             .await
             .unwrap()
             .is_empty()
     );
-    let m = s.pause_monitor(&id, false, t(40)).await.unwrap();
-    assert_eq!((m.status.as_str(), m.due_at), ("up", Some(t(40))));
+    let m = s.pause_monitor(&id, false, d(40)).await.unwrap();
+    assert_eq!((m.status.as_str(), m.due_at), ("up", Some(d(60))));
     assert!(matches!(
         s.pause_monitor("nope", true, t(40)).await,
         Err(StoreError::NotFound(_))
     ));
 
-    let listed = s.list_monitors(Some(&svc), t(41)).await.unwrap();
+    let listed = s.list_monitors(Some(&svc), d(41)).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0], m);
     assert_eq!(s.list_monitors(None, t(41)).await.unwrap().len(), 1);

@@ -159,8 +159,12 @@ pub(super) async fn create(c: &mut PgConnection, m: NewMonitor, now: Timestamp) 
             serde_json::to_string(&Verdict::default()).map_err(json_err)?,
             Some(interval),
             Some(retry),
-            // The first check at once.
-            Some(ms(now)),
+            // The first check on the monitor's own phase: monitors made together spread out.
+            Some(ms(cadence::first_due(
+                &id,
+                SignedDuration::from_millis(interval),
+                now,
+            ))),
         )
     };
     sqlx::query(
@@ -445,15 +449,17 @@ pub(super) async fn record_check(
             None,
         )
         .await?;
-        // A fixed cadence from the scheduled time (a slow check does not push the next one),
-        // faster while failing; never in the past.
+        // A fixed cadence on the monitor's phase (a slow check does not push the next one),
+        // faster while failing; slots missed by a late check are skipped, not caught up.
         let step = if v.retrying() { retry } else { interval }.unwrap_or(60_000);
-        let mut next = due.unwrap_or(ms(check.due_at)) + step;
-        if next <= ms(now) {
-            next = ms(now) + step.min(1000);
-        }
+        let next = cadence::next_due(
+            &check.monitor_id,
+            SignedDuration::from_millis(step),
+            due.map_or(check.due_at, ts),
+            now,
+        );
         // Paused (due NULL) stays paused.
-        let next = due.map(|_| ts(next));
+        let next = due.map(|_| next);
         (effect, serde_json::to_string(&v).map_err(json_err)?, next)
     };
     sqlx::query(
@@ -539,7 +545,7 @@ pub(super) async fn set_paused(
             "UPDATE monitors SET due_at = $2, claimed_by = NULL, claimed_until = NULL WHERE id = $1",
         )
         .bind(id)
-        .bind(if paused { None } else { Some(ms(now)) })
+        .bind(if paused { None } else { Some(ms(resume_at(c, id, now).await?)) })
         .execute(&mut *c)
         .await?;
     }
@@ -666,4 +672,18 @@ pub(super) async fn series(
         })
     })
     .collect()
+}
+
+/// When a resumed monitor's next check is due: its first slot from `now` on.
+async fn resume_at(c: &mut PgConnection, id: &str, now: Timestamp) -> Result<Timestamp> {
+    let interval: Option<i64> =
+        sqlx::query_scalar("SELECT interval_ms FROM monitors WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await?;
+    Ok(cadence::first_due(
+        id,
+        SignedDuration::from_millis(interval.unwrap_or(60_000)),
+        now,
+    ))
 }

@@ -139,8 +139,12 @@ pub(super) fn create(tx: &Transaction<'_>, m: NewMonitor, now: Timestamp) -> Res
             serde_json::to_string(&Verdict::default()).map_err(json_err)?,
             Some(interval),
             Some(retry),
-            // The first check at once.
-            Some(ms(now)),
+            // The first check on the monitor's own phase: monitors made together spread out.
+            Some(ms(cadence::first_due(
+                &id,
+                SignedDuration::from_millis(interval),
+                now,
+            ))),
         )
     };
     tx.execute(
@@ -490,15 +494,17 @@ pub(super) fn record_check(tx: &Transaction<'_>, c: &CheckRecord, now: Timestamp
             &result.message,
             None,
         )?;
-        // A fixed cadence from the scheduled time (a slow check does not push the next one),
-        // faster while failing; never in the past.
+        // A fixed cadence on the monitor's phase (a slow check does not push the next one),
+        // faster while failing; slots missed by a late check are skipped, not caught up.
         let step = if v.retrying() { retry } else { interval }.unwrap_or(60_000);
-        let mut next = due.unwrap_or(ms(c.due_at)) + step;
-        if next <= ms(now) {
-            next = ms(now) + step.min(1000);
-        }
+        let next = cadence::next_due(
+            &c.monitor_id,
+            SignedDuration::from_millis(step),
+            due.map_or(c.due_at, ts),
+            now,
+        );
         // Paused (due NULL) stays paused.
-        let next = due.map(|_| ts(next));
+        let next = due.map(|_| next);
         (effect, serde_json::to_string(&v).map_err(json_err)?, next)
     };
     tx.prepare_cached(
@@ -563,8 +569,29 @@ pub(super) fn set_paused(
     } else {
         tx.execute(
             "UPDATE monitors SET due_at = ?2, claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
-            params![id, if paused { None } else { Some(ms(now)) }],
+            params![
+                id,
+                if paused {
+                    None
+                } else {
+                    Some(ms(resume_at(tx, id, now)?))
+                }
+            ],
         )?;
     }
     load_monitor(tx, id, now)
+}
+
+/// When a resumed monitor's next check is due: its first slot from `now` on.
+fn resume_at(c: &Connection, id: &str, now: Timestamp) -> Result<Timestamp> {
+    let interval: Option<i64> = c.query_row(
+        "SELECT interval_ms FROM monitors WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    Ok(cadence::first_due(
+        id,
+        SignedDuration::from_millis(interval.unwrap_or(60_000)),
+        now,
+    ))
 }

@@ -2,9 +2,11 @@
 //! (`--config`), which wins over the defaults. Secrets never appear in `Debug` output.
 
 use anyhow::{Context, bail};
+use jiff::SignedDuration;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use tocsin_core::cadence::Politeness;
 use tocsin_core::rate::RateLimit;
 use tocsin_engine::IngestorConfig;
 
@@ -30,6 +32,8 @@ pub struct FileConfig {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub notify: NotifySection,
+    #[serde(default)]
+    pub monitors: MonitorsSection,
     /// What `tocsin serve` runs: `all` (default), `api` or `engine`.
     pub role: Option<NodeRole>,
 }
@@ -234,6 +238,29 @@ pub struct IngestConfig {
     pub batch_events_max: Option<usize>,
 }
 
+/// `[monitors]`: per-host politeness of monitor checks. A check that would wait past its
+/// interval runs anyway (counted in `tocsin_monitor_politeness_overrides_total`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorsSection {
+    /// Checks in flight at one host at most (default 8; 0 = no limit).
+    pub per_host_checks_max: Option<u32>,
+    /// Milliseconds between two check starts at one host at least (default 0).
+    pub per_host_spacing_ms: Option<u32>,
+}
+
+impl MonitorsSection {
+    pub fn politeness(&self) -> Politeness {
+        let d = Politeness::default();
+        Politeness {
+            checks_max: self.per_host_checks_max.unwrap_or(d.checks_max),
+            spacing: self
+                .per_host_spacing_ms
+                .map_or(d.spacing, |ms| SignedDuration::from_millis(i64::from(ms))),
+        }
+    }
+}
+
 impl FileConfig {
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
         let Some(path) = path else {
@@ -342,6 +369,8 @@ pub struct ServeConfig {
     pub ingest: IngestorConfig,
     pub notify: NotifySection,
     pub role: NodeRole,
+    /// Per-host limits on monitor checks.
+    pub politeness: Politeness,
 }
 
 impl ServeConfig {
@@ -399,6 +428,7 @@ impl ServeConfig {
             },
             notify: file.notify.clone(),
             role: file.role.unwrap_or_default(),
+            politeness: file.monitors.politeness(),
         })
     }
 }
@@ -406,6 +436,24 @@ impl ServeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn monitors_politeness_from_the_file() {
+        let file: FileConfig =
+            toml::from_str("[monitors]\nper_host_checks_max = 2\nper_host_spacing_ms = 50\n")
+                .unwrap();
+        let c = ServeConfig::resolve(None, None, None, &file).unwrap();
+        assert_eq!(
+            c.politeness,
+            Politeness {
+                checks_max: 2,
+                spacing: SignedDuration::from_millis(50)
+            }
+        );
+        let c = ServeConfig::resolve(None, None, None, &FileConfig::default()).unwrap();
+        assert_eq!(c.politeness, Politeness::default());
+        assert!(toml::from_str::<FileConfig>("[monitors]\nper_host = 1\n").is_err());
+    }
 
     #[test]
     fn database_urls() {

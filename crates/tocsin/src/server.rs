@@ -176,7 +176,8 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
             node,
             live.clone(),
         )
-        .context("building the monitors' HTTP clients")?,
+        .context("building the monitors' HTTP clients")?
+        .with_politeness(config.politeness),
     );
     let handoffs = Arc::new(tocsin_engine::handoffs::Handoffs::new(
         store.clone(),

@@ -13,6 +13,25 @@ async fn incidents(app: &TestApp, svc: &str) -> Vec<Value> {
     app.incidents(svc).await
 }
 
+/// Moves the clock on to when every active monitor's first check is due (each check runs on its
+/// monitor's own phase within the interval), so that the next pass runs them all.
+async fn until_checks_due(app: &TestApp) {
+    use tocsin_engine::Clock as _;
+    let list = app.get("/api/v1/monitors").await.body;
+    let last = list["monitors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["type"] != "heartbeat")
+        .filter_map(|m| m["due_at"].as_str()?.parse::<jiff::Timestamp>().ok())
+        .max();
+    if let Some(t) = last
+        && t > app.clock.now()
+    {
+        app.clock.set(t);
+    }
+}
+
 async fn results(app: &TestApp, id: &str) -> Vec<Value> {
     app.get(&format!("/api/v1/monitors/{id}/results"))
         .await
@@ -210,6 +229,7 @@ async fn an_http_check_opens_after_three_failures_and_resolves_after_two_success
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let id = r.body["id"].as_str().unwrap().to_owned();
+    until_checks_due(&app).await;
     app.check_monitors().await;
     let res = results(&app, &id).await;
     assert_eq!(res.len(), 1);
@@ -312,6 +332,7 @@ async fn faults_are_failed_checks_with_clear_messages() {
         ids.push(r.body["id"].as_str().unwrap().to_owned());
     }
     let started = std::time::Instant::now();
+    until_checks_due(&app).await;
     app.check_monitors().await;
     assert!(
         started.elapsed() < std::time::Duration::from_secs(10),
@@ -512,6 +533,7 @@ async fn a_tls_check_reads_the_chain_the_name_and_the_days_left() {
         assert_eq!(r.body["failures_before_alert"], 1);
         ids.push(r.body["id"].as_str().unwrap().to_owned());
     }
+    until_checks_due(&app).await;
     app.check_monitors().await;
     let list = incidents(&app, &svc).await;
     for (i, (id, (_, want, urgency))) in ids.iter().zip(cases).enumerate() {
@@ -542,6 +564,7 @@ async fn a_tls_check_reads_the_chain_the_name_and_the_days_left() {
         )
         .await;
     let id = r.body["id"].as_str().unwrap().to_owned();
+    until_checks_due(&app).await;
     app.check_monitors().await;
     let res = results(&app, &id).await;
     assert_eq!(res[0]["ok"], true, "{res:?}");
@@ -629,6 +652,7 @@ async fn a_dns_check_asks_the_chosen_resolver() {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         ids.push(r.body["id"].as_str().unwrap().to_owned());
     }
+    until_checks_due(&app).await;
     app.check_monitors().await;
     for (i, (id, (_, ok, want))) in ids.iter().zip(cases).enumerate() {
         let res = results(&app, id).await;
@@ -666,6 +690,7 @@ async fn a_ping_check_answers_on_loopback_or_says_why_it_cannot() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let id = r.body["id"].as_str().unwrap().to_owned();
+    until_checks_due(&app).await;
     app.check_monitors().await;
     let res = results(&app, &id).await;
     let msg = res[0]["message"].as_str().unwrap();

@@ -138,6 +138,7 @@ impl TestApp {
             ingest: o.ingest,
             notify: o.notify,
             role: o.role,
+            politeness: Default::default(),
         };
         let clock = Arc::new(ManualClock::new(start));
         let running = server::start(config, clock.clone())
