@@ -687,3 +687,22 @@ async fn resume_at(c: &mut PgConnection, id: &str, now: Timestamp) -> Result<Tim
         now,
     ))
 }
+
+/// Deletes a monitor and its history; its open incident (if any) resolves first, since nothing
+/// would resolve it later. Its integration stays, for the incidents that name it.
+pub(super) async fn delete(c: &mut PgConnection, id: &str, now: Timestamp) -> Result<()> {
+    let row = sqlx::query("SELECT name, config FROM monitors WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+        .ok_or(StoreError::NotFound("monitor"))?;
+    let name: String = row.try_get(0)?;
+    let config: String = row.try_get(1)?;
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
+    apply(c, id, &name, &config, &Effect::Resolve, None, now).await?;
+    sqlx::query("DELETE FROM monitors WHERE id = $1")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}

@@ -3265,6 +3265,10 @@ impl Store for PgStore {
         transaction!(self, |c| monitors::set_paused(c, id, paused, now).await)
     }
 
+    async fn delete_monitor(&self, id: &str, now: Timestamp) -> Result<()> {
+        transaction!(self, |c| monitors::delete(c, id, now).await)
+    }
+
     async fn monitor_uptime(&self, id: &str, now: Timestamp) -> Result<Uptime> {
         on_connection!(self, |c| {
             monitors::load_monitor(c, id, now).await?;

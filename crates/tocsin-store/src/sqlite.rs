@@ -2707,6 +2707,11 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
             .await
     }
 
+    async fn delete_monitor(&self, id: &str, now: Timestamp) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |tx| monitors::delete(tx, &id, now)).await
+    }
+
     // ---- Status page and maintenance windows (see sqlite_status.rs) ----
 
     async fn status_settings(&self) -> Result<StatusSettings> {

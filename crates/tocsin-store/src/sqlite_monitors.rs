@@ -595,3 +595,20 @@ fn resume_at(c: &Connection, id: &str, now: Timestamp) -> Result<Timestamp> {
         now,
     ))
 }
+
+/// Deletes a monitor and its history; its open incident (if any) resolves first, since nothing
+/// would resolve it later. Its integration stays, for the incidents that name it.
+pub(super) fn delete(tx: &Transaction<'_>, id: &str, now: Timestamp) -> Result<()> {
+    let (name, config): (String, String) = tx
+        .query_row(
+            "SELECT name, config FROM monitors WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or(StoreError::NotFound("monitor"))?;
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap_or_default();
+    apply(tx, id, &name, &config, &Effect::Resolve, None, now)?;
+    tx.execute("DELETE FROM monitors WHERE id = ?1", [id])?;
+    Ok(())
+}

@@ -31,7 +31,7 @@ const TIMEOUT_SECONDS_MAX: u32 = 60;
 pub fn api_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/monitors", post(create).get(list))
-        .route("/monitors/{id}", get(show))
+        .route("/monitors/{id}", get(show).delete(delete))
         .route("/monitors/{id}/results", get(results))
         .route("/monitors/{id}/uptime", get(uptime))
         .route("/monitors/{id}/pause", post(pause))
@@ -631,6 +631,19 @@ pub async fn resume(
         id: m.service_id.clone(),
     });
     Ok(Json(m))
+}
+
+/// Deletes a monitor with its history (its open incident resolves).
+#[utoipa::path(delete, path = "/api/v1/monitors/{id}", tag = "monitors", security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(s): State<Arc<AppState>>,
+    _: Require<Admin>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.store.delete_monitor(&id, s.clock.now()).await?;
+    let _ = s.live.send(tocsin_engine::LiveEvent::MonitorsChecked);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

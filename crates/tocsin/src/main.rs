@@ -11,6 +11,8 @@ use tocsin::server;
 use tocsin_core::{Role, Timestamp};
 use tocsin_store::{NewApiToken, NewUser};
 
+mod cli_monitors;
+
 #[derive(Parser)]
 #[command(
     name = "tocsin",
@@ -104,6 +106,8 @@ enum Command {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Monitors on a running server, through its REST API (`--url`, `--token`).
+    Monitor(cli_monitors::MonitorArgs),
     /// Write a consistent online copy of the SQLite database (PostgreSQL: use pg_dump).
     Backup {
         /// The new file to write.
@@ -374,6 +378,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Event { action } => send_event(action).await,
+        Command::Monitor(a) => cli_monitors::run(a).await,
         Command::Oncall {
             schedule,
             service,

@@ -315,3 +315,169 @@ async fn serve_prints_the_url_and_a_setup_link_and_migrate_is_idempotent() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = json!({});
 }
+
+/// `tocsin monitor …` against a running server: create, list, show, results, pause, resume and
+/// delete through the REST API, with the API's errors in its own words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_commands_manage_monitors_through_the_api() {
+    use tocsin_engine::Clock as _;
+    let app = TestApp::spawn().await;
+    let svc = app.service("backups").await;
+    let viewer = app.token("viewer").await;
+    let url = app.url.clone();
+    let admin = app.admin.clone();
+    let monitor = move |token: &str, args: &[&str]| {
+        let mut all = vec!["monitor", "--url", &url, "--token", token];
+        all.extend_from_slice(args);
+        cli(&all, None)
+    };
+
+    let (ok, out, err) = monitor(
+        &admin,
+        &[
+            "create",
+            "--type",
+            "heartbeat",
+            "--name",
+            "nightly backup",
+            "--service",
+            &svc,
+            "--period",
+            "3600",
+            "--grace",
+            "600",
+        ],
+    );
+    assert!(ok, "{err}");
+    let mut lines = out.lines();
+    let id = lines.next().unwrap().trim().to_owned();
+    let ping_url = lines
+        .next()
+        .unwrap()
+        .strip_prefix("ping URL: ")
+        .unwrap()
+        .to_owned();
+    let (ok, out, err) = monitor(
+        &admin,
+        &[
+            "create",
+            "--type",
+            "http",
+            "--name",
+            "API health",
+            "--service",
+            &svc,
+            "--target",
+            "http://127.0.0.1:9/health",
+            "--interval",
+            "30",
+            "--option",
+            "expected_status=[200,204]",
+            "--option",
+            "body_contains=ok",
+            "--failures-before-alert",
+            "1",
+        ],
+    );
+    assert!(ok, "{err}");
+    let http_id = out.trim().to_owned();
+
+    // Bad input: the API's field and reason; a viewer may not create.
+    let (ok, _, err) = monitor(
+        &admin,
+        &[
+            "create",
+            "--type",
+            "http",
+            "--name",
+            "x",
+            "--service",
+            &svc,
+            "--target",
+            "ftp://x",
+        ],
+    );
+    assert!(
+        !ok && err.contains("400") && err.contains("target"),
+        "{err}"
+    );
+    let (ok, _, err) = monitor(
+        &viewer,
+        &[
+            "create",
+            "--type",
+            "heartbeat",
+            "--name",
+            "x",
+            "--service",
+            &svc,
+        ],
+    );
+    assert!(!ok && err.contains("403"), "{err}");
+    let (ok, _, err) = cli(&["monitor", "--url", &app.url, "list"], None);
+    assert!(
+        !ok && err.contains("401") && err.contains("--token"),
+        "{err}"
+    );
+
+    // A viewer lists and reads; the ping shows among the results.
+    let (ok, out, err) = monitor(&viewer, &["list"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ID"), "{out}");
+    assert!(
+        out.contains("nightly backup") && out.contains("API health"),
+        "{out}"
+    );
+    let (ok, out, _) = monitor(&viewer, &["list", "--json"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["monitors"].as_array().unwrap().len(), 2);
+    let r = app
+        .client
+        .post(&ping_url)
+        .body("backup done")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (ok, out, err) = monitor(&viewer, &["results", &id]);
+    assert!(ok, "{err}");
+    assert!(out.contains("success"), "{out}");
+    let (ok, out, err) = monitor(&viewer, &["show", &http_id]);
+    assert!(ok, "{err}");
+    for want in [
+        "name:",
+        "API health",
+        "interval_seconds:",
+        "30",
+        "body_contains:",
+        "uptime:",
+    ] {
+        assert!(out.contains(want), "{want} in {out}");
+    }
+
+    // Pause and resume (a responder's right); delete (an admin's).
+    let responder = app.token("responder").await;
+    let (ok, out, err) = monitor(&responder, &["pause", &http_id]);
+    assert!(ok, "{err}");
+    assert!(out.contains("paused"), "{out}");
+    let (ok, out, err) = monitor(&responder, &["resume", &http_id]);
+    assert!(ok, "{err}");
+    assert!(out.contains("next check"), "{out}");
+    // Its check fails (nothing listens on port 9): one failure opens its incident, which
+    // deleting the monitor resolves.
+    let m = app.get(&format!("/api/v1/monitors/{http_id}")).await.body;
+    let due: jiff::Timestamp = m["due_at"].as_str().unwrap().parse().unwrap();
+    app.clock.set(due.max(app.clock.now()));
+    app.check_monitors().await;
+    assert_eq!(app.incidents(&svc).await[0]["status"], "triggered");
+    let (ok, _, err) = monitor(&responder, &["delete", &http_id]);
+    assert!(!ok && err.contains("403"), "{err}");
+    let (ok, out, err) = monitor(&admin, &["delete", &http_id]);
+    assert!(ok && out.contains("deleted"), "{err}");
+    let (ok, _, err) = monitor(&viewer, &["show", &http_id]);
+    assert!(!ok && err.contains("404"), "{err}");
+    let (ok, out, _) = monitor(&viewer, &["list"]);
+    assert!(ok && !out.contains("API health"), "{out}");
+    assert_eq!(app.incidents(&svc).await[0]["status"], "resolved");
+}
