@@ -318,6 +318,14 @@ async fn migrate_store_copies_a_sqlite_database_into_an_empty_postgres_one() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let monitor = r.body["id"].as_str().unwrap().to_owned();
+    let ping = r.body["ping_url"].as_str().unwrap().to_owned();
+    // Its ping is a result and two roll-ups (the hour's and the day's).
+    let r = app.client.get(&ping).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // The status page: settings, a component, a public incident with two updates, a
+    // maintenance window on the service and a subscriber.
+    status_page_content(&app, &svc).await;
     let path = app.dir.join("tocsin.db");
     app.stop().await;
 
@@ -352,6 +360,19 @@ async fn migrate_store_copies_a_sqlite_database_into_an_empty_postgres_one() {
     assert_eq!(line("incidents").as_deref(), Some("1"), "{out}");
     assert_eq!(line("users").as_deref(), Some("2"), "{out}");
     assert_eq!(line("monitors").as_deref(), Some("1"), "{out}");
+    for (table, rows) in [
+        ("monitor_results", "1"),
+        ("monitor_rollups", "2"),
+        ("status_settings", "1"),
+        ("status_components", "1"),
+        ("status_incidents", "1"),
+        ("status_updates", "2"),
+        ("maintenance_windows", "1"),
+        ("maintenance_services", "1"),
+        ("status_subscribers", "1"),
+    ] {
+        assert_eq!(line(table).as_deref(), Some(rows), "{table}: {out}");
+    }
 
     // What the store says is the same on both sides.
     let sqlite = tocsin_store::sqlite::SqliteStore::open(&path).unwrap();
@@ -375,6 +396,44 @@ async fn migrate_store_copies_a_sqlite_database_into_an_empty_postgres_one() {
         pg.list_users().await.unwrap(),
         sqlite.list_users().await.unwrap()
     );
+    // The status page and the monitor's history too.
+    let t0: jiff::Timestamp = T0.parse().unwrap();
+    assert_eq!(
+        pg.status_settings().await.unwrap(),
+        sqlite.status_settings().await.unwrap()
+    );
+    assert_eq!(
+        pg.list_status_incidents(10).await.unwrap(),
+        sqlite.list_status_incidents(10).await.unwrap()
+    );
+    assert_eq!(
+        pg.list_maintenance(t0).await.unwrap(),
+        sqlite.list_maintenance(t0).await.unwrap()
+    );
+    assert_eq!(
+        pg.list_subscribers(false).await.unwrap(),
+        sqlite.list_subscribers(false).await.unwrap()
+    );
+    let components = |v: Vec<tocsin_store::ComponentView>| {
+        v.into_iter()
+            .map(|c| (c.component, c.facts))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        components(pg.status_components(t0).await.unwrap()),
+        components(sqlite.status_components(t0).await.unwrap())
+    );
+    let day = jiff::SignedDuration::from_hours(24);
+    assert_eq!(
+        pg.monitor_series(&monitor, true, t0 - day).await.unwrap(),
+        sqlite
+            .monitor_series(&monitor, true, t0 - day)
+            .await
+            .unwrap()
+    );
+    let uptime = pg.monitor_uptime(&monitor, t0).await.unwrap();
+    assert_eq!(uptime.last_24h, Some(100.0));
+    assert_eq!(uptime, sqlite.monitor_uptime(&monitor, t0).await.unwrap());
     // Incident numbers go on after the copied ones.
     let integration = pg.find_integration_by_key(&key).await.unwrap().unwrap();
     let o = pg
@@ -504,4 +563,366 @@ async fn the_cli_and_several_servers_share_one_postgres_database() {
     for d in [dir_a, dir_b] {
         let _ = std::fs::remove_dir_all(d);
     }
+}
+
+/// Fills the status page: settings, a component of `svc`, a public incident with two updates,
+/// a maintenance window on `svc` an hour from now, and an email subscriber added by an admin.
+async fn status_page_content(app: &TestApp, svc: &str) {
+    let r = app
+        .call(
+            "PUT",
+            "/api/v1/status-page/settings",
+            Some(&app.admin),
+            Some(json!({"title": "Acme status"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app
+        .post(
+            "/api/v1/status-page/components",
+            json!({"name": "Database", "group": "Core", "service_id": svc}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            "/api/v1/status-page/incidents",
+            json!({"title": "Slow checkout", "message": "We are looking into it"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            &format!(
+                "/api/v1/status-page/incidents/{}/updates",
+                r.body["id"].as_str().unwrap()
+            ),
+            json!({"stage": "identified", "message": "A slow query"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            "/api/v1/maintenance-windows",
+            json!({"title": "Database upgrade", "starts_at": "2026-11-25T11:00:00Z",
+                   "ends_at": "2026-11-25T12:00:00Z", "service_ids": [svc]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            "/api/v1/status-page/subscribers",
+            json!({"type": "email", "address": "customer@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+/// `/status.json` as the public sees it.
+async fn public_summary(app: &TestApp) -> Value {
+    let r = app.call("GET", "/status.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body
+}
+
+fn component_status(summary: &Value, name: &str) -> String {
+    summary["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no component {name} in {summary}"))["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+// Multi-threaded: the ping goes through the node's own HTTP server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_and_uptime_are_served_by_nodes_on_postgres() {
+    let Some(a) = TestApp::spawn_on_postgres("postgres::status_page", Options::default()).await
+    else {
+        return;
+    };
+    let b = a.another_node(Options::default()).await;
+    let svc = a.service("db").await;
+    let key = a.integration(&svc, "events_v2").await;
+    let jobs = a.service("jobs").await;
+    let r = a
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "heartbeat", "name": "nightly backup", "service_id": jobs,
+                   "period_seconds": 3600, "grace_seconds": 600}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let monitor = r.body["id"].as_str().unwrap().to_owned();
+    let ping = r.body["ping_url"].as_str().unwrap().to_owned();
+    status_page_content(&a, &svc).await;
+    let r = a
+        .post(
+            "/api/v1/status-page/components",
+            json!({"name": "Backups", "group": "Core", "monitor_id": monitor, "position": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    // Written through node A, served by node B.
+    let s = public_summary(&b).await;
+    assert_eq!(s["page"]["title"], "Acme status", "{s}");
+    assert_eq!(s["status"]["indicator"], "operational", "{s}");
+    assert_eq!(component_status(&s, "Database"), "operational");
+    assert_eq!(component_status(&s, "Backups"), "operational");
+    assert_eq!(s["incidents"][0]["title"], "Slow checkout", "{s}");
+    assert_eq!(s["incidents"][0]["updates"].as_array().unwrap().len(), 2);
+    assert_eq!(s["scheduled_maintenances"][0]["active"], false, "{s}");
+
+    // A page-worthy alert through B is a major outage on A's page.
+    let r = b
+        .enqueue(
+            json!({"routing_key": key, "event_action": "trigger", "dedup_key": "db",
+            "payload": {"summary": "db is down", "source": "h", "severity": "critical"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let s = public_summary(&a).await;
+    assert_eq!(component_status(&s, "Database"), "major_outage", "{s}");
+    assert_eq!(s["status"]["indicator"], "major_outage");
+
+    // Pings through both nodes: two good runs and a failure, the heartbeat down (on B's page).
+    for (node, path) in [(&a, ""), (&b, ""), (&a, "/fail")] {
+        let url = ping.replace(&a.url, &node.url);
+        let r = a.client.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        component_status(&public_summary(&b).await, "Backups"),
+        "major_outage"
+    );
+    for node in [&a, &b] {
+        let r = node
+            .get(&format!("/api/v1/monitors/{monitor}/uptime"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let up = r.body["uptime"]["24h"].as_f64().unwrap();
+        assert!((up - 200.0 / 3.0).abs() < 1e-9, "{}", r.body);
+        assert_eq!(r.body["uptime"]["90d"], r.body["uptime"]["24h"]);
+        assert_eq!(r.body["span"], "hour");
+        let series = r.body["series"].as_array().unwrap();
+        assert_eq!(series.len(), 1, "{}", r.body);
+        assert_eq!(
+            (series[0]["checks"].as_u64(), series[0]["failures"].as_u64()),
+            (Some(3), Some(1))
+        );
+        let r = node
+            .get(&format!("/api/v1/monitors/{monitor}/uptime?span=day"))
+            .await;
+        assert_eq!(r.body["series"][0]["checks"], 3, "{}", r.body);
+    }
+
+    // The page itself, and the maintenance window once it is active.
+    let r = b
+        .client
+        .get(format!("{}/status", b.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    for words in [
+        "Acme status",
+        "Database",
+        "Backups",
+        "Slow checkout",
+        "Major outage",
+    ] {
+        assert!(html.contains(words), "{words}: {html}");
+    }
+    b.clock.advance(SignedDuration::from_mins(90));
+    let s = public_summary(&b).await;
+    assert_eq!(component_status(&s, "Database"), "under_maintenance", "{s}");
+    assert_eq!(s["scheduled_maintenances"][0]["active"], true, "{s}");
+}
+
+/// The folder of PostgreSQL's client programs (`pg_dump`, `pg_restore`), as `cargo xtask pg`
+/// finds the server's; `None`: on the `PATH`.
+fn pg_bin(program: &str) -> std::path::PathBuf {
+    ["17", "16", "15"]
+        .iter()
+        .map(|v| std::path::PathBuf::from(format!("/usr/lib/postgresql/{v}/bin/{program}")))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| program.into())
+}
+
+fn run_pg_tool(program: &str, args: &[&str]) {
+    let out = std::process::Command::new(pg_bin(program))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program} (PostgreSQL's client programs): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// docs/postgresql.md's backup and restore, step by step: `pg_dump -Fc` of a live database,
+/// `pg_restore` into a fresh one, `tocsin serve` on it. Everything is there and paging goes on:
+/// the restored node takes the next escalation step of a triggered incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pg_dump_restores_into_a_fresh_database_that_pages() {
+    let Some(mut app) =
+        TestApp::spawn_on_postgres("postgres::backup_restore", Options::default()).await
+    else {
+        return;
+    };
+    let server = tocsin_store::postgres::test_server_url().unwrap();
+    let (rx, base) = Receiver::start().await;
+    let alice = person(&app, "alice", &base).await;
+    let bob = person(&app, "bob", &base).await;
+    let (svc, key) = paged_service(&app, &alice, &bob).await;
+    let r = app
+        .post(
+            "/api/v1/schedules",
+            json!({"name": "Primary", "time_zone": "Europe/Paris", "layers": [{
+                "name": "primary", "start": "2026-11-23T08:00:00Z",
+                "rotation": {"type": "daily", "length": 1}, "users": [alice, bob]}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let schedule = r.body["id"].as_str().unwrap().to_owned();
+    status_page_content(&app, &svc).await;
+    trigger(&app, &key).await;
+    app.escalate().await;
+    app.dispatch().await;
+    assert_eq!(rx.got("alice").len(), 1);
+    let incident = app.incidents(&svc).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The backup, taken while the node runs.
+    let dir = temp_dir("pg-backup");
+    let dump = dir.join("tocsin.dump");
+    let source = app.postgres_url().unwrap().to_owned();
+    run_pg_tool(
+        "pg_dump",
+        &["--format=custom", "--file", dump.to_str().unwrap(), &source],
+    );
+    app.stop().await;
+
+    // The restore, into a new empty database.
+    let restored = tocsin_store::postgres::ScratchDatabase::create(&server)
+        .await
+        .unwrap();
+    run_pg_tool(
+        "pg_restore",
+        &[
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--dbname",
+            restored.url(),
+            dump.to_str().unwrap(),
+        ],
+    );
+    let (ok, out, err) = {
+        let url = restored.url().to_owned();
+        tokio::task::spawn_blocking(move || cli(&["migrate", "--database-url", &url], None))
+            .await
+            .unwrap()
+    };
+    assert!(ok, "{out}\n{err}");
+
+    // A node on the restored database: the same data, through the API token of before.
+    let node = ServeProcess::start_with(&dir, &["--database-url", restored.url()]).await;
+    let client = reqwest::Client::new();
+    let get = async |path: &str| -> Value {
+        let r = client
+            .get(format!("{}{path}", node.url))
+            .bearer_auth(&app.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        r.json().await.unwrap()
+    };
+    assert_eq!(get("/api/v1/services").await["services"][0]["name"], "db");
+    assert_eq!(
+        get("/api/v1/users").await["users"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        get(&format!("/api/v1/schedules/{schedule}")).await["name"],
+        "Primary"
+    );
+    let i = get(&format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(
+        (i["number"].as_i64(), i["status"].as_str()),
+        (Some(1), Some("triggered"))
+    );
+    let s: Value = client
+        .get(format!("{}/status.json", node.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["page"]["title"], "Acme status", "{s}");
+    assert_eq!(s["incidents"][0]["title"], "Slow checkout", "{s}");
+
+    // Paging goes on: the incident's second level was due 5 minutes after it opened (this
+    // node runs on the real clock, long after T0), so the restored node pages bob, once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while rx.got("bob").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restored node did not page the next level"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(rx.got("bob").len(), 1, "bob is paged once");
+    assert_eq!(rx.got("alice").len(), 1, "alice is not paged again");
+    let kinds: Vec<String> =
+        get(&format!("/api/v1/incidents/{incident}/timeline")).await["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect();
+    assert_eq!(count(&kinds, "escalated"), 2, "{kinds:?}");
+    // New incidents go on numbering after the restored ones.
+    let r = client
+        .post(format!("{}/v2/enqueue", node.url))
+        .json(
+            &json!({"routing_key": key, "event_action": "trigger", "dedup_key": "other",
+            "payload": {"summary": "disk full", "source": "h", "severity": "critical"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let list = get(&format!("/api/v1/incidents?service_id={svc}")).await;
+        if let Some(n) = list["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["dedup_key"] == "other")
+        {
+            assert_eq!(n["number"], 2, "{n}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{list}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(node);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -114,6 +114,11 @@ impl TestApp {
         Some(app)
     }
 
+    /// The URL of this server's PostgreSQL database (for pg_dump), if it runs on one.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.postgres.as_deref().map(|p| p.url())
+    }
+
     /// Another node on this server's PostgreSQL database and data folder (so with the same
     /// link and webhook secrets), with a clock of its own set to this one's time.
     pub async fn another_node(&self, o: Options) -> Self {
