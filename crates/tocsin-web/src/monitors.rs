@@ -494,10 +494,10 @@ fn reqwest_like_url(s: &str) -> Option<String> {
 #[derive(serde::Serialize, ToSchema)]
 pub struct CreatedMonitor {
     #[serde(flatten)]
-    monitor: Monitor,
+    pub(crate) monitor: Monitor,
     /// Heartbeats: where the job pings (shown once; the token is stored hashed).
     #[serde(skip_serializing_if = "Option::is_none")]
-    ping_url: Option<String>,
+    pub(crate) ping_url: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/monitors", tag = "monitors", security(("bearer" = [])), request_body = CreateMonitor,
@@ -507,6 +507,12 @@ pub async fn create(
     _: Require<Admin>,
     JsonBody(b): JsonBody<CreateMonitor>,
 ) -> ApiResult<(StatusCode, Json<CreatedMonitor>)> {
+    Ok((StatusCode::CREATED, Json(add_monitor(&s, b).await?)))
+}
+
+/// Creates a monitor: `POST /api/v1/monitors` and the web UI's form (the caller checks that
+/// the person is an admin).
+pub async fn add_monitor(s: &AppState, b: CreateMonitor) -> ApiResult<CreatedMonitor> {
     let (m, token) = validate(b)?;
     let monitor = s.store.create_monitor(m, s.clock.now()).await?;
     // Wake the monitor runner: the first check is due now.
@@ -514,10 +520,7 @@ pub async fn create(
         id: monitor.service_id.clone(),
     });
     let ping_url = token.map(|t| format!("{}/ping/{t}", s.config.public_url));
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedMonitor { monitor, ping_url }),
-    ))
+    Ok(CreatedMonitor { monitor, ping_url })
 }
 
 #[derive(Deserialize, IntoParams)]

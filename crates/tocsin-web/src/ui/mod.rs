@@ -9,6 +9,7 @@ mod format;
 mod forms;
 mod incidents;
 mod live;
+mod monitors;
 mod policies;
 mod schedules;
 mod services;
@@ -77,6 +78,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/ui/events", get(live::events))
         .route("/assets/{name}", get(assets::serve))
+        .merge(monitors::routes())
         .layer(axum::middleware::map_response(protect))
 }
 

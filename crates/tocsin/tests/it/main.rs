@@ -17,4 +17,5 @@ mod schedules;
 mod status;
 mod support;
 mod ui;
+mod ui_monitors;
 mod verification;

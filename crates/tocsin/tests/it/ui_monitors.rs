@@ -1,0 +1,324 @@
+//! The monitors pages through HTTP, as a browser without scripts uses them: the list with
+//! uptime, a monitor's page with its SVG charts and results, a heartbeat's ping log, pause and
+//! resume (responders), the create form (admins), and the role and CSRF refusals.
+
+use crate::support::*;
+use crate::ui::{PASSWORD, Visitor, person};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tocsin_engine::Clock as _;
+
+/// An HTTP target on 127.0.0.1 whose `/health` answers 200, or 503 while `failing` is set.
+async fn target(failing: Arc<AtomicBool>) -> String {
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let failing = failing.clone();
+            async move {
+                if failing.load(Ordering::SeqCst) {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
+                } else {
+                    (axum::http::StatusCode::OK, "ok")
+                }
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    format!("http://{addr}")
+}
+
+/// Moves the clock to the monitor's next check and runs it.
+async fn check_at_due(app: &TestApp, id: &str) {
+    let m = app.get(&format!("/api/v1/monitors/{id}")).await.body;
+    let due: jiff::Timestamp = m["due_at"].as_str().unwrap().parse().unwrap();
+    if due > app.clock.now() {
+        app.clock.set(due);
+    }
+    app.check_monitors().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_are_listed_charted_and_paused_from_the_ui() {
+    let app = TestApp::spawn().await;
+    let svc = app.service("checkout").await;
+    person(&app, "Ada", "admin").await;
+    person(&app, "Rob", "responder").await;
+    person(&app, "Vic", "viewer").await;
+    let failing = Arc::new(AtomicBool::new(false));
+    let base = target(failing.clone()).await;
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "http", "name": "Checkout health", "service_id": svc,
+                   "target": format!("{base}/health"), "interval_seconds": 60,
+                   "retry_interval_seconds": 60}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    check_at_due(&app, &id).await;
+    failing.store(true, Ordering::SeqCst);
+    app.clock.advance(jiff::SignedDuration::from_secs(60));
+    check_at_due(&app, &id).await;
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "heartbeat", "name": "Nightly export", "service_id": svc,
+                   "period_seconds": 86400, "grace_seconds": 3600}),
+        )
+        .await;
+    let hb = r.body["id"].as_str().unwrap().to_owned();
+    let ping = r.body["ping_url"].as_str().unwrap().to_owned();
+    let sent = app
+        .client
+        .post(&ping)
+        .body("exported 1200 rows")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::OK);
+
+    // Signed out: sent to sign in.
+    let mut anon = Visitor::new(&app);
+    let page = anon.get("/monitors").await;
+    assert!(page.status.is_redirection(), "{}", page.status);
+
+    // The list: state, last result and uptime; the navigation marks it.
+    let mut vic = Visitor::new(&app);
+    vic.sign_in("vic@example.com", PASSWORD).await;
+    let list = vic.get("/monitors").await;
+    assert_eq!(list.status, StatusCode::OK);
+    for want in [
+        "href=\"/monitors\" aria-current=\"page\">Monitors",
+        &format!("href=\"/monitors/{id}\">Checkout health</a>"),
+        "Nightly export",
+        "HTTP 503",
+        ">50.00%</td>",
+        "<abbr title=\"uptime over the last 90 days\">90 d</abbr>",
+    ] {
+        assert!(list.text.contains(want), "{want} in {}", list.text);
+    }
+    assert!(
+        !list.text.contains("href=\"/monitors/new\""),
+        "viewers make no monitors"
+    );
+
+    // A monitor's page: facts, two accessible charts that scale to a phone, results.
+    let page = vic.get(&format!("/monitors/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for want in [
+        "<svg class=\"chart\" id=\"chart-day\" viewBox=\"0 0 400 180\" width=\"100%\" role=\"img\" aria-labelledby=\"chart-day-title chart-day-desc\"",
+        "<title id=\"chart-day-title\">Response time, last 24 hours</title>",
+        "<desc id=\"chart-day-desc\">2 checks, 1 failed; average response",
+        "id=\"chart-week\"",
+        "1 of 2 checks failed",
+        "Checked every</dt><dd>1 min",
+        "opens after 3 failed checks in a row",
+        "HTTP 503",
+        "<span class=\"badge st-triggered\">failed</span>",
+    ] {
+        assert!(page.text.contains(want), "{want} in {}", page.text);
+    }
+    assert!(
+        !page.text.contains("/pause\""),
+        "a viewer sees no pause button"
+    );
+    assert!(!page.text.contains("<script>"), "no inline script");
+    let vic_csrf = vic.get("/monitors").await.csrf();
+    let refused = vic
+        .post(&format!("/monitors/{id}/pause"), &[("csrf", &vic_csrf)])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // The heartbeat's page lists its pings with their logs, and no chart.
+    let page = vic.get(&format!("/monitors/{hb}")).await;
+    assert!(page.text.contains(">Pings</h2>"), "{}", page.text);
+    assert!(
+        page.text.contains("<pre>exported 1200 rows</pre>"),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("<svg class=\"chart\""));
+
+    // A responder pauses and resumes; without the CSRF token nothing happens.
+    let mut rob = Visitor::new(&app);
+    rob.sign_in("rob@example.com", PASSWORD).await;
+    let page = rob.get(&format!("/monitors/{id}")).await;
+    assert!(
+        page.text
+            .contains(&format!("action=\"/monitors/{id}/pause\""))
+    );
+    let csrf = page.csrf();
+    let refused = rob.post(&format!("/monitors/{id}/pause"), &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    assert_ne!(
+        app.get(&format!("/api/v1/monitors/{id}")).await.body["status"],
+        "paused"
+    );
+    let done = rob
+        .post(&format!("/monitors/{id}/pause"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let page = rob.get(done.location.as_deref().unwrap()).await;
+    assert!(page.text.contains("Paused: no checks"), "{}", page.text);
+    assert!(
+        page.text
+            .contains("<span class=\"badge plain\">paused</span>")
+    );
+    assert!(
+        page.text
+            .contains(&format!("action=\"/monitors/{id}/resume\""))
+    );
+    let done = rob
+        .post(&format!("/monitors/{id}/resume"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_ne!(
+        app.get(&format!("/api/v1/monitors/{id}")).await.body["status"],
+        "paused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_create_monitors_from_a_form_with_the_apis_rules() {
+    let app = TestApp::spawn().await;
+    let svc = app.service("checkout").await;
+    person(&app, "Ada", "admin").await;
+    person(&app, "Rob", "responder").await;
+    let mut rob = Visitor::new(&app);
+    rob.sign_in("rob@example.com", PASSWORD).await;
+    assert_eq!(rob.get("/monitors/new").await.status, StatusCode::FORBIDDEN);
+
+    let mut ada = Visitor::new(&app);
+    ada.sign_in("ada@example.com", PASSWORD).await;
+    assert!(
+        ada.get("/monitors")
+            .await
+            .text
+            .contains("href=\"/monitors/new\"")
+    );
+    let form = ada.get(&format!("/monitors/new?service={svc}")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    for label in [
+        "for=\"type\"",
+        "for=\"name\"",
+        "for=\"target\"",
+        "for=\"interval_seconds\"",
+        "for=\"cron\"",
+    ] {
+        assert!(form.text.contains(label), "labelled control {label}");
+    }
+    assert!(
+        form.text
+            .contains(&format!("<option value=\"{svc}\" selected>"))
+    );
+    let csrf = form.csrf();
+
+    // The API's messages beside their fields; what was typed stays.
+    let bad = ada
+        .post(
+            "/monitors",
+            &[
+                ("csrf", &csrf),
+                ("type", "http"),
+                ("name", "API"),
+                ("service_id", &svc),
+                ("target", "ftp://x"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text
+            .contains("id=\"target-err\">Must be an http:// or https:// URL"),
+        "{}",
+        bad.text
+    );
+    assert!(bad.text.contains("value=\"ftp://x\""));
+    let bad = ada
+        .post(
+            "/monitors",
+            &[
+                ("csrf", &csrf),
+                ("type", "http"),
+                ("name", "API"),
+                ("service_id", &svc),
+                ("target", "http://127.0.0.1:9/"),
+                ("interval_seconds", "often"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text
+            .contains("id=\"interval_seconds-err\">Must be a whole number."),
+        "{}",
+        bad.text
+    );
+    let rob_csrf = rob.get("/monitors").await.csrf();
+    let refused = rob
+        .post(
+            "/monitors",
+            &[
+                ("csrf", &rob_csrf),
+                ("type", "http"),
+                ("name", "x"),
+                ("service_id", &svc),
+                ("target", "http://127.0.0.1:9/"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // Created: an HTTP check goes to its page; a heartbeat shows its ping URL once.
+    let ok = ada
+        .post(
+            "/monitors",
+            &[
+                ("csrf", &csrf),
+                ("type", "http"),
+                ("name", "API"),
+                ("service_id", &svc),
+                ("target", "http://127.0.0.1:9/"),
+                ("interval_seconds", "30"),
+                ("expected_status", "200, 204"),
+                ("body_contains", "ok"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let to = ok.location.unwrap();
+    assert!(to.ends_with("?done=created"), "{to}");
+    let page = ada.get(&to).await;
+    assert!(page.text.contains("Monitor created"));
+    let list = app.get("/api/v1/monitors").await.body;
+    let m = &list["monitors"][0];
+    assert_eq!(m["interval_seconds"], 30);
+    assert_eq!(m["config"]["expected_status"], json!([200, 204]));
+    assert_eq!(m["config"]["body_contains"], "ok");
+    let hb = ada
+        .post(
+            "/monitors",
+            &[
+                ("csrf", &csrf),
+                ("type", "heartbeat"),
+                ("name", "Nightly"),
+                ("service_id", &svc),
+                ("period_seconds", "3600"),
+            ],
+        )
+        .await;
+    assert_eq!(hb.status, StatusCode::OK, "{}", hb.text);
+    assert!(hb.text.contains("it is shown only once"), "{}", hb.text);
+    let at = hb.text.find("<code id=\"ping-url\">").unwrap() + "<code id=\"ping-url\">".len();
+    let url = &hb.text[at..at + hb.text[at..].find('<').unwrap()];
+    assert!(url.contains("/ping/"), "{url}");
+    let sent = app.client.get(url).send().await.unwrap();
+    assert_eq!(sent.status(), StatusCode::OK, "the shown URL pings");
+}
