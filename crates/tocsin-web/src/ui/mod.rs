@@ -65,8 +65,12 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/escalation-policies/new", get(policies::new_form))
         .route("/escalation-policies/{id}", get(policies::page))
-        .route("/schedules", get(schedules::list))
+        .route("/schedules", get(schedules::list).post(schedules::create))
+        .route("/schedules/new", get(schedules::new_form))
         .route("/schedules/{id}", get(schedules::page))
+        .route("/schedules/{id}/overrides", post(schedules::add_override))
+        .route("/schedules/{id}/feed", post(schedules::show_feed))
+        .route("/schedules/{id}/feed/revoke", post(schedules::revoke_feed))
         .route(
             "/ui/fragments/dashboard",
             get(incidents::dashboard_fragment),

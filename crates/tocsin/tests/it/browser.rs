@@ -331,3 +331,157 @@ async fn two_people_work_one_incident_live_in_chromium() {
     let _ = std::fs::remove_dir_all(&profiles);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_builds_a_schedule_and_overrides_it_from_the_timeline_in_chromium() {
+    let Some(driver_bin) = chromedriver().filter(|_| Path::new(CHROMIUM).exists()) else {
+        eprintln!(
+            "SKIPPED an_admin_builds_a_schedule_and_overrides_it_from_the_timeline_in_chromium: \
+             Chromium is not installed (apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let mut app = TestApp::spawn().await;
+    let ada = person(&app, "Ada", "admin").await;
+    let bob = person(&app, "Bob", "responder").await;
+    let driver = Driver::start(&driver_bin).await;
+    let profiles = temp_dir("chromium-schedules");
+    let c = browser(&driver, &profiles.join("ada"), false).await;
+    sign_in(&c, &app.url, "ada@example.com").await;
+
+    // The new pages, each at both widths.
+    for (path, shot) in [
+        ("/services/new", "service-new"),
+        ("/escalation-policies/new", "policy-new"),
+        ("/schedules/new", "schedule-new"),
+    ] {
+        c.goto(&format!("{}{path}", app.url)).await.expect(path);
+        both_widths(&c, shot).await;
+    }
+
+    // A daily rotation, Ada then Bob, from Monday 23 November 09:00 Paris time.
+    c.find(Locator::Id("name"))
+        .await
+        .expect("name")
+        .send_keys("Primary")
+        .await
+        .expect("type");
+    c.execute(
+        "document.getElementById('start_0').value = '2026-11-23T09:00';",
+        vec![],
+    )
+    .await
+    .expect("start");
+    for (id, value) in [
+        ("rotation_0", "daily"),
+        ("user_0_0", ada.as_str()),
+        ("user_0_1", bob.as_str()),
+    ] {
+        c.find(Locator::Id(id))
+            .await
+            .expect(id)
+            .select_by_value(value)
+            .await
+            .expect("choose");
+    }
+    c.find(Locator::Id("create-schedule"))
+        .await
+        .expect("create button")
+        .click()
+        .await
+        .expect("create");
+    wait_for_text(&c, ".notice", "Schedule created", Duration::from_secs(10)).await;
+    c.goto(&format!(
+        "{}{}",
+        app.url,
+        c.current_url().await.expect("url").path().to_owned() + "?week=2026-11-23"
+    ))
+    .await
+    .expect("the week");
+    wait_for_text(&c, "#timeline", "Bob", Duration::from_secs(5)).await;
+
+    // Thursday is Bob's day (the clock says Wednesday): choose his bar, and Ada covers the
+    // morning.
+    c.find(Locator::Css("#timeline a.seg.row4:not(.me)"))
+        .await
+        .expect("Bob's Thursday bar")
+        .click()
+        .await
+        .expect("choose the bar");
+    let start = c
+        .find(Locator::Id("o-start"))
+        .await
+        .expect("override start");
+    assert_eq!(
+        start.prop("value").await.expect("value").as_deref(),
+        Some("2026-11-26T09:00"),
+        "the bar filled in the form"
+    );
+    c.execute(
+        "document.getElementById('o-end').value = '2026-11-26T12:00';",
+        vec![],
+    )
+    .await
+    .expect("end");
+    c.find(Locator::Id("o-user"))
+        .await
+        .expect("who")
+        .select_by_value(&ada)
+        .await
+        .expect("Ada");
+    c.find(Locator::Id("add-override"))
+        .await
+        .expect("add override")
+        .click()
+        .await
+        .expect("add");
+    wait_for_text(&c, ".notice", "Override added", Duration::from_secs(10)).await;
+    wait_for_text(
+        &c,
+        "#overrides",
+        "Ada: Thu 26 Nov 09:00",
+        Duration::from_secs(5),
+    )
+    .await;
+    // In the timeline, Thursday until noon is now Ada's: her Wednesday shift runs on into the
+    // override as one bar (her bars are marked as hers).
+    let mine = c
+        .find_all(Locator::Css("#timeline a.seg.row4.me"))
+        .await
+        .expect("bars");
+    assert_eq!(mine.len(), 1, "one bar of Ada's on Thursday");
+    assert!(
+        mine[0]
+            .attr("class")
+            .await
+            .expect("class")
+            .unwrap_or_default()
+            .contains("gs-0 ge-24"),
+        "Ada until noon"
+    );
+    assert_eq!(
+        mine[0].text().await.expect("label"),
+        "Ada",
+        "the override's bar names her"
+    );
+    both_widths(&c, "schedule").await;
+    c.goto(&format!(
+        "{}{}?month=2026-11",
+        app.url,
+        c.current_url().await.expect("url").path()
+    ))
+    .await
+    .expect("month");
+    both_widths(&c, "schedule-month").await;
+    c.goto(&format!("{}/escalation-policies", app.url))
+        .await
+        .expect("policies");
+    both_widths(&c, "policies").await;
+
+    let errors = console_errors(&c).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    c.close().await.expect("close the browser");
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&profiles);
+    app.stop().await;
+}

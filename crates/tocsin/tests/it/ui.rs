@@ -1174,3 +1174,251 @@ async fn admins_build_escalation_policies_level_by_level() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn schedules_are_created_overridden_and_shared_from_the_ui() {
+    let mut app = TestApp::spawn().await;
+    let ada = person(&app, "Ada", "admin").await;
+    let bob = person(&app, "Bob", "responder").await;
+    person(&app, "Vic", "viewer").await;
+    let mut admin = Visitor::new(&app);
+    admin.sign_in("ada@example.com", PASSWORD).await;
+    let form = admin.get("/schedules/new").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.text);
+    assert!(
+        form.text.contains("value=\"Europe/Paris\""),
+        "the admin's zone by default"
+    );
+    let csrf = form.csrf();
+    let schedules = || async { app.get("/api/v1/schedules").await.body["schedules"].clone() };
+
+    // The core's errors, beside the field or the layer they concern; nothing written.
+    let base = |tz: &'static str, length: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("name", "Primary".into()),
+            ("time_zone", tz.into()),
+            ("layers", "1".into()),
+            ("start_0", "2026-11-23T09:00".into()),
+            ("rotation_0", "daily".into()),
+            ("length_0", length.into()),
+            ("user_0", ada.clone()),
+            ("user_0", String::new()),
+            ("user_0", bob.clone()),
+        ]
+    };
+    let send = |v: &mut Visitor, mut f: Vec<(&'static str, String)>, csrf: &str| {
+        f.push(("csrf", csrf.to_owned()));
+        let owned: Vec<(String, String)> = f.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let client = v.client.clone();
+        let url = format!("{}/schedules", v.url);
+        let cookie = v
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        async move {
+            let r = client
+                .post(url)
+                .header(COOKIE, cookie)
+                .form(&owned)
+                .send()
+                .await
+                .expect("POST");
+            (
+                r.status(),
+                r.headers()
+                    .get(LOCATION)
+                    .map(|l| l.to_str().unwrap().to_owned()),
+                r.text().await.unwrap(),
+            )
+        }
+    };
+    let (status, _, text) = send(&mut admin, base("Mars/Olympus", "1"), &csrf).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        text.contains("id=\"tz-err\">Is not a known IANA time zone"),
+        "{text}"
+    );
+    let (status, _, text) = send(&mut admin, base("Europe/Paris", "0"), &csrf).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        text.contains("id=\"layer-0-err\">Must be between 1 and"),
+        "{text}"
+    );
+    let (status, _, _) = send(&mut admin, base("Europe/Paris", "1"), "forged").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let mut responder = Visitor::new(&app);
+    responder.sign_in("bob@example.com", PASSWORD).await;
+    assert_eq!(
+        responder.get("/schedules/new").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let rcsrf = responder.get("/schedules").await.csrf();
+    let (status, _, _) = send(&mut responder, base("Europe/Paris", "1"), &rcsrf).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        schedules().await.as_array().unwrap().is_empty(),
+        "no partial write"
+    );
+
+    // Created: daily shifts from Monday 09:00 Paris, Ada then Bob (the blank slot is skipped).
+    let (status, to, text) = send(&mut admin, base("Europe/Paris", "1"), &csrf).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{text}");
+    let to = to.unwrap();
+    let id = to
+        .trim_start_matches("/schedules/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let spec = &schedules().await[0];
+    assert_eq!(spec["layers"][0]["users"], json!([ada, bob]));
+    assert_eq!(spec["layers"][0]["start"], "2026-11-23T08:00:00Z");
+    let page = admin.get(&format!("/schedules/{id}?week=2026-11-23")).await;
+    assert!(
+        page.text.contains("seg row1 gs-18 ge-48 me"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("seg row2 gs-18 ge-48\""),
+        "Bob's day, not mine"
+    );
+
+    // An override from the timeline: a bar's link fills in the form.
+    let bar = page
+        .text
+        .split("href=\"")
+        .find(|s| {
+            s.starts_with(&format!(
+                "/schedules/{id}?week=2026-11-23&#38;from=2026-11-24T09%3A00"
+            ))
+        })
+        .map(|s| s.split('"').next().unwrap().replace("&#38;", "&"))
+        .unwrap_or_else(|| panic!("a bar links to the override form: {}", page.text));
+    let prefilled = responder.get(&bar).await;
+    assert!(
+        prefilled.text.contains("value=\"2026-11-24T09:00\""),
+        "{}",
+        prefilled.text
+    );
+    assert!(prefilled.text.contains("value=\"2026-11-25T09:00\""));
+    let opath = format!("/schedules/{id}/overrides");
+    let bad = responder
+        .post(
+            &opath,
+            &[
+                ("csrf", &rcsrf),
+                ("week", "2026-11-23"),
+                ("user_id", &bob),
+                ("start", "2026-11-24T12:00"),
+                ("end", "2026-11-24T10:00"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text.contains("id=\"o-end-err\">Must be after start."),
+        "{}",
+        bad.text
+    );
+    assert_eq!(
+        responder
+            .post(
+                &opath,
+                &[
+                    ("week", "2026-11-23"),
+                    ("user_id", &bob),
+                    ("start", "2026-11-24T10:00"),
+                    ("end", "2026-11-24T12:00")
+                ]
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token"
+    );
+    let mut viewer = Visitor::new(&app);
+    viewer.sign_in("vic@example.com", PASSWORD).await;
+    let vcsrf = viewer.get("/schedules").await.csrf();
+    assert_eq!(
+        viewer
+            .post(
+                &opath,
+                &[
+                    ("csrf", &vcsrf),
+                    ("user_id", &bob),
+                    ("start", "2026-11-24T10:00"),
+                    ("end", "2026-11-24T12:00")
+                ]
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "viewers do not override"
+    );
+    // (The clock says Wednesday 25 November, 11:00 in Paris: an override in the past is
+    // dropped, so this one is on Thursday, Bob's day.)
+    let ok = responder
+        .post(
+            &opath,
+            &[
+                ("csrf", &rcsrf),
+                ("week", "2026-11-23"),
+                ("user_id", &ada),
+                ("start", "2026-11-26T10:00"),
+                ("end", "2026-11-26T12:00"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let page = responder.get(ok.location.as_deref().unwrap()).await;
+    assert!(page.text.contains("Override added"));
+    // Thursday: Bob 09:00–10:00, Ada 10:00–12:00, Bob again from 12:00.
+    assert!(
+        page.text.contains("seg row4 gs-18 ge-20 me\""),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("seg row4 gs-20 ge-24\""));
+    assert!(page.text.contains("seg row4 gs-24 ge-48 me\""));
+    assert!(page.text.contains("Ada: Thu 26 Nov 10:00"));
+
+    // The month view shows the same weeks.
+    let month = admin.get(&format!("/schedules/{id}?month=2026-11")).await;
+    assert_eq!(month.status, StatusCode::OK);
+    assert!(month.text.contains("November 2026") && month.text.contains("23 Nov – 29 Nov 2026"));
+
+    // The calendar link, shown on request, and revoked by an admin only.
+    let shown = responder
+        .post(&format!("/schedules/{id}/feed"), &[("csrf", &rcsrf)])
+        .await;
+    assert_eq!(shown.status, StatusCode::SEE_OTHER);
+    let page = responder.get(shown.location.as_deref().unwrap()).await;
+    let ics = page
+        .text
+        .split("id=\"ics-url\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the calendar link")
+        .to_owned();
+    assert!(ics.starts_with(&format!("{}/ics/", app.url)), "{ics}");
+    let feed = reqwest::get(&ics).await.unwrap();
+    assert_eq!(feed.status(), StatusCode::OK);
+    assert!(feed.text().await.unwrap().contains("BEGIN:VCALENDAR"));
+    let revoke = format!("/schedules/{id}/feed/revoke");
+    assert_eq!(
+        responder.post(&revoke, &[("csrf", &rcsrf)]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        admin.post(&revoke, &[("csrf", &csrf)]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        reqwest::get(&ics).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
