@@ -5,6 +5,7 @@
 //! the person's next one; when nobody is left to try, the incident escalates early.
 
 use crate::Clock;
+use crate::lease::{Lease, Ticket};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,9 +18,6 @@ use tocsin_store::*;
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
-/// How long a claimed notification stays with its sender (a send takes at most the channel's
-/// request timeout, 10 s by default).
-const SEND_LEASE: SignedDuration = SignedDuration::from_secs(60);
 /// Notifications claimed at a time (the store hands out high-urgency ones first).
 const NOTIFICATIONS_PER_BATCH_MAX: u32 = 256;
 /// Attempts recorded in one commit at most.
@@ -57,7 +55,8 @@ pub struct Dispatcher {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     channel: Arc<dyn Channel>,
-    node: String,
+    /// What claims are made with; a send starts only while the lease holds.
+    lease: Arc<Lease>,
     /// Where links in messages point.
     public_url: String,
     /// Signs each message's acknowledge link.
@@ -171,7 +170,7 @@ impl Dispatcher {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         channel: Arc<dyn Channel>,
-        node: String,
+        lease: Arc<Lease>,
         public_url: String,
         links: crate::links::LinkSigner,
         live: broadcast::Sender<crate::LiveEvent>,
@@ -180,7 +179,7 @@ impl Dispatcher {
             store,
             clock,
             channel,
-            node,
+            lease,
             public_url,
             links,
             live,
@@ -203,12 +202,13 @@ impl Dispatcher {
             // What the running loop has in flight is finished and recorded first.
             self.settled().await;
             let now = self.clock.now();
+            let ticket = self.lease.ticket();
             let due = self
                 .store
                 .claim_due_notifications(
-                    &self.node,
+                    &ticket.token,
                     now,
-                    now + SEND_LEASE,
+                    ticket.until,
                     NOTIFICATIONS_PER_BATCH_MAX,
                 )
                 .await?;
@@ -223,15 +223,17 @@ impl Dispatcher {
             for n in due {
                 let this = self.clone();
                 let slots = self.slots.clone();
+                let ticket = ticket.clone();
                 sends.spawn(async move {
                     let _slot = slots.acquire_owned().await;
-                    this.attempt(n).await
+                    this.attempt(n, &ticket).await
                 });
             }
             let mut done = Vec::new();
             while let Some(d) = sends.join_next().await {
                 match d {
-                    Ok(Ok(d)) => done.push(d),
+                    Ok(Ok(Some(d))) => done.push(d),
+                    Ok(Ok(None)) => {}
                     Ok(Err(e)) => {
                         tracing::error!(error = %e, "a delivery attempt failed; it is retried when its lease ends")
                     }
@@ -269,12 +271,13 @@ impl Dispatcher {
             // sees a claimed attempt that is not counted yet.
             let claiming = self.pass.lock().await;
             let now = self.clock.now();
+            let ticket = self.lease.ticket();
             let due = self
                 .store
                 .claim_due_notifications(
-                    &self.node,
+                    &ticket.token,
                     now,
-                    now + SEND_LEASE,
+                    ticket.until,
                     u32::try_from(free)
                         .unwrap_or(u32::MAX)
                         .min(NOTIFICATIONS_PER_BATCH_MAX),
@@ -316,12 +319,14 @@ impl Dispatcher {
                 };
                 let this = self.clone();
                 let done = done.clone();
+                let ticket = ticket.clone();
                 self.outstanding.send_modify(|n| *n += 1);
                 tokio::spawn(async move {
                     let _slot = slot;
                     let id = n.id.clone();
-                    let sent = match this.attempt(n).await {
-                        Ok(d) => done.send(d).await.is_ok(),
+                    let sent = match this.attempt(n, &ticket).await {
+                        Ok(Some(d)) => done.send(d).await.is_ok(),
+                        Ok(None) => false,
                         Err(e) => {
                             tracing::error!(notification = %id, error = %e, "a delivery attempt failed; it is retried when its lease ends");
                             false
@@ -457,13 +462,21 @@ impl Dispatcher {
         }
     }
 
-    /// One delivery attempt: budget, send, outcome; the record is the caller's.
-    async fn attempt(&self, n: DueNotification) -> Result<Done> {
+    /// One delivery attempt: budget, send, outcome; the record is the caller's. `None` when
+    /// the node's lease on it ran out before it could be sent (this node was paused or cut
+    /// off): whichever node claims it next sends it, and nothing is recorded here.
+    async fn attempt(&self, n: DueNotification, ticket: &Ticket) -> Result<Option<Done>> {
+        if !self.lease.holds(ticket) {
+            metrics::counter!("tocsin_sends_abandoned_total").increment(1);
+            tracing::warn!(notification = %n.id, "not sent: this node's lease on it ran out; whichever node looks next sends it");
+            self.lease.give_up(ticket).await?;
+            return Ok(None);
+        }
         let started = self.clock.now();
         let postpone = |at: Timestamp, reserved: bool| Done {
             completion: Completion {
                 id: n.id.clone(),
-                node: self.node.clone(),
+                node: ticket.token.clone(),
                 result: DeliveryResult::Postpone { at, reserved },
                 fallback: None,
                 at: started,
@@ -472,12 +485,12 @@ impl Dispatcher {
             nobody_left: false,
         };
         if let Err((at, reserved)) = self.budget(&n, started) {
-            return Ok(postpone(at, reserved));
+            return Ok(Some(postpone(at, reserved)));
         }
         let key = format!("{}:{}", n.contact_method.kind, n.contact_method.address);
         if !self.enter(&key) {
             // Too many sends to this destination are still waiting for an answer.
-            return Ok(postpone(started + BUSY_DESTINATION_WAIT, true));
+            return Ok(Some(postpone(started + BUSY_DESTINATION_WAIT, true)));
         }
         let result =
             match Destination::parse(n.contact_method.kind.as_str(), &n.contact_method.address) {
@@ -528,17 +541,17 @@ impl Dispatcher {
         } else {
             None
         };
-        Ok(Done {
+        Ok(Some(Done {
             nobody_left: give_up && fallback.is_none(),
             completion: Completion {
                 id: n.id.clone(),
-                node: self.node.clone(),
+                node: ticket.token.clone(),
                 result: outcome,
                 fallback,
                 at: now,
             },
             incident: n.incident.id.clone(),
-        })
+        }))
     }
 
     /// The person's next verified contact method not yet tried in this step.

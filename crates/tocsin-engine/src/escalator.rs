@@ -4,6 +4,7 @@
 //! rules, and records the step, the queued notifications and the timeline in one transaction.
 //! Its state lives in the database: a restart resumes exactly where it stopped.
 
+use crate::lease::{Lease, Ticket};
 use crate::{Clock, LiveEvent};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
@@ -14,8 +15,6 @@ use tocsin_core::{Urgency, UserId};
 use tocsin_store::*;
 use tokio::sync::{broadcast, watch};
 
-/// How long a claimed step stays with its node before another may take it over.
-const CLAIM_LEASE: SignedDuration = SignedDuration::from_secs(60);
 /// Steps claimed, planned and recorded (in one commit) at a time. The store hands out
 /// high-urgency steps first, so this bounds how long a new high-urgency step can wait behind
 /// low-urgency work already taken: one batch.
@@ -26,7 +25,8 @@ const IDLE_MAX: Duration = Duration::from_secs(1);
 pub struct Escalator {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    node: String,
+    /// What claims are made with (and fenced by).
+    lease: Arc<Lease>,
     /// One pass at a time on this node: when `run_due` returns, every step that was due when
     /// it was called has been taken, including one another pass had claimed.
     pass: tokio::sync::Mutex<()>,
@@ -37,13 +37,13 @@ impl Escalator {
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        node: String,
+        lease: Arc<Lease>,
         live: broadcast::Sender<LiveEvent>,
     ) -> Self {
         Self {
             store,
             clock,
-            node,
+            lease,
             pass: tokio::sync::Mutex::new(()),
             live,
         }
@@ -71,19 +71,25 @@ impl Escalator {
                 return Ok(done);
             }
             let now = self.clock.now();
+            let ticket = self.lease.ticket();
             let due = self
                 .store
-                .claim_due_escalations(&self.node, now, now + CLAIM_LEASE, STEPS_PER_BATCH_MAX)
+                .claim_due_escalations(&ticket.token, now, ticket.until, STEPS_PER_BATCH_MAX)
                 .await?;
             if due.is_empty() {
                 return Ok(done);
             }
-            done += self.batch(due, now).await?;
+            done += self.batch(due, &ticket, now).await?;
         }
     }
 
     /// Plans each claimed step, then records them all in one commit.
-    async fn batch(&self, due: Vec<DueEscalation>, now: Timestamp) -> Result<usize> {
+    async fn batch(
+        &self,
+        due: Vec<DueEscalation>,
+        ticket: &Ticket,
+        now: Timestamp,
+    ) -> Result<usize> {
         // Lookups shared by the batch: in a storm, most steps page the same people.
         let mut cache = Lookups::default();
         let mut steps = Vec::with_capacity(due.len());
@@ -92,7 +98,7 @@ impl Escalator {
             let lateness = now.duration_since(d.due_at).as_secs_f64().max(0.0);
             metrics::histogram!("tocsin_escalation_lateness_seconds").record(lateness);
             let id = d.incident.id.clone();
-            match self.plan(d, now, &mut cache).await {
+            match self.plan(d, &ticket.token, now, &mut cache).await {
                 Ok((step, nobody)) => {
                     steps.push(step);
                     stranded.push(nobody);
@@ -124,6 +130,7 @@ impl Escalator {
     async fn plan(
         &self,
         d: DueEscalation,
+        token: &str,
         now: Timestamp,
         cache: &mut Lookups,
     ) -> Result<(EscalationStep, bool)> {
@@ -131,7 +138,11 @@ impl Escalator {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(policy = %d.policy.id, error = %e, "stored escalation policy is invalid");
-                let step = self.exhausted(&d, "Escalation policy is invalid: escalation stopped");
+                let step = self.exhausted(
+                    &d,
+                    token,
+                    "Escalation policy is invalid: escalation stopped",
+                );
                 return Ok((step, false));
             }
         };
@@ -155,6 +166,7 @@ impl Escalator {
             // Nothing left: stop looking at this incident.
             let step = self.exhausted(
                 &d,
+                token,
                 "Escalation policy exhausted: the incident stays with the last level",
             );
             return Ok((step, false));
@@ -216,7 +228,7 @@ impl Escalator {
         let stranded = notifications.is_empty() && next_due.is_none();
         let step = EscalationStep {
             incident_id: d.incident.id.clone(),
-            node: self.node.clone(),
+            node: token.to_owned(),
             cursor,
             next_due,
             notifications,
@@ -226,10 +238,10 @@ impl Escalator {
     }
 
     /// A step that ends the escalation, keeping the cursor where it was.
-    fn exhausted(&self, d: &DueEscalation, message: &str) -> EscalationStep {
+    fn exhausted(&self, d: &DueEscalation, token: &str, message: &str) -> EscalationStep {
         EscalationStep {
             incident_id: d.incident.id.clone(),
-            node: self.node.clone(),
+            node: token.to_owned(),
             cursor: d.cursor.unwrap_or(StepCursor {
                 level: 0,
                 round: 0,

@@ -8,6 +8,7 @@ pub mod dispatcher;
 pub mod escalator;
 pub mod handoffs;
 pub mod ingest;
+pub mod lease;
 pub mod links;
 pub mod monitors;
 pub mod politeness;

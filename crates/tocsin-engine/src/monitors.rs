@@ -4,9 +4,9 @@
 //! target holds only its own slot, for at most its own timeout: claiming goes on as slots free.
 
 use crate::checks::{self, Clients};
+use crate::lease::{Lease, Ticket};
 use crate::politeness::Gates;
 use crate::{Clock, LiveEvent};
-use jiff::SignedDuration;
 use std::sync::Arc;
 use std::time::Duration;
 use tocsin_core::cadence::Politeness;
@@ -14,8 +14,6 @@ use tocsin_core::monitor::MonitorKind;
 use tocsin_store::*;
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc, watch};
 
-/// How long a claimed check stays with its node (checks time out within 60 s).
-const CHECK_LEASE: SignedDuration = SignedDuration::from_secs(90);
 /// Checks in flight at once.
 const CHECKS_IN_FLIGHT_MAX: usize = 256;
 /// Claimed at a time, and recorded in one commit at most.
@@ -26,7 +24,8 @@ const IDLE_MAX: Duration = Duration::from_secs(1);
 pub struct MonitorRunner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    node: String,
+    /// What claims are made with (renewed while checks run, however long they take).
+    lease: Arc<Lease>,
     clients: Clients,
     live: broadcast::Sender<LiveEvent>,
     slots: Arc<Semaphore>,
@@ -42,14 +41,14 @@ impl MonitorRunner {
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        node: String,
+        lease: Arc<Lease>,
         live: broadcast::Sender<LiveEvent>,
     ) -> Result<Self, reqwest::Error> {
         Ok(Self {
             gates: Arc::new(Gates::new(Politeness::default(), clock.clone())),
             store,
             clock,
-            node,
+            lease,
             clients: Clients::new()?,
             live,
             slots: Arc::new(Semaphore::new(CHECKS_IN_FLIGHT_MAX)),
@@ -91,7 +90,7 @@ impl MonitorRunner {
     }
 
     /// One check (none for a heartbeat: its deadline is looked at when recorded).
-    async fn check(&self, m: DueMonitor) -> CheckRecord {
+    async fn check(&self, m: DueMonitor, ticket: &Ticket) -> CheckRecord {
         let result = if m.kind == MonitorKind::Heartbeat {
             None
         } else {
@@ -99,7 +98,7 @@ impl MonitorRunner {
         };
         CheckRecord {
             monitor_id: m.id,
-            node: self.node.clone(),
+            node: ticket.token.clone(),
             due_at: m.due_at,
             result,
         }
@@ -128,9 +127,10 @@ impl MonitorRunner {
         loop {
             let _ = self.outstanding.subscribe().wait_for(|n| *n == 0).await;
             let now = self.clock.now();
+            let ticket = self.lease.ticket();
             let due = self
                 .store
-                .claim_due_monitors(&self.node, now, now + CHECK_LEASE, CHECKS_PER_BATCH_MAX)
+                .claim_due_monitors(&ticket.token, now, ticket.until, CHECKS_PER_BATCH_MAX)
                 .await?;
             if due.is_empty() {
                 return Ok(n);
@@ -139,7 +139,8 @@ impl MonitorRunner {
             let mut tasks = tokio::task::JoinSet::new();
             for m in due {
                 let this = self.clone();
-                tasks.spawn(async move { this.check(m).await });
+                let ticket = ticket.clone();
+                tasks.spawn(async move { this.check(m, &ticket).await });
             }
             let mut done = Vec::new();
             while let Some(r) = tasks.join_next().await {
@@ -209,12 +210,13 @@ impl MonitorRunner {
             let free = self.slots.available_permits() + 1;
             let claiming = self.pass.lock().await;
             let now = self.clock.now();
+            let ticket = self.lease.ticket();
             let due = self
                 .store
                 .claim_due_monitors(
-                    &self.node,
+                    &ticket.token,
                     now,
-                    now + CHECK_LEASE,
+                    ticket.until,
                     u32::try_from(free)
                         .unwrap_or(u32::MAX)
                         .min(CHECKS_PER_BATCH_MAX),
@@ -255,10 +257,11 @@ impl MonitorRunner {
                 };
                 let this = self.clone();
                 let done = done.clone();
+                let ticket = ticket.clone();
                 self.outstanding.send_modify(|n| *n += 1);
                 tokio::spawn(async move {
                     let _slot = slot;
-                    let record = this.check(m).await;
+                    let record = this.check(m, &ticket).await;
                     if done.send(record).await.is_err() {
                         this.outstanding.send_modify(|n| *n = n.saturating_sub(1));
                     }

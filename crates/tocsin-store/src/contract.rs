@@ -82,6 +82,7 @@ on_every_backend!(
     incidents_list_filters_by_urgency,
     heartbeats_take_pings_through_ingest_and_go_down_at_their_deadline,
     active_checks_open_after_n_failures_resolve_and_pause,
+    a_live_holder_renews_its_leases_and_a_late_writer_is_fenced_off,
 );
 
 pub(crate) struct TempDb {
@@ -1385,9 +1386,10 @@ async fn concurrent_triggers_of_one_alert_or_group_make_one_incident(nodes: &[Ar
 
 /// Several nodes claim due escalation steps and notifications at once: each is taken by one
 /// node, none is left behind, and a step recorded by its claimer queues its page once.
-async fn due_work_is_claimed_once_across_nodes(nodes: &[Arc<dyn Store>]) {
+/// A responder with an email contact method, on a one-level policy (5 minutes) of a service
+/// with an Events v2 integration.
+async fn paging_setup(s: &dyn Store) -> (User, ContactMethod, Integration) {
     use tocsin_core::contact::ContactType;
-    let s = nodes[0].as_ref();
     let alice = s
         .create_user(
             NewUser {
@@ -1456,6 +1458,12 @@ async fn due_work_is_claimed_once_across_nodes(nodes: &[Arc<dyn Store>]) {
         )
         .await
         .unwrap();
+    (alice, email, i)
+}
+
+async fn due_work_is_claimed_once_across_nodes(nodes: &[Arc<dyn Store>]) {
+    let s = nodes[0].as_ref();
+    let (alice, email, i) = paging_setup(s).await;
     const INCIDENTS: usize = 30;
     // Both lanes: a third of them high urgency.
     let evs = (0..INCIDENTS)
@@ -1846,5 +1854,131 @@ async fn active_checks_open_after_n_failures_resolve_and_pause(s: &dyn Store) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// Claims carry the claimer's token (node and lease epoch, `node.epoch`); the holder renews
+/// them while it lives; once they run out another token takes them, and the first holder's
+/// late writes change nothing.
+async fn a_live_holder_renews_its_leases_and_a_late_writer_is_fenced_off(s: &dyn Store) {
+    let (alice, email, i) = paging_setup(s).await;
+    ingest(
+        s,
+        &i,
+        vec![trigger("k", "down", Severity::Critical, None)],
+        t(1),
+    )
+    .await;
+    let ms = jiff::SignedDuration::from_millis;
+
+    // An escalation step: claimed by a.1 for 5 s, renewed at 4 s for 5 more.
+    let due = s
+        .claim_due_escalations("a.1", t(2), t(7), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    let incident = due[0].incident.id.clone();
+    assert!(
+        s.claim_due_escalations("b.1", t(6), t(11), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.renew_claims("a.1", t(6), t(11)).await.unwrap(), 1);
+    assert_eq!(
+        s.renew_claims("b.1", t(6), t(11)).await.unwrap(),
+        0,
+        "only the holder renews"
+    );
+    assert!(
+        s.claim_due_escalations("b.1", t(10), t(15), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "renewed: still a.1's"
+    );
+    // a.1 stops renewing (paused); its lease runs out and b.1 takes the step over.
+    assert_eq!(
+        s.renew_claims("a.1", t(12), t(17)).await.unwrap(),
+        0,
+        "a lease that ran out is not renewed"
+    );
+    assert_eq!(
+        s.claim_due_escalations("b.1", t(12), t(17), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let step = |token: &str| EscalationStep {
+        incident_id: incident.clone(),
+        node: token.into(),
+        cursor: StepCursor {
+            level: 0,
+            round: 0,
+            step: 0,
+        },
+        next_due: None,
+        notifications: vec![NewNotification {
+            user_id: alice.id.clone(),
+            contact_method_id: email.id.clone(),
+            due_at: t(12),
+            idempotency_key: format!("{incident}:0:{}:{}:0", alice.id, email.id),
+        }],
+        message: "level 1".into(),
+    };
+    assert!(
+        !s.record_escalation_step(step("a.1"), t(13)).await.unwrap(),
+        "the late writer is fenced off"
+    );
+    assert!(s.record_escalation_step(step("b.1"), t(13)).await.unwrap());
+    assert_eq!(s.list_notifications(&incident).await.unwrap().len(), 1);
+
+    // A notification: claimed by b.1 for 5 s; b.1 moves to epoch 2 (its lease lapsed) and
+    // gives up what epoch 1 held at once; b.2 takes it, and b.1's answer is ignored.
+    let n = s
+        .claim_due_notifications("b.1", t(14), t(19), 10)
+        .await
+        .unwrap();
+    assert_eq!(n.len(), 1);
+    assert!(
+        s.claim_due_notifications("b.2", t(15), t(20), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.renew_claims("b.1", t(15), t(15) - ms(1)).await.unwrap(),
+        1
+    );
+    let again = s
+        .claim_due_notifications("b.2", t(15), t(20), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "given up: taken at once");
+    assert_eq!(
+        again[0].idempotency_key, n[0].idempotency_key,
+        "same key: receivers dedupe"
+    );
+    let sent = |token: &str| Completion {
+        id: n[0].id.clone(),
+        node: token.into(),
+        result: DeliveryResult::Sent { provider_id: None },
+        fallback: None,
+        at: t(16),
+    };
+    s.complete_notifications(vec![sent("b.1")]).await.unwrap();
+    assert_eq!(
+        s.list_notifications(&incident).await.unwrap()[0].state,
+        "sending"
+    );
+    s.complete_notifications(vec![sent("b.2")]).await.unwrap();
+    let list = s.list_notifications(&incident).await.unwrap();
+    assert_eq!(list[0].state, "sent");
+    assert_eq!(list[0].attempts, 1, "one attempt recorded");
+    assert_eq!(
+        s.renew_claims("b.2", t(16), t(21)).await.unwrap(),
+        0,
+        "nothing left to hold"
     );
 }

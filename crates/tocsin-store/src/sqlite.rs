@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0015_status_page.sql"),
     include_str!("../migrations/sqlite/0016_monitor_rollups.sql"),
     include_str!("../migrations/sqlite/0017_call_repeats.sql"),
+    include_str!("../migrations/sqlite/0018_claim_renewal.sql"),
 ];
 #[path = "sqlite_monitors.rs"]
 mod monitors;
@@ -1660,6 +1661,23 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
                 .iter()
                 .map(|step| record_step(tx, step, now))
                 .collect()
+        })
+        .await
+    }
+
+    async fn renew_claims(&self, token: &str, now: Timestamp, until: Timestamp) -> Result<u64> {
+        let token = token.to_owned();
+        self.write(move |tx| {
+            let mut n = 0;
+            for sql in [
+                "UPDATE escalations SET claimed_until = ?3 WHERE claimed_by = ?1 AND claimed_until >= ?2",
+                "UPDATE notifications SET claimed_until = ?3
+                 WHERE state = 'sending' AND claimed_until >= ?2 AND claimed_by = ?1",
+                "UPDATE monitors SET claimed_until = ?3 WHERE claimed_by = ?1 AND claimed_until >= ?2",
+            ] {
+                n += tx.prepare_cached(sql)?.execute(params![token, ms(now), ms(until)])? as u64;
+            }
+            Ok(n)
         })
         .await
     }

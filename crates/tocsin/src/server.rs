@@ -147,10 +147,17 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         let task = crate::bridge::start(bus, live.clone(), node.clone(), stopped);
         (stop, task)
     });
-    let escalator = Arc::new(Escalator::new(
+    // Every claim this node makes carries its lease's token; the lease is renewed while the
+    // engine runs (lease.rs).
+    let lease = Arc::new(tocsin_engine::lease::Lease::new(
         store.clone(),
         clock.clone(),
         node.clone(),
+    ));
+    let escalator = Arc::new(Escalator::new(
+        store.clone(),
+        clock.clone(),
+        lease.clone(),
         live.clone(),
     ));
     let notifier = tocsin_notify::Notifier::new(config.notify.resolve(&config.data_dir)?)
@@ -164,7 +171,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         store.clone(),
         clock.clone(),
         channel.clone(),
-        node.clone(),
+        lease.clone(),
         url.clone(),
         links.clone(),
         live.clone(),
@@ -173,7 +180,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         tocsin_engine::monitors::MonitorRunner::new(
             store.clone(),
             clock.clone(),
-            node,
+            lease.clone(),
             live.clone(),
         )
         .context("building the monitors' HTTP clients")?
@@ -191,8 +198,10 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         let escalating = tokio::spawn(escalator.clone().run(live.subscribe(), stop_rx.clone()));
         let dispatching = tokio::spawn(dispatcher.clone().run(live.subscribe(), stop_rx.clone()));
         let checking = tokio::spawn(monitors.clone().run(live.subscribe(), stop_rx.clone()));
-        let handing_off = tokio::spawn(handoffs.clone().run(stop_rx));
+        let handing_off = tokio::spawn(handoffs.clone().run(stop_rx.clone()));
+        let renewing = tokio::spawn(lease.clone().run(stop_rx));
         tokio::spawn(async move {
+            let _ = renewing.await;
             let _ = escalating.await;
             let _ = dispatching.await;
             let _ = checking.await;
