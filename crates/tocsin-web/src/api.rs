@@ -670,6 +670,11 @@ pub async fn create_user(
     _: Require<Admin>,
     JsonBody(b): JsonBody<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
+    Ok((StatusCode::CREATED, Json(add_user(&s, b).await?)))
+}
+
+/// Creates a user with the API's rules; the web UI's people page calls it too.
+pub async fn add_user(s: &AppState, b: CreateUser) -> ApiResult<User> {
     let user_name = name("name", &b.name)?;
     let user_email = email(&b.email).map_err(|e| ApiError::field("email", e))?;
     let tz = time_zone(b.time_zone.as_deref().unwrap_or("UTC"))
@@ -686,8 +691,7 @@ pub async fn create_user(
             Some(h)
         }
     };
-    let user = s
-        .store
+    Ok(s.store
         .create_user(
             NewUser {
                 name: user_name,
@@ -698,8 +702,7 @@ pub async fn create_user(
             },
             s.clock.now(),
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(user)))
+        .await?)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -727,8 +730,12 @@ pub async fn create_team(
     _: Require<Admin>,
     JsonBody(b): JsonBody<CreateTeam>,
 ) -> ApiResult<(StatusCode, Json<Team>)> {
-    let team = s
-        .store
+    Ok((StatusCode::CREATED, Json(add_team(&s, b).await?)))
+}
+
+/// Creates a team with the API's rules; the web UI's teams page calls it too.
+pub async fn add_team(s: &AppState, b: CreateTeam) -> ApiResult<Team> {
+    Ok(s.store
         .create_team(
             NewTeam {
                 name: name("name", &b.name)?,
@@ -736,8 +743,7 @@ pub async fn create_team(
             },
             s.clock.now(),
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(team)))
+        .await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/teams/{id}", tag = "people", security(("bearer" = [])),
@@ -807,6 +813,13 @@ pub async fn create_token(
     _: Require<Admin>,
     JsonBody(b): JsonBody<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let (token, secret) = add_token(&s, b).await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
+}
+
+/// Creates an API token with the API's rules; returns it and its secret (shown once). The web
+/// UI's settings page calls it too.
+pub async fn add_token(s: &AppState, b: CreateToken) -> ApiResult<(ApiToken, String)> {
     let secret = new_token();
     let token = s
         .store
@@ -824,7 +837,7 @@ pub async fn create_token(
             StoreError::NotFound(_) => ApiError::field("user_id", "no such user"),
             other => other.into(),
         })?;
-    Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
+    Ok((token, secret))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "people", security(("bearer" = [])),

@@ -173,6 +173,18 @@ pub async fn create_contact_method(
     let user = UserId(id);
     may_manage(&auth, &user)?;
     let b: CreateContactMethod = json_body(body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(add_contact_method(&s, user, b).await?),
+    ))
+}
+
+/// Adds a contact method with the API's rules; the web UI's profile calls it too.
+pub async fn add_contact_method(
+    s: &AppState,
+    user: UserId,
+    b: CreateContactMethod,
+) -> ApiResult<ContactMethod> {
     let kind = ContactType::parse(b.kind.trim()).ok_or_else(|| {
         ApiError::field("type", format!("must be one of {}", ContactType::words()))
     })?;
@@ -193,8 +205,7 @@ pub async fn create_contact_method(
             format!("a user has at most {CONTACT_METHODS_PER_USER_MAX} contact methods"),
         ));
     }
-    let method = s
-        .store
+    Ok(s.store
         .create_contact_method(
             NewContactMethod {
                 user_id: user,
@@ -204,8 +215,7 @@ pub async fn create_contact_method(
             },
             s.clock.now(),
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(method)))
+        .await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/contact-methods", tag = "paging", security(("bearer" = [])),
@@ -248,6 +258,11 @@ pub async fn create_rule(
     let user = UserId(id);
     may_manage(&auth, &user)?;
     let b: CreateRule = json_body(body).await?;
+    Ok((StatusCode::CREATED, Json(add_rule(&s, user, b).await?)))
+}
+
+/// Adds a notification rule with the API's rules; the web UI's profile calls it too.
+pub async fn add_rule(s: &AppState, user: UserId, b: CreateRule) -> ApiResult<NotificationRule> {
     if b.delay_minutes > RULE_DELAY_MINUTES_MAX {
         return Err(ApiError::field(
             "delay_minutes",
@@ -281,8 +296,7 @@ pub async fn create_rule(
             format!("a user has at most {RULES_PER_USER_MAX} notification rules"),
         ));
     }
-    let rule = s
-        .store
+    Ok(s.store
         .create_notification_rule(
             NewNotificationRule {
                 user_id: user,
@@ -293,8 +307,7 @@ pub async fn create_rule(
             },
             s.clock.now(),
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(rule)))
+        .await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/notification-rules", tag = "paging", security(("bearer" = [])),
@@ -433,25 +446,32 @@ pub async fn send_code(
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let user = UserId(id);
     may_manage(&auth, &user)?;
+    let expires = send_code_to(&s, &user, &method).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"sent": true, "expires_at": expires})),
+    ))
+}
+
+/// Sends a verification code to a contact method; returns when the code stops working. The
+/// web UI's profile calls it too.
+pub async fn send_code_to(s: &AppState, user: &UserId, method: &str) -> ApiResult<jiff::Timestamp> {
     let mut raw = [0u8; 4];
     getrandom::fill(&mut raw).map_err(|e| ApiError::internal("random code", e))?;
     let code = format!("{:06}", u32::from_le_bytes(raw) % 1_000_000);
     let expires = s.clock.now() + VERIFY_CODE_VALIDITY;
     let m = s
         .store
-        .start_verification(&user, &method, &crate::auth::hash_secret(&code), expires)
+        .start_verification(user, method, &crate::auth::hash_secret(&code), expires)
         .await?;
     let key = format!("verify:{}:{}", m.id, expires.as_second());
     deliver(
-        &s,
+        s,
         &m,
-        side_message(&s, key, tocsin_notify::MessageKind::Verification { code }),
+        side_message(s, key, tocsin_notify::MessageKind::Verification { code }),
     )
     .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({"sent": true, "expires_at": expires})),
-    ))
+    Ok(expires)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -494,7 +514,16 @@ pub async fn send_test(
 ) -> ApiResult<Json<serde_json::Value>> {
     let user = UserId(id);
     may_manage(&auth, &user)?;
-    let m = s.store.get_contact_method(&user, &method).await?;
+    let provider_id = send_test_to(&s, &user, &method).await?;
+    Ok(Json(
+        serde_json::json!({"delivered": true, "provider_id": provider_id}),
+    ))
+}
+
+/// Sends a test message to a verified contact method; returns the provider's message id. The
+/// web UI's profile calls it too.
+pub async fn send_test_to(s: &AppState, user: &UserId, method: &str) -> ApiResult<Option<String>> {
+    let m = s.store.get_contact_method(user, method).await?;
     if !m.verified {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -503,13 +532,10 @@ pub async fn send_test(
         ));
     }
     let key = format!("test:{}:{}", m.id, s.clock.now().as_millisecond());
-    let provider_id = deliver(
-        &s,
+    deliver(
+        s,
         &m,
-        side_message(&s, key, tocsin_notify::MessageKind::Test),
+        side_message(s, key, tocsin_notify::MessageKind::Test),
     )
-    .await?;
-    Ok(Json(
-        serde_json::json!({"delivered": true, "provider_id": provider_id}),
-    ))
+    .await
 }

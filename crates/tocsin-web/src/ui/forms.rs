@@ -84,6 +84,8 @@ impl Errors {
     pub fn from_api(e: ApiError) -> Result<Self, UiError> {
         match e.status {
             StatusCode::FORBIDDEN => return Err(UiError::Forbidden(capital(&e.message))),
+            // A provider that refused a message: the person should read why.
+            StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE => {}
             s if s.is_server_error() => return Err(UiError::Internal),
             _ => {}
         }

@@ -10,6 +10,7 @@ mod forms;
 mod incidents;
 mod live;
 mod monitors;
+mod people;
 mod policies;
 mod schedules;
 mod services;
@@ -41,6 +42,21 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/account/password",
             get(session::password_form).post(session::change_password),
         )
+        .route("/account", get(people::account))
+        .route("/account/contact-methods", post(people::add_method))
+        .route(
+            "/account/contact-methods/{id}/send-code",
+            post(people::send_code),
+        )
+        .route("/account/contact-methods/{id}/verify", post(people::verify))
+        .route(
+            "/account/contact-methods/{id}/test",
+            post(people::send_test),
+        )
+        .route("/account/notification-rules", post(people::add_rule))
+        .route("/people", get(people::people).post(people::add_person))
+        .route("/teams", get(people::teams).post(people::add_team))
+        .route("/teams/{id}/members", post(people::add_member))
         .route("/incidents", get(incidents::list))
         .route("/incidents/{id}", get(incidents::page))
         .route("/incidents/{id}/acknowledge", post(incidents::acknowledge))

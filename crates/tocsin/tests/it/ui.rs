@@ -1422,3 +1422,331 @@ async fn schedules_are_created_overridden_and_shared_from_the_ui() {
     );
     app.stop().await;
 }
+
+/// A local webhook receiver: every JSON body posted to it, in order.
+async fn hook_sink() -> (std::sync::Arc<std::sync::Mutex<Vec<String>>>, String) {
+    let got: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (got, url)
+}
+
+/// A Twilio-shaped server that takes text messages: the body of each, in order.
+async fn twilio_sink() -> (std::sync::Arc<std::sync::Mutex<Vec<String>>>, String) {
+    let got: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/2010-04-01/Accounts/{sid}/Messages.json",
+        axum::routing::post(
+            move |axum::extract::Form(f): axum::extract::Form<
+                std::collections::HashMap<String, String>,
+            >| {
+                let keep = keep.clone();
+                async move {
+                    keep.lock()
+                        .unwrap()
+                        .push(f.get("Body").cloned().unwrap_or_default());
+                    (
+                        axum::http::StatusCode::CREATED,
+                        axum::Json(json!({"sid": "SM0001", "status": "queued"})),
+                    )
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (got, url)
+}
+
+#[tokio::test]
+async fn people_manage_their_contact_methods_and_rules_and_admins_their_people_and_teams() {
+    let (texts, twilio) = twilio_sink().await;
+    let mut app = TestApp::spawn_with(Options {
+        notify: tocsin::config::NotifySection {
+            twilio: Some(tocsin::config::TwilioSection {
+                base_url: Some(twilio),
+                account_sid: "AC0123".into(),
+                auth_token: "secret-token".into(),
+                from_number: "+15550000000".into(),
+                status_callback_base: None,
+            }),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    person(&app, "Ada", "admin").await;
+    let rob = person(&app, "Rob", "responder").await;
+    person(&app, "Vic", "viewer").await;
+    let (hooks, hook_url) = hook_sink().await;
+    let mut v = Visitor::new(&app);
+    v.sign_in("rob@example.com", PASSWORD).await;
+    let page = v.get("/account").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("Europe/Paris") && page.text.contains("No contact methods yet"));
+    let csrf = page.csrf();
+
+    // A contact method: the API's check of the address, beside the field.
+    let bad = v
+        .post(
+            "/account/contact-methods",
+            &[("csrf", &csrf), ("type", "email"), ("address", "nope")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains("id=\"cm-address-err\">"), "{}", bad.text);
+    assert!(bad.text.contains("value=\"nope\""));
+    assert_eq!(
+        v.post(
+            "/account/contact-methods",
+            &[("type", "webhook"), ("address", &hook_url)]
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token"
+    );
+    let mut vic = Visitor::new(&app);
+    vic.sign_in("vic@example.com", PASSWORD).await;
+    let vcsrf = vic.get("/account").await.csrf();
+    assert_eq!(
+        vic.post(
+            "/account/contact-methods",
+            &[
+                ("csrf", &vcsrf),
+                ("type", "webhook"),
+                ("address", &hook_url)
+            ]
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN,
+        "viewers are not paged"
+    );
+    let ok = v
+        .post(
+            "/account/contact-methods",
+            &[
+                ("csrf", &csrf),
+                ("type", "webhook"),
+                ("address", &hook_url),
+                ("label", "pager"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let methods = app
+        .get(&format!("/api/v1/users/{rob}/contact-methods"))
+        .await
+        .body["contact_methods"]
+        .clone();
+    let mid = methods[0]["id"].as_str().unwrap().to_owned();
+
+    // A webhook needs no code; a phone does: its code comes through the Twilio-shaped
+    // server, and a wrong one is refused with the store's words.
+    assert!(v.get("/account").await.text.contains(">verified<"));
+    let ok = v
+        .post(
+            "/account/contact-methods",
+            &[
+                ("csrf", &csrf),
+                ("type", "sms"),
+                ("address", "+33612345678"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let sms = app
+        .get(&format!("/api/v1/users/{rob}/contact-methods"))
+        .await
+        .body["contact_methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["type"] == "sms")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = v.get("/account").await;
+    assert!(page.text.contains(">not verified<"));
+    let sent = v
+        .post(
+            &format!("/account/contact-methods/{sms}/send-code"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.text);
+    let body = texts.lock().unwrap()[0].clone();
+    let code = body
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("a code in {body}"))
+        .to_owned();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let verify = format!("/account/contact-methods/{sms}/verify");
+    let bad = v.post(&verify, &[("csrf", &csrf), ("code", wrong)]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text.contains("class=\"error\" role=\"alert\">"),
+        "{}",
+        bad.text
+    );
+    let ok = v.post(&verify, &[("csrf", &csrf), ("code", &code)]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let page = v.get("/account").await;
+    assert!(!page.text.contains(">not verified<"), "{}", page.text);
+    let test = v
+        .post(
+            &format!("/account/contact-methods/{mid}/test"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(test.status, StatusCode::SEE_OTHER, "{}", test.text);
+    assert_eq!(hooks.lock().unwrap().len(), 1, "the test message arrived");
+
+    // A notification rule.
+    let bad = v
+        .post(
+            "/account/notification-rules",
+            &[
+                ("csrf", &csrf),
+                ("contact_method_id", &mid),
+                ("delay_minutes", "soon"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text
+            .contains("id=\"nr-delay-err\">Must be a whole number"),
+        "{}",
+        bad.text
+    );
+    let bad = v
+        .post(
+            "/account/notification-rules",
+            &[
+                ("csrf", &csrf),
+                ("contact_method_id", &mid),
+                ("delay_minutes", "5000"),
+            ],
+        )
+        .await;
+    assert!(
+        bad.text
+            .contains("id=\"nr-delay-err\">Must be from 0 to 1440."),
+        "{}",
+        bad.text
+    );
+    let ok = v
+        .post(
+            "/account/notification-rules",
+            &[
+                ("csrf", &csrf),
+                ("contact_method_id", &mid),
+                ("delay_minutes", "0"),
+                ("urgency", "high"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    assert!(v.get("/account").await.text.contains("At once: webhook"));
+
+    // People: everyone sees the list; only admins add, with the API's checks.
+    let people = v.get("/people").await;
+    assert!(people.text.contains("ada@example.com") && !people.text.contains("Add a person"));
+    assert_eq!(
+        v.post(
+            "/people",
+            &[
+                ("csrf", &csrf),
+                ("name", "Eve"),
+                ("email", "eve@example.com")
+            ]
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    let mut ada = Visitor::new(&app);
+    ada.sign_in("ada@example.com", PASSWORD).await;
+    let acsrf = ada.get("/people").await.csrf();
+    let bad = ada
+        .post(
+            "/people",
+            &[
+                ("csrf", &acsrf),
+                ("name", "Eve"),
+                ("email", "not-an-email"),
+                ("role", "responder"),
+                ("time_zone", "UTC"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains("id=\"p-email-err\">"), "{}", bad.text);
+    let ok = ada
+        .post(
+            "/people",
+            &[
+                ("csrf", &acsrf),
+                ("name", "Eve"),
+                ("email", "eve@example.com"),
+                ("role", "viewer"),
+                ("time_zone", "Asia/Tokyo"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let mut eve = Visitor::new(&app);
+    assert_eq!(
+        eve.sign_in("eve@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // Teams and their members.
+    let bad = ada.post("/teams", &[("csrf", &acsrf), ("name", " ")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains("id=\"t-name-err\">Must not be empty."));
+    assert_eq!(
+        v.post("/teams", &[("csrf", &csrf), ("name", "Payments")])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        ada.post("/teams", &[("csrf", &acsrf), ("name", "Payments")])
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    let team = app.get("/api/v1/teams").await.body["teams"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ok = ada
+        .post(
+            &format!("/teams/{team}/members"),
+            &[("csrf", &acsrf), ("user_id", &rob)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    assert!(v.get("/teams").await.text.contains("Members: Rob"));
+    app.stop().await;
+}
