@@ -68,8 +68,9 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         Some("monitors") => crate::bench_monitors::run_monitors(root, &args[1..]),
         Some("heartbeats") => crate::bench_monitors::run_heartbeats(root, &args[1..]),
         Some("oncall") => oncall(root),
+        Some("failover") => crate::bench_failover::run(root, &args[1..]),
         other => bail!(
-            "unknown benchmark {other:?}; available: ingest [--duration SECS], page-latency [--incidents N] [--no-storm | --storm-only], storm, timers [--steps N] [--delay-minutes M], dispatch [--notifications N], monitors [--monitors N] [--interval S], heartbeats [--pings N], oncall"
+            "unknown benchmark {other:?}; available: ingest [--duration SECS], page-latency [--incidents N] [--no-storm | --storm-only], storm, timers [--steps N] [--delay-minutes M], dispatch [--notifications N], monitors [--monitors N] [--interval S], heartbeats [--pings N], oncall, failover"
         ),
     }
 }
@@ -77,11 +78,19 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
 struct Options {
     /// Seconds of each throughput and latency phase.
     duration: u64,
+    /// `--database-url postgres://…`: Tocsin runs on this PostgreSQL server (a fresh database
+    /// per server start, made and dropped here); `--postgres`: on a throwaway one.
+    database_url: Option<String>,
+    postgres: bool,
 }
 
 impl Options {
     fn parse(args: &[String]) -> anyhow::Result<Self> {
-        let mut o = Options { duration: 10 };
+        let mut o = Options {
+            duration: 10,
+            database_url: None,
+            postgres: false,
+        };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let value = |v: Option<&String>| -> anyhow::Result<u64> {
@@ -94,12 +103,35 @@ impl Options {
                 s if s.starts_with("--duration=") => {
                     o.duration = value(Some(&s["--duration=".len()..].to_owned()))?;
                 }
-                other => bail!("unknown option {other:?}; usage: bench ingest [--duration SECS]"),
+                "--database-url" => {
+                    o.database_url = Some(
+                        it.next()
+                            .context("--database-url needs postgres://…")?
+                            .to_owned(),
+                    );
+                }
+                s if s.starts_with("--database-url=") => {
+                    o.database_url = Some(s["--database-url=".len()..].to_owned());
+                }
+                "--postgres" => o.postgres = true,
+                other => bail!(
+                    "unknown option {other:?}; usage: bench ingest [--duration SECS] [--database-url postgres://… | --postgres]"
+                ),
             }
         }
         ensure!(
             (2..=600).contains(&o.duration),
             "--duration must be between 2 and 600 seconds"
+        );
+        ensure!(
+            o.database_url
+                .as_deref()
+                .is_none_or(|u| u.starts_with("postgres://") || u.starts_with("postgresql://")),
+            "--database-url must be a postgres:// URL"
+        );
+        ensure!(
+            !(o.postgres && o.database_url.is_some()),
+            "give --database-url or --postgres, not both"
         );
         Ok(o)
     }
@@ -268,6 +300,19 @@ fn oncall(root: &Path) -> anyhow::Result<()> {
 
 fn ingest(root: &Path, opts: Options) -> anyhow::Result<()> {
     ensure_tools()?;
+    // On PostgreSQL: the server's URL, kept for every Tocsin started below.
+    let throwaway = if opts.postgres {
+        Some(crate::pg::TestPostgres::start()?)
+    } else {
+        None
+    };
+    if let Some(url) = throwaway
+        .as_ref()
+        .map(|p| p.url.clone())
+        .or(opts.database_url)
+    {
+        let _ = POSTGRES.set(url);
+    }
     let env = Env {
         tocsin_bin: release_binary(root)?,
         scripts: root.join("xtask/bench"),
@@ -284,7 +329,79 @@ fn ingest(root: &Path, opts: Options) -> anyhow::Result<()> {
     let am = measure(&env, Kind::Alertmanager)?;
     let tocsin = measure(&env, Kind::Tocsin)?;
     print!("{}", report(&env, &tocsin, &am));
+    if let Some(url) = POSTGRES.get() {
+        println!(
+            "Tocsin's store: PostgreSQL ({}) at {}, a fresh database per server start",
+            command_line(
+                "psql",
+                &["-X", "-A", "-t", "-c", "SHOW server_version", url.as_str()]
+            ),
+            redacted(url)
+        );
+    }
+    drop(throwaway);
     Ok(())
+}
+
+/// `bench ingest --database-url`/`--postgres`: the PostgreSQL server Tocsin runs on.
+static POSTGRES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// A URL without its password, for the report.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if url[s + 3..at].contains(':') => {
+            let colon = s + 3 + url[s + 3..at].find(':').unwrap_or(0);
+            format!("{}:[redacted]{}", &url[..colon], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `url` with its database name replaced by `db` (the query kept).
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
+    let host_end = base
+        .find("://")
+        .map(|s| s + 3)
+        .and_then(|s| base[s..].find('/').map(|p| s + p))
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{db}", &base[..host_end]);
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// A fresh database on the bench's PostgreSQL server, dropped with the server under test.
+struct BenchDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDatabase {
+    fn create(admin_url: &str, session: &str) -> anyhow::Result<BenchDatabase> {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos() % 1_000_000_000;
+        let name = format!("tocsin_bench_{session}_{}_{nanos}", std::process::id());
+        crate::chaos::psql(admin_url, &format!("CREATE DATABASE {name}"))?;
+        Ok(BenchDatabase {
+            admin_url: admin_url.to_owned(),
+            url: with_database(admin_url, &name),
+            name,
+        })
+    }
+}
+
+impl Drop for BenchDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = crate::chaos::psql(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
+            eprintln!("bench: dropping database {}: {e:#}", self.name);
+        }
+    }
 }
 
 // ---- tools ----
@@ -326,12 +443,16 @@ pub(crate) struct Server {
     events_key: String,
     webhook_key: String,
     limited_key: String,
+    /// On PostgreSQL (`bench ingest --database-url`/`--postgres`): its database.
+    database: Option<BenchDatabase>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // After the process: the database is dropped (forcing off any session left).
+        self.database.take();
     }
 }
 
@@ -342,6 +463,10 @@ impl Server {
         let name = format!("{}-{session}", kind.name());
         let log = env.work.path.join(format!("{name}.log"));
         let out = std::fs::File::create(&log)?;
+        let database = match (kind, POSTGRES.get()) {
+            (Kind::Tocsin, Some(url)) => Some(BenchDatabase::create(url, session)?),
+            _ => None,
+        };
         let mut cmd = match kind {
             Kind::Tocsin => {
                 let data = env.work.path.join(format!("{name}-data"));
@@ -351,6 +476,9 @@ impl Server {
                     .arg(addr.to_string())
                     .arg("--data-dir")
                     .arg(&data);
+                if let Some(db) = &database {
+                    c.arg("--database-url").arg(&db.url);
+                }
                 c
             }
             Kind::Alertmanager => {
@@ -386,6 +514,7 @@ impl Server {
             events_key: String::new(),
             webhook_key: String::new(),
             limited_key: String::new(),
+            database,
         };
         let ready = match kind {
             Kind::Tocsin => "/readyz",
@@ -430,10 +559,14 @@ impl Server {
 
     /// An admin token from the CLI, then a service with three integrations over the API.
     fn set_up_tocsin(&mut self, env: &Env, data: &Path) -> anyhow::Result<()> {
-        let out = Command::new(&env.tocsin_bin)
-            .args(["token", "create", "--name", "bench", "--role", "admin"])
+        let mut cmd = Command::new(&env.tocsin_bin);
+        cmd.args(["token", "create", "--name", "bench", "--role", "admin"])
             .arg("--data-dir")
-            .arg(data)
+            .arg(data);
+        if let Some(db) = &self.database {
+            cmd.arg("--database-url").arg(&db.url);
+        }
+        let out = cmd
             .env_remove("TOCSIN_CONFIG")
             .env_remove("TOCSIN_DATABASE_URL")
             .output()

@@ -7,9 +7,11 @@
 
 mod bench;
 mod bench_dispatch;
+mod bench_failover;
 mod bench_monitors;
 mod bench_page;
 mod bench_timers;
+mod chaos;
 mod pg;
 
 use anyhow::{Context, bail};
@@ -23,9 +25,10 @@ fn main() -> std::process::ExitCode {
         Some("bench") => bench::run(&root(), &args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         Some("pg") => pg::serve(),
+        Some("chaos") => chaos::run(&root(), &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--no-lint] | pg | bench ingest [--duration SECS] | bench page-latency [--incidents N] [--no-storm | --storm-only] | bench storm | bench timers [--steps N] [--delay-minutes M] | bench dispatch [--notifications N] | bench monitors [--monitors N] [--interval S] | bench heartbeats [--pings N] | bench oncall | fuzz [--cases N]"
+                "usage: cargo xtask test [--no-lint] | pg | chaos | bench ingest [--duration SECS] | bench page-latency [--incidents N] [--no-storm | --storm-only] | bench storm | bench timers [--steps N] [--delay-minutes M] | bench dispatch [--notifications N] | bench monitors [--monitors N] [--interval S] | bench heartbeats [--pings N] | bench oncall | bench failover | fuzz [--cases N]"
             );
             return std::process::ExitCode::from(2);
         }
@@ -130,6 +133,14 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             .env(TEST_DATABASE_URL_VAR, &postgres.url))?;
     }
     drop(postgres);
+    // The fault run (three nodes on one PostgreSQL; kills, a pause, a database restart) needs
+    // a release build and about four minutes: in CI (`CI=true`), and by hand with
+    // `cargo xtask chaos`.
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        chaos::run(&root(), &[])?;
+    } else {
+        eprintln!("xtask: the fault run (cargo xtask chaos) runs in CI only (CI=true)");
+    }
     // The public surface, walked by the shared smoke check against the binary just built.
     let smoke = root().join("../shared/checks/contract-smoke.sh");
     if smoke.exists() {

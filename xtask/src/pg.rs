@@ -139,6 +139,20 @@ impl TestPostgres {
         Ok(server)
     }
 
+    /// `pg_ctl restart -m fast` (for `cargo xtask chaos`): every session is ended, the server
+    /// comes back on the same port; returns once it accepts connections again.
+    pub fn restart(&self) -> anyhow::Result<()> {
+        crate::run(
+            as_postgres(&self.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .arg("-l")
+                .arg(self.dir.join("server.log"))
+                .args(["-m", "fast", "-w", "-t", "60", "restart"])
+                .stdout(std::process::Stdio::null()),
+        )
+    }
+
     fn stop(&mut self) -> anyhow::Result<()> {
         if !self.running {
             return Ok(());
