@@ -10,6 +10,7 @@ use super::{Entry, insert_timeline, ms, new_id, opt_ts, ts, word};
 use crate::*;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
+use std::collections::{HashMap, HashSet};
 use tocsin_core::status::{ComponentFacts, PublicStage};
 use tocsin_core::*;
 
@@ -198,52 +199,99 @@ async fn components(c: &mut PgConnection) -> Result<Vec<StatusComponent>> {
     .collect()
 }
 
+/// Every component with its facts at `now`, in a fixed number of queries however many there are
+/// (the public page is read by every visitor, most of all during an outage).
 pub(super) async fn component_views(
     c: &mut PgConnection,
     now: Timestamp,
 ) -> Result<Vec<ComponentView>> {
-    let mut out = Vec::new();
-    for comp in components(c).await? {
-        let mut facts = ComponentFacts::default();
-        let (service, since) = match (&comp.service_id, &comp.monitor_id) {
+    let comps = components(c).await?;
+    let service_ids: Vec<&str> = comps
+        .iter()
+        .filter_map(|x| x.service_id.as_deref())
+        .collect();
+    let monitor_ids: Vec<&str> = comps
+        .iter()
+        .filter_map(|x| x.monitor_id.as_deref())
+        .collect();
+    let mut monitors: HashMap<String, Monitor> = HashMap::new();
+    for r in sqlx::query(concat!(
+        "SELECT ",
+        super::monitors::monitor_cols!(),
+        " FROM monitors WHERE id = ANY($1)"
+    ))
+    .bind(&monitor_ids)
+    .fetch_all(&mut *c)
+    .await?
+    {
+        let m = super::monitors::monitor_row(&r, now)?;
+        monitors.insert(m.id.clone(), m);
+    }
+    // The services the components stand for: their own, or their monitor's.
+    let mut services: Vec<&str> = service_ids.clone();
+    services.extend(monitors.values().map(|m| m.service_id.as_str()));
+    let created: HashMap<String, i64> =
+        sqlx::query_as("SELECT id, created_at FROM services WHERE id = ANY($1)")
+            .bind(&services)
+            .fetch_all(&mut *c)
+            .await?
+            .into_iter()
+            .collect();
+    let mut open: HashMap<String, ComponentFacts> = HashMap::new();
+    for r in sqlx::query(
+        "SELECT service_id, urgency, status, COUNT(*) FROM incidents
+         WHERE service_id = ANY($1) AND status IN ('triggered', 'acknowledged')
+         GROUP BY service_id, urgency, status",
+    )
+    .bind(&service_ids)
+    .fetch_all(&mut *c)
+    .await?
+    {
+        let (s, u, st, n): (String, String, String, i64) =
+            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        let f = open.entry(s).or_default();
+        match (u.as_str(), st.as_str()) {
+            ("high", "triggered") => f.high_triggered += n,
+            ("high", _) => f.high_acknowledged += n,
+            _ => f.low_open += n,
+        }
+    }
+    let in_maintenance: HashSet<String> = sqlx::query_scalar(
+        "SELECT DISTINCT m.service_id FROM maintenance_services m
+         JOIN maintenance_windows w ON w.id = m.window_id
+         WHERE m.service_id = ANY($1) AND w.starts_at <= $2 AND w.ends_at > $2",
+    )
+    .bind(&services)
+    .bind(ms(now))
+    .fetch_all(&mut *c)
+    .await?
+    .into_iter()
+    .collect();
+    let mut out = Vec::with_capacity(comps.len());
+    for comp in comps {
+        let (mut facts, service, since) = match (&comp.service_id, &comp.monitor_id) {
             (Some(s), _) => {
-                let since: i64 =
-                    sqlx::query_scalar("SELECT created_at FROM services WHERE id = $1")
-                        .bind(s)
-                        .fetch_one(&mut *c)
-                        .await?;
-                (s.clone(), ts(since))
+                let since = created.get(s).ok_or(StoreError::NotFound("service"))?;
+                (
+                    open.get(s).copied().unwrap_or_default(),
+                    s.clone(),
+                    ts(*since),
+                )
             }
             (None, Some(m)) => {
-                let monitor = super::monitors::load_monitor(c, m, now).await?;
-                facts.monitor_down = monitor.status == "down";
-                (monitor.service_id.0, monitor.created_at)
+                let monitor = monitors.get(m).ok_or(StoreError::NotFound("monitor"))?;
+                let facts = ComponentFacts {
+                    monitor_down: monitor.status == "down",
+                    ..ComponentFacts::default()
+                };
+                (facts, monitor.service_id.0.clone(), monitor.created_at)
             }
             (None, None) => {
                 return Err(StoreError::Backend("a component reflects nothing".into()));
             }
         };
-        if comp.service_id.is_some() {
-            let rows = sqlx::query(
-                "SELECT urgency, status, COUNT(*) FROM incidents
-                 WHERE service_id = $1 AND status IN ('triggered', 'acknowledged')
-                 GROUP BY urgency, status",
-            )
-            .bind(&service)
-            .fetch_all(&mut *c)
-            .await?;
-            for r in rows {
-                let (u, s, n): (String, String, i64) =
-                    (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-                let n = u32::try_from(n).unwrap_or(u32::MAX);
-                match (u.as_str(), s.as_str()) {
-                    ("high", "triggered") => facts.high_triggered += n,
-                    ("high", _) => facts.high_acknowledged += n,
-                    _ => facts.low_open += n,
-                }
-            }
-        }
-        facts.in_maintenance = hold_until(c, &service, now).await?.is_some();
+        facts.in_maintenance = in_maintenance.contains(&service);
         out.push(ComponentView {
             component: comp,
             facts,
