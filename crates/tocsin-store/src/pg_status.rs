@@ -73,19 +73,77 @@ pub(super) async fn hold_for_maintenance(
     Ok(())
 }
 
-/// After a window was removed: the first steps of open incidents on its services that are
-/// still held (never started, due later) are due at once, or when another window ends.
-async fn release(c: &mut PgConnection, services: &[String], now: Timestamp) -> Result<()> {
+/// Holds an automatic escalation step that fell due while its incident's service is in
+/// maintenance until the window ends, and says so on the timeline: true when held. Any step
+/// is held, not only the first (an incident opened before the window escalates into it). A
+/// person's explicit escalation or reassignment is not held: someone asked for it.
+pub(super) async fn hold_step_for_maintenance(
+    c: &mut PgConnection,
+    incident_id: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT i.service_id, e.manual_level IS NOT NULL OR e.reassign_to IS NOT NULL
+         FROM escalations e JOIN incidents i ON i.id = e.incident_id WHERE e.incident_id = $1",
+    )
+    .bind(incident_id)
+    .fetch_one(&mut *c)
+    .await?;
+    let service_id: String = row.try_get(0)?;
+    let asked: bool = row.try_get(1)?;
+    if asked {
+        return Ok(false);
+    }
+    let Some((until, title)) = hold_until(c, &service_id, now).await? else {
+        return Ok(false);
+    };
+    sqlx::query(
+        "UPDATE escalations SET due_at = $2, claimed_by = NULL, claimed_until = NULL
+         WHERE incident_id = $1",
+    )
+    .bind(incident_id)
+    .bind(ms(until))
+    .execute(&mut *c)
+    .await?;
+    insert_timeline(
+        c,
+        Entry {
+            incident_id: Some(incident_id),
+            service_id: &service_id,
+            at: now,
+            kind: "maintenance",
+            actor: &Actor::system(),
+            channel: Channel::System,
+            message: &format!(
+                "Not escalating: the service is in maintenance ({title}) until {until}; the \
+                 next step pages then if the incident is still open"
+            ),
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// After a window ending at `ends` was removed: the steps of open incidents on its services
+/// that it held (a first step never started, or any step due at its end) are due at once, or
+/// when another window ends.
+async fn release(
+    c: &mut PgConnection,
+    services: &[String],
+    ends: Timestamp,
+    now: Timestamp,
+) -> Result<()> {
     for service in services {
         let due = hold_until(c, service, now).await?.map_or(now, |(t, _)| t);
         sqlx::query(
             "UPDATE escalations SET due_at = $3
-             WHERE level IS NULL AND due_at > $2 AND incident_id IN (
+             WHERE (level IS NULL OR due_at = $4) AND due_at > $2 AND incident_id IN (
                SELECT id FROM incidents WHERE service_id = $1 AND status = 'triggered')",
         )
         .bind(service)
         .bind(ms(now))
         .bind(ms(due))
+        .bind(ms(ends))
         .execute(&mut *c)
         .await?;
     }
@@ -593,7 +651,7 @@ pub(super) async fn delete_window(c: &mut PgConnection, id: &str, now: Timestamp
         return Err(StoreError::NotFound("maintenance window"));
     }
     let services: Vec<String> = w.service_ids.into_iter().map(|s| s.0).collect();
-    release(c, &services, now).await
+    release(c, &services, w.ends_at, now).await
 }
 
 const SUBSCRIBER_COLS: &str = "id, kind, address, confirmed_at, created_at";

@@ -466,6 +466,10 @@ async fn record_step(c: &mut PgConnection, step: &EscalationStep, now: Timestamp
     if !held {
         return Ok(false);
     }
+    // A service in maintenance pages nobody: the step waits for the window's end.
+    if status::hold_step_for_maintenance(c, id, now).await? {
+        return Ok(false);
+    }
     sqlx::query(
         "UPDATE escalations SET level = $2, round = $3, step = $4, due_at = $5,
            claimed_by = NULL, claimed_until = NULL, manual_level = NULL, reassign_to = NULL

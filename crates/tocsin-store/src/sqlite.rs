@@ -350,6 +350,10 @@ fn record_step(tx: &Transaction<'_>, step: &EscalationStep, now: Timestamp) -> R
     if !held {
         return Ok(false);
     }
+    // A service in maintenance pages nobody: the step waits for the window's end.
+    if status::hold_step_for_maintenance(tx, id, now)? {
+        return Ok(false);
+    }
     tx.prepare_cached(
         "UPDATE escalations SET level = ?2, round = ?3, step = ?4, due_at = ?5,
            claimed_by = NULL, claimed_until = NULL, manual_level = NULL, reassign_to = NULL

@@ -62,17 +62,67 @@ pub(super) fn hold_for_maintenance(
     Ok(())
 }
 
-/// After a window was removed: the first steps of open incidents on its services that are
-/// still held (never started, due later) are due at once, or when another window ends.
-fn release(tx: &Transaction<'_>, services: &[String], now: Timestamp) -> Result<()> {
+/// Holds an automatic escalation step that fell due while its incident's service is in
+/// maintenance until the window ends, and says so on the timeline: true when held. Any step
+/// is held, not only the first (an incident opened before the window escalates into it). A
+/// person's explicit escalation or reassignment is not held: someone asked for it.
+pub(super) fn hold_step_for_maintenance(
+    tx: &Transaction<'_>,
+    incident_id: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    let (service_id, asked): (String, bool) = tx
+        .prepare_cached(
+            "SELECT i.service_id, e.manual_level IS NOT NULL OR e.reassign_to IS NOT NULL
+             FROM escalations e JOIN incidents i ON i.id = e.incident_id WHERE e.incident_id = ?1",
+        )?
+        .query_row([incident_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if asked {
+        return Ok(false);
+    }
+    let Some((until, title)) = hold_until(tx, &service_id, now)? else {
+        return Ok(false);
+    };
+    tx.prepare_cached(
+        "UPDATE escalations SET due_at = ?2, claimed_by = NULL, claimed_until = NULL
+         WHERE incident_id = ?1",
+    )?
+    .execute(params![incident_id, ms(until)])?;
+    insert_timeline(
+        tx,
+        Entry {
+            incident_id: Some(incident_id),
+            service_id: &service_id,
+            at: now,
+            kind: "maintenance",
+            actor: &Actor::system(),
+            channel: Channel::System,
+            message: &format!(
+                "Not escalating: the service is in maintenance ({title}) until {until}; the \
+                 next step pages then if the incident is still open"
+            ),
+        },
+    )?;
+    Ok(true)
+}
+
+/// After a window ending at `ends` was removed: the steps of open incidents on its services
+/// that it held (a first step never started, or any step due at its end) are due at once, or
+/// when another window ends.
+fn release(
+    tx: &Transaction<'_>,
+    services: &[String],
+    ends: Timestamp,
+    now: Timestamp,
+) -> Result<()> {
     for service in services {
         let due = hold_until(tx, service, now)?.map_or(now, |(t, _)| t);
         tx.prepare_cached(
             "UPDATE escalations SET due_at = ?3
-             WHERE level IS NULL AND due_at > ?2 AND incident_id IN (
+             WHERE (level IS NULL OR due_at = ?4) AND due_at > ?2 AND incident_id IN (
                SELECT id FROM incidents WHERE service_id = ?1 AND status = 'triggered')",
         )?
-        .execute(params![service, ms(now), ms(due)])?;
+        .execute(params![service, ms(now), ms(due), ms(ends)])?;
     }
     Ok(())
 }
@@ -447,7 +497,7 @@ pub(super) fn delete_window(tx: &Transaction<'_>, id: &str, now: Timestamp) -> R
     let w = load_window(tx, id)?;
     tx.execute("DELETE FROM maintenance_windows WHERE id = ?1", [id])?;
     let services: Vec<String> = w.service_ids.into_iter().map(|s| s.0).collect();
-    release(tx, &services, now)
+    release(tx, &services, w.ends_at, now)
 }
 
 const SUBSCRIBER_COLS: &str = "id, kind, address, confirmed_at, created_at";

@@ -9,6 +9,7 @@ mod crash;
 mod delivery;
 mod escalation;
 mod ingest;
+mod maintenance;
 mod monitors;
 mod paging;
 mod peers;
