@@ -420,7 +420,34 @@ async fn deliver(
     m: &ContactMethod,
     msg: tocsin_notify::Message,
 ) -> ApiResult<Option<String>> {
-    let to = tocsin_notify::Destination::parse(m.kind.as_str(), &m.address)
+    deliver_to(s, m.kind, &m.address, msg).await
+}
+
+/// Sends a test message to an address that is nobody's contact method: an admin checking
+/// the configured email or SMS provider (the web UI's settings page).
+pub async fn send_test_to_address(
+    s: &AppState,
+    kind: &str,
+    address: &str,
+) -> ApiResult<Option<String>> {
+    let kind = ContactType::parse(kind.trim()).ok_or_else(|| {
+        ApiError::field("type", format!("must be one of {}", ContactType::words()))
+    })?;
+    let address = kind
+        .parse_address(address)
+        .map_err(|e| ApiError::field("address", e))?;
+    let key = format!("settings-test:{}", s.clock.now().as_millisecond());
+    let msg = side_message(s, key, tocsin_notify::MessageKind::Test);
+    deliver_to(s, kind, &address, msg).await
+}
+
+async fn deliver_to(
+    s: &AppState,
+    kind: ContactType,
+    address: &str,
+    msg: tocsin_notify::Message,
+) -> ApiResult<Option<String>> {
+    let to = tocsin_notify::Destination::parse(kind.as_str(), address)
         .map_err(|e| ApiError::field("address", e.to_string()))?;
     s.channel
         .send(&to, &msg)
@@ -430,7 +457,7 @@ async fn deliver(
             let mut err = ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "delivery_failed",
-                format!("the {} could not be delivered: {}", m.kind, e.reason()),
+                format!("the {kind} could not be delivered: {}", e.reason()),
             );
             err.retry_after_secs = e.retry_after().map(|d| d.as_secs().max(1));
             err

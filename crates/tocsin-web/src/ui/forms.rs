@@ -63,8 +63,9 @@ impl Posted {
 pub struct Errors {
     pub general: Option<String>,
     fields: BTreeMap<String, String>,
-    /// A conflict with what is stored (409) rather than a bad value (400).
-    conflict: bool,
+    /// The answer's status when not 400 (a conflict with what is stored, a provider that
+    /// refused).
+    status: Option<StatusCode>,
 }
 
 impl Errors {
@@ -90,7 +91,8 @@ impl Errors {
             _ => {}
         }
         let mut out = Self {
-            conflict: e.status == StatusCode::CONFLICT,
+            status: Some(e.status)
+                .filter(|s| *s != StatusCode::BAD_REQUEST && *s != StatusCode::NOT_FOUND),
             ..Self::default()
         };
         if e.fields.is_empty() {
@@ -123,11 +125,7 @@ impl Errors {
 
     /// The status of the page that shows the form again with these errors.
     pub fn status(&self) -> StatusCode {
-        if self.conflict {
-            StatusCode::CONFLICT
-        } else {
-            StatusCode::BAD_REQUEST
-        }
+        self.status.unwrap_or(StatusCode::BAD_REQUEST)
     }
 
     /// The form's page, shown again with these errors.

@@ -15,6 +15,7 @@ mod policies;
 mod schedules;
 mod services;
 mod session;
+mod settings;
 
 pub use assets::{css_url, icon_url};
 pub use error::UiError;
@@ -57,6 +58,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/people", get(people::people).post(people::add_person))
         .route("/teams", get(people::teams).post(people::add_team))
         .route("/teams/{id}/members", post(people::add_member))
+        .route("/settings", get(settings::page))
+        .route("/settings/tokens", post(settings::create_token))
+        .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
+        .route("/settings/test", post(settings::send_test))
         .route("/incidents", get(incidents::list))
         .route("/incidents/{id}", get(incidents::page))
         .route("/incidents/{id}/acknowledge", post(incidents::acknowledge))
@@ -149,6 +154,8 @@ pub struct Chrome {
 pub struct ChromeUser {
     pub name: String,
     pub csrf: String,
+    /// Admins see the Settings entry.
+    pub admin: bool,
 }
 
 impl Chrome {
@@ -159,6 +166,7 @@ impl Chrome {
             user: user.map(|s| ChromeUser {
                 name: s.user.name.clone(),
                 csrf: s.csrf.clone(),
+                admin: s.can(tocsin_core::Role::Admin),
             }),
             css: assets::css_url(),
             js: assets::js_url(),

@@ -1750,3 +1750,127 @@ async fn people_manage_their_contact_methods_and_rules_and_admins_their_people_a
     assert!(v.get("/teams").await.text.contains("Members: Rob"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn admins_manage_api_tokens_and_test_providers_in_settings() {
+    let mut app = TestApp::spawn().await;
+    person(&app, "Ada", "admin").await;
+    person(&app, "Rob", "responder").await;
+    let (hooks, hook_url) = hook_sink().await;
+    let mut rob = Visitor::new(&app);
+    rob.sign_in("rob@example.com", PASSWORD).await;
+    let page = rob.get("/settings").await;
+    assert_eq!(
+        page.status,
+        StatusCode::FORBIDDEN,
+        "a responder cannot reach admin pages"
+    );
+    assert!(page.text.contains("needs the admin role"));
+    let rcsrf = rob.get("/").await.csrf();
+    assert!(!rob.get("/").await.text.contains("href=\"/settings\""));
+    assert_eq!(
+        rob.post(
+            "/settings/tokens",
+            &[("csrf", &rcsrf), ("name", "mine"), ("role", "admin")]
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+
+    let mut ada = Visitor::new(&app);
+    ada.sign_in("ada@example.com", PASSWORD).await;
+    let page = ada.get("/settings").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.csrf();
+    let bad = ada
+        .post(
+            "/settings/tokens",
+            &[("csrf", &csrf), ("name", ""), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text.contains("id=\"tk-name-err\">Must not be empty."),
+        "{}",
+        bad.text
+    );
+    assert_eq!(
+        ada.post("/settings/tokens", &[("name", "ci"), ("role", "viewer")])
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token"
+    );
+    let made = ada
+        .post(
+            "/settings/tokens",
+            &[("csrf", &csrf), ("name", "ci"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.text);
+    let secret = made
+        .text
+        .split("id=\"token-secret\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the secret, shown once")
+        .to_owned();
+    let r = app
+        .call("GET", "/api/v1/services", Some(&secret), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "the new token works");
+    let again = ada.get("/settings").await;
+    assert!(!again.text.contains(&secret), "never shown again");
+    let tokens = app.get("/api/v1/tokens").await.body["tokens"].clone();
+    let id = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ci")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gone = ada
+        .post(&format!("/settings/tokens/{id}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    let r = app
+        .call("GET", "/api/v1/services", Some(&secret), None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "revoked");
+
+    // A test message through a provider, to any address.
+    let bad = ada
+        .post(
+            "/settings/test",
+            &[("csrf", &csrf), ("type", "email"), ("address", "nope")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains("id=\"ts-address-err\">"), "{}", bad.text);
+    let ok = ada
+        .post(
+            "/settings/test",
+            &[("csrf", &csrf), ("type", "webhook"), ("address", &hook_url)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert!(ok.text.contains("Test message sent"));
+    assert_eq!(hooks.lock().unwrap().len(), 1);
+    // No SMS provider here: the reason is shown, not an error page.
+    let no = ada
+        .post(
+            "/settings/test",
+            &[
+                ("csrf", &csrf),
+                ("type", "sms"),
+                ("address", "+33612345678"),
+            ],
+        )
+        .await;
+    assert_eq!(no.status, StatusCode::BAD_GATEWAY, "{}", no.text);
+    assert!(no.text.contains("could not be delivered"), "{}", no.text);
+    app.stop().await;
+}
