@@ -473,10 +473,16 @@ async fn an_admin_builds_a_schedule_and_overrides_it_from_the_timeline_in_chromi
     .await
     .expect("month");
     both_widths(&c, "schedule-month").await;
-    c.goto(&format!("{}/escalation-policies", app.url))
-        .await
-        .expect("policies");
-    both_widths(&c, "policies").await;
+    for (path, shot) in [
+        ("/escalation-policies", "policies"),
+        ("/account", "account"),
+        ("/people", "people"),
+        ("/teams", "teams"),
+        ("/settings", "settings"),
+    ] {
+        c.goto(&format!("{}{path}", app.url)).await.expect(path);
+        both_widths(&c, shot).await;
+    }
 
     let errors = console_errors(&c).await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
