@@ -71,6 +71,7 @@ on_every_backend_with_nodes!(
 
 on_every_backend!(
     an_alert_lives_through_trigger_repeat_acknowledge_resolve,
+    a_service_is_edited_and_keeps_its_integrations,
     dedup_scope_is_the_integration,
     alerts_of_one_group_share_an_incident,
     humans_acknowledge_and_resolve_and_resolving_closes_alerts,
@@ -1981,4 +1982,48 @@ async fn a_live_holder_renews_its_leases_and_a_late_writer_is_fenced_off(s: &dyn
         0,
         "nothing left to hold"
     );
+}
+
+async fn a_service_is_edited_and_keeps_its_integrations(s: &dyn Store) {
+    let integ = service_with_integration(s, IntegrationType::EventsV2).await;
+    let fields = |name: &str| NewService {
+        name: name.into(),
+        description: "cards".into(),
+        team_id: None,
+        escalation_policy_id: None,
+        ack_timeout_minutes: None,
+    };
+    let other = s.create_service(fields("taken"), t(0)).await.unwrap();
+    let svc = s
+        .update_service(&integ.service_id, fields("payments"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (svc.name.as_str(), svc.description.as_str()),
+        ("payments", "cards")
+    );
+    assert_eq!(
+        s.get_service(&integ.service_id).await.unwrap().name,
+        "payments"
+    );
+    assert_eq!(
+        s.list_integrations(&integ.service_id).await.unwrap().len(),
+        1
+    );
+    assert!(matches!(
+        s.update_service(&integ.service_id, fields(&other.name))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut bad = fields("payments");
+    bad.escalation_policy_id = Some("nope".into());
+    assert!(matches!(
+        s.update_service(&integ.service_id, bad).await,
+        Err(StoreError::Invalid { .. })
+    ));
+    assert!(matches!(
+        s.update_service(&ServiceId("missing".into()), fields("x"))
+            .await,
+        Err(StoreError::NotFound("service"))
+    ));
 }

@@ -132,6 +132,9 @@ pub trait Store: Send + Sync + 'static {
     async fn create_service(&self, service: NewService, now: Timestamp) -> Result<Service>;
     async fn get_service(&self, id: &ServiceId) -> Result<Service>;
     async fn list_services(&self) -> Result<Vec<Service>>;
+    /// Replaces a service's name, description, team, escalation policy and acknowledgement
+    /// timeout (checked as on creation); its integrations and incidents stay.
+    async fn update_service(&self, id: &ServiceId, service: NewService) -> Result<Service>;
     async fn create_integration(
         &self,
         integration: NewIntegration,

@@ -1643,6 +1643,54 @@ impl Store for PgStore {
         })
     }
 
+    async fn update_service(&self, id: &ServiceId, s: NewService) -> Result<Service> {
+        transaction!(self, |c| {
+            if let Some(t) = &s.team_id {
+                load_team(c, t.as_str()).await?;
+            }
+            if let Some(p) = &s.escalation_policy_id {
+                let exists: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM escalation_policies WHERE id = $1)",
+                )
+                .bind(p)
+                .fetch_one(&mut *c)
+                .await?;
+                if !exists {
+                    return Err(StoreError::Invalid {
+                        field: "escalation_policy_id".into(),
+                        message: "names no existing escalation policy".into(),
+                    });
+                }
+            }
+            let changed = sqlx::query(
+                "UPDATE services SET name = $2, description = $3, team_id = $4,
+                   escalation_policy_id = $5, ack_timeout_minutes = $6 WHERE id = $1",
+            )
+            .bind(id.as_str())
+            .bind(&s.name)
+            .bind(&s.description)
+            .bind(s.team_id.as_ref().map(TeamId::as_str))
+            .bind(&s.escalation_policy_id)
+            .bind(s.ack_timeout_minutes.map(i64::from))
+            .execute(&mut *c)
+            .await
+            .map_err(|e| conflict_as(e, "a service with this name already exists"))?
+            .rows_affected();
+            if changed == 0 {
+                return Err(StoreError::NotFound("service"));
+            }
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                service_cols!(),
+                " FROM services WHERE id = $1"
+            ))
+            .bind(id.as_str())
+            .fetch_one(&mut *c)
+            .await?;
+            service_row(&row)
+        })
+    }
+
     async fn get_service(&self, id: &ServiceId) -> Result<Service> {
         let row = sqlx::query(concat!(
             "SELECT ",

@@ -1333,6 +1333,51 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn update_service(&self, id: &ServiceId, s: NewService) -> Result<Service> {
+        let id = id.0.clone();
+        self.write(move |tx| {
+            if let Some(t) = &s.team_id {
+                load_team(tx, t.as_str())?;
+            }
+            if let Some(p) = &s.escalation_policy_id {
+                let exists: bool = tx.query_row(
+                    "SELECT COUNT(*) > 0 FROM escalation_policies WHERE id = ?1",
+                    [p],
+                    |r| r.get(0),
+                )?;
+                if !exists {
+                    return Err(StoreError::Invalid {
+                        field: "escalation_policy_id".into(),
+                        message: "names no existing escalation policy".into(),
+                    });
+                }
+            }
+            let changed = tx
+                .execute(
+                    "UPDATE services SET name = ?2, description = ?3, team_id = ?4,
+                       escalation_policy_id = ?5, ack_timeout_minutes = ?6 WHERE id = ?1",
+                    params![
+                        id,
+                        s.name,
+                        s.description,
+                        s.team_id.map(|t| t.0),
+                        s.escalation_policy_id,
+                        s.ack_timeout_minutes
+                    ],
+                )
+                .map_err(|e| conflict_as(e, "a service with this name already exists"))?;
+            if changed == 0 {
+                return Err(StoreError::NotFound("service"));
+            }
+            Ok(tx.query_row(
+                &format!("SELECT {SERVICE_COLS} FROM services WHERE id = ?1"),
+                [id],
+                service_row,
+            )?)
+        })
+        .await
+    }
+
     async fn get_service(&self, id: &ServiceId) -> Result<Service> {
         let id = id.0.clone();
         self.read(move |c| {

@@ -140,38 +140,52 @@ pub async fn create_service(
 
 /// Creates a service with the API's rules; the web UI's form calls it too.
 pub async fn add_service(s: &AppState, b: CreateService) -> ApiResult<Service> {
-    let policy_id = b.escalation_policy_id.filter(|t| !t.is_empty());
     s.store
-        .create_service(
-            NewService {
-                name: name("name", &b.name)?,
-                description: description(b.description)?,
-                team_id: b.team_id.filter(|t| !t.is_empty()).map(TeamId),
-                ack_timeout_minutes: match b.ack_timeout_minutes {
-                    // Without a policy there is nobody to page again: refuse rather than ignore.
-                    Some(_) if policy_id.is_none() => {
-                        return Err(ApiError::field(
-                            "ack_timeout_minutes",
-                            "needs an escalation_policy_id: without one nobody is paged again",
-                        ));
-                    }
-                    Some(m) if !(1..=ACK_TIMEOUT_MINUTES_MAX).contains(&m) => {
-                        return Err(ApiError::field(
-                            "ack_timeout_minutes",
-                            format!("must be from 1 to {ACK_TIMEOUT_MINUTES_MAX}"),
-                        ));
-                    }
-                    m => m,
-                },
-                escalation_policy_id: policy_id,
-            },
-            s.clock.now(),
-        )
+        .create_service(service_fields(b)?, s.clock.now())
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => ApiError::field("team_id", "no such team"),
-            other => other.into(),
-        })
+        .map_err(service_error)
+}
+
+/// Replaces a service's settings with the same rules as creation (the web UI's edit form).
+pub async fn edit_service(s: &AppState, id: &ServiceId, b: CreateService) -> ApiResult<Service> {
+    s.store
+        .update_service(id, service_fields(b)?)
+        .await
+        .map_err(service_error)
+}
+
+fn service_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound("team") => ApiError::field("team_id", "no such team"),
+        other => other.into(),
+    }
+}
+
+/// A service's fields, checked.
+fn service_fields(b: CreateService) -> ApiResult<NewService> {
+    let policy_id = b.escalation_policy_id.filter(|t| !t.is_empty());
+    Ok(NewService {
+        name: name("name", &b.name)?,
+        description: description(b.description)?,
+        team_id: b.team_id.filter(|t| !t.is_empty()).map(TeamId),
+        ack_timeout_minutes: match b.ack_timeout_minutes {
+            // Without a policy there is nobody to page again: refuse rather than ignore.
+            Some(_) if policy_id.is_none() => {
+                return Err(ApiError::field(
+                    "ack_timeout_minutes",
+                    "needs an escalation_policy_id: without one nobody is paged again",
+                ));
+            }
+            Some(m) if !(1..=ACK_TIMEOUT_MINUTES_MAX).contains(&m) => {
+                return Err(ApiError::field(
+                    "ack_timeout_minutes",
+                    format!("must be from 1 to {ACK_TIMEOUT_MINUTES_MAX}"),
+                ));
+            }
+            m => m,
+        },
+        escalation_policy_id: policy_id,
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/services/{id}", tag = "services", security(("bearer" = [])),

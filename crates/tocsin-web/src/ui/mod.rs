@@ -73,6 +73,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/services/new", get(services::new_form))
         .route("/services/{id}", get(services::page))
         .route(
+            "/services/{id}/edit",
+            get(services::edit_form).post(services::update),
+        )
+        .route(
             "/services/{id}/integrations",
             post(services::add_integration),
         )

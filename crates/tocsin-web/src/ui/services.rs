@@ -205,6 +205,7 @@ pub async fn page(
 ) -> Result<Response, UiError> {
     let notice = match q.ok().and_then(|Query(q)| q.done).as_deref() {
         Some("created") => Some("Service created. Add an integration to send it events."),
+        Some("saved") => Some("Service saved."),
         Some("integration") => Some("Integration added: its key and examples are below."),
         Some("deleted") => Some("Integration deleted: its key no longer works."),
         _ => None,
@@ -318,6 +319,8 @@ struct ServiceValues {
 struct ServiceForm {
     chrome: Chrome,
     csrf: String,
+    /// The service being edited, or `None` for a new one.
+    editing: Option<String>,
     v: ServiceValues,
     policies: Vec<(String, String)>,
     teams: Vec<(String, String)>,
@@ -327,6 +330,7 @@ struct ServiceForm {
 async fn service_form(
     s: &AppState,
     me: &Signed,
+    editing: Option<String>,
     v: ServiceValues,
     errors: Errors,
 ) -> Result<Response, UiError> {
@@ -345,8 +349,17 @@ async fn service_form(
         .map(|t| (t.id.0, t.name))
         .collect();
     let page = ServiceForm {
-        chrome: Chrome::new("New service", "services", Some(me)),
+        chrome: Chrome::new(
+            if editing.is_some() {
+                "Edit service"
+            } else {
+                "New service"
+            },
+            "services",
+            Some(me),
+        ),
         csrf: me.csrf.clone(),
+        editing,
         v,
         policies,
         teams,
@@ -362,7 +375,7 @@ async fn service_form(
 
 pub async fn new_form(State(s): State<Arc<AppState>>, me: Signed) -> Result<Response, UiError> {
     me.require(Role::Admin)?;
-    service_form(&s, &me, ServiceValues::default(), Errors::none()).await
+    service_form(&s, &me, None, ServiceValues::default(), Errors::none()).await
 }
 
 /// The fields the new-service form shows, by the API's names.
@@ -380,7 +393,48 @@ pub async fn create(
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, UiError> {
-    let f = Posted::checked(&me, &headers, form)?;
+    save(&s, me, &headers, None, form).await
+}
+
+pub async fn edit_form(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    me.require(Role::Admin)?;
+    let svc = s.store.get_service(&ServiceId(id.clone())).await?;
+    let v = ServiceValues {
+        name: svc.name,
+        description: svc.description,
+        policy: svc.escalation_policy_id.unwrap_or_default(),
+        team: svc.team_id.map(|t| t.0).unwrap_or_default(),
+        ack_timeout: svc
+            .ack_timeout_minutes
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+    };
+    service_form(&s, &me, Some(id), v, Errors::none()).await
+}
+
+pub async fn update(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, UiError> {
+    save(&s, me, &headers, Some(id), form).await
+}
+
+/// Creates a service (`editing` is `None`) or replaces one's settings.
+async fn save(
+    s: &AppState,
+    me: Signed,
+    headers: &HeaderMap,
+    editing: Option<String>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, UiError> {
+    let f = Posted::checked(&me, headers, form)?;
     me.require(Role::Admin)?;
     let v = ServiceValues {
         name: f.get("name").to_owned(),
@@ -395,7 +449,7 @@ pub async fn create(
             Ok(m) => Some(m),
             Err(_) => {
                 let e = Errors::field("ack_timeout_minutes", "must be a whole number of minutes");
-                return service_form(&s, &me, v, e).await;
+                return service_form(s, &me, editing, v, e).await;
             }
         },
     };
@@ -410,14 +464,23 @@ pub async fn create(
         tracing::error!(error = %e, "the service form no longer fits the API's body");
         UiError::Internal
     })?;
-    match crate::api::add_service(&s, b).await {
+    let saved = match &editing {
+        None => crate::api::add_service(s, b).await,
+        Some(id) => crate::api::edit_service(s, &ServiceId(id.clone()), b).await,
+    };
+    match saved {
         Ok(svc) => {
-            tracing::info!(service = %svc.id, user = %me.user.id, "service created in the web UI");
-            Ok(Redirect::to(&format!("/services/{}?done=created", svc.id)).into_response())
+            let done = if editing.is_some() {
+                "saved"
+            } else {
+                "created"
+            };
+            tracing::info!(service = %svc.id, user = %me.user.id, "service {done} in the web UI");
+            Ok(Redirect::to(&format!("/services/{}?done={done}", svc.id)).into_response())
         }
         Err(e) => {
             let errors = Errors::from_api(e)?.keep_only(&SERVICE_FIELDS);
-            service_form(&s, &me, v, errors).await
+            service_form(s, &me, editing, v, errors).await
         }
     }
 }

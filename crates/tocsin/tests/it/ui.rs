@@ -1874,3 +1874,103 @@ async fn admins_manage_api_tokens_and_test_providers_in_settings() {
     assert!(no.text.contains("could not be delivered"), "{}", no.text);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn admins_edit_a_service_with_the_rules_of_creation() {
+    let mut app = TestApp::spawn().await;
+    person(&app, "Ada", "admin").await;
+    person(&app, "Rob", "responder").await;
+    let service = app.service("payments").await;
+    app.service("checkout").await;
+    let key = app.integration(&service, "events_v2").await;
+    let first = app.get("/api/v1/users").await.body["users"][0]["id"].clone();
+    let policy = app
+        .post(
+            "/api/v1/escalation-policies",
+            json!({"name": "Day", "levels": [{"delay_minutes": 10,
+                   "targets": [{"type": "user", "id": first}]}]}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ada = Visitor::new(&app);
+    ada.sign_in("ada@example.com", PASSWORD).await;
+    let path = format!("/services/{service}/edit");
+    let form = ada.get(&path).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.text);
+    assert!(form.text.contains("value=\"payments\"") && form.text.contains("Save service"));
+    let csrf = form.csrf();
+
+    let taken = ada
+        .post(&path, &[("csrf", &csrf), ("name", "checkout")])
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.text);
+    assert!(
+        taken
+            .text
+            .contains("A service with this name already exists.")
+    );
+    let bad = ada
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("name", "payments"),
+                ("ack_timeout_minutes", "2000"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text
+            .contains("id=\"ack-err\">Needs an escalation_policy_id"),
+        "{}",
+        bad.text
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/services/{service}")).await.body["name"],
+        "payments",
+        "no partial write"
+    );
+    assert_eq!(
+        ada.post(&path, &[("name", "payments v2")]).await.status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token"
+    );
+    let mut rob = Visitor::new(&app);
+    rob.sign_in("rob@example.com", PASSWORD).await;
+    assert_eq!(rob.get(&path).await.status, StatusCode::FORBIDDEN);
+    let rcsrf = rob.get("/services").await.csrf();
+    assert_eq!(
+        rob.post(&path, &[("csrf", &rcsrf), ("name", "mine")])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    let ok = ada
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("name", "payments v2"),
+                ("description", "Cards"),
+                ("escalation_policy_id", &policy),
+                ("ack_timeout_minutes", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let svc = app.get(&format!("/api/v1/services/{service}")).await.body;
+    assert_eq!(svc["name"], "payments v2");
+    assert_eq!(svc["escalation_policy_id"], policy.as_str());
+    assert_eq!(svc["ack_timeout_minutes"], 30);
+    let page = ada.get(ok.location.as_deref().unwrap()).await;
+    assert!(
+        page.text.contains("Service saved.") && page.text.contains(&key),
+        "integrations stay"
+    );
+    app.stop().await;
+}
