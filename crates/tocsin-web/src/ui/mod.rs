@@ -55,6 +55,8 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(people::send_test),
         )
         .route("/account/notification-rules", post(people::add_rule))
+        .route("/account/feed", post(people::show_feed))
+        .route("/account/feed/revoke", post(people::revoke_feed))
         .route("/people", get(people::people).post(people::add_person))
         .route("/teams", get(people::teams).post(people::add_team))
         .route("/teams/{id}/members", post(people::add_member))

@@ -82,6 +82,8 @@ struct AccountPage {
     kinds: Vec<&'static str>,
     f: ProfileForms,
     errors: Errors,
+    /// Your shifts as a calendar feed, when asked for.
+    feed_url: Option<String>,
 }
 
 async fn account_page(
@@ -90,6 +92,17 @@ async fn account_page(
     notice: Option<String>,
     f: ProfileForms,
     errors: Errors,
+) -> Result<Response, UiError> {
+    account_page_with(s, me, notice, f, errors, None).await
+}
+
+async fn account_page_with(
+    s: &AppState,
+    me: &Signed,
+    notice: Option<String>,
+    f: ProfileForms,
+    errors: Errors,
+    feed_url: Option<String>,
 ) -> Result<Response, UiError> {
     let stored = s.store.list_contact_methods(&me.user.id).await?;
     let method_name = |id: &str| {
@@ -133,6 +146,7 @@ async fn account_page(
         kinds: ContactType::ALL.iter().map(|k| k.as_str()).collect(),
         f,
         errors,
+        feed_url,
     };
     let resp = html(&page)?;
     Ok(if page.errors.is_empty() {
@@ -147,13 +161,33 @@ pub async fn account(
     me: Signed,
     q: Result<Query<DoneQuery>, QueryRejection>,
 ) -> Result<Response, UiError> {
-    let notice = done(q).map(|d| {
+    let done = done(q);
+    if done.as_deref() == Some("feed") {
+        // Your shifts as a calendar: the store makes the link the first time it is asked for.
+        let fresh = crate::auth::new_link_secret();
+        let token = s
+            .store
+            .feed_token("user", &me.user.id.0, &fresh, s.clock.now())
+            .await?;
+        let url = format!("{}/ics/{token}.ics", s.config.public_url);
+        return account_page_with(
+            &s,
+            &me,
+            None,
+            ProfileForms::default(),
+            Errors::none(),
+            Some(url),
+        )
+        .await;
+    }
+    let notice = done.map(|d| {
         match d.as_str() {
             "method" => "Contact method added. Send it a code to verify it.",
             "code" => "Code sent. Type it below within 10 minutes.",
             "verified" => "Verified: this contact method can now page you.",
             "test" => "Test message sent.",
             "rule" => "Notification rule added.",
+            "feed-revoked" => "Calendar link revoked: the old link no longer works.",
             _ => "Done.",
         }
         .to_owned()
@@ -558,4 +592,27 @@ pub async fn add_member(
             teams_page(&s, &me, None, String::new(), e).await
         }
     }
+}
+
+// ---- your calendar feed ----
+
+pub async fn show_feed(
+    me: Signed,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, UiError> {
+    Posted::checked(&me, &headers, form)?;
+    Ok(Redirect::to("/account?done=feed#feed").into_response())
+}
+
+pub async fn revoke_feed(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, UiError> {
+    Posted::checked(&me, &headers, form)?;
+    s.store.revoke_feed("user", &me.user.id.0).await?;
+    tracing::info!(user = %me.user.id, "personal calendar link revoked in the web UI");
+    Ok(Redirect::to("/account?done=feed-revoked#feed").into_response())
 }

@@ -1667,6 +1667,29 @@ async fn people_manage_their_contact_methods_and_rules_and_admins_their_people_a
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
     assert!(v.get("/account").await.text.contains("At once: webhook"));
 
+    // Your shifts as a calendar: shown on request, revoked by you.
+    assert_eq!(
+        v.post("/account/feed", &[("csrf", "forged")]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let shown = v.post("/account/feed", &[("csrf", &csrf)]).await;
+    assert_eq!(shown.status, StatusCode::SEE_OTHER);
+    let page = v.get(shown.location.as_deref().unwrap()).await;
+    let ics = page
+        .text
+        .split("id=\"feed-url\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the calendar link")
+        .to_owned();
+    assert_eq!(reqwest::get(&ics).await.unwrap().status(), StatusCode::OK);
+    let revoked = v.post("/account/feed/revoke", &[("csrf", &csrf)]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        reqwest::get(&ics).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+
     // People: everyone sees the list; only admins add, with the API's checks.
     let people = v.get("/people").await;
     assert!(people.text.contains("ada@example.com") && !people.text.contains("Add a person"));
