@@ -424,6 +424,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<RollupPoint>>;
     /// Pauses (no checks, no alerts) or resumes a monitor.
     async fn pause_monitor(&self, id: &str, paused: bool, now: Timestamp) -> Result<Monitor>;
+    /// Changes a monitor's name, cadence, thresholds or heartbeat schedule.
+    async fn update_monitor(
+        &self,
+        id: &str,
+        changes: MonitorChanges,
+        now: Timestamp,
+    ) -> Result<Monitor>;
     /// Deletes a monitor with its results and roll-ups, resolving its open incident.
     async fn delete_monitor(&self, id: &str, now: Timestamp) -> Result<()>;
     // ---- Status page and maintenance windows (a backend mirrors this block as a unit) ----

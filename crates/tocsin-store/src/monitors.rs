@@ -139,3 +139,88 @@ pub struct CheckOutcome {
     /// certificate in its warning window opens a `warning`, low-urgency alert).
     pub severity: Option<Severity>,
 }
+
+/// What `update_monitor` changes (`None`: unchanged). Checked at the edge like a new monitor.
+#[derive(Clone, Debug, Default)]
+pub struct MonitorChanges {
+    pub name: Option<String>,
+    /// Active checks only.
+    pub interval_seconds: Option<u32>,
+    pub retry_interval_seconds: Option<u32>,
+    pub failures_before_alert: Option<u32>,
+    pub successes_before_resolve: Option<u32>,
+    /// Heartbeats on a period only.
+    pub period_seconds: Option<u32>,
+    pub grace_seconds: Option<u32>,
+}
+
+fn invalid(field: &str, message: &str) -> crate::StoreError {
+    crate::StoreError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Applies period and grace changes to a heartbeat; true when its schedule changed.
+pub(crate) fn changed_schedule(
+    h: &mut tocsin_core::monitor::Heartbeat,
+    ch: &MonitorChanges,
+) -> crate::Result<bool> {
+    if ch.interval_seconds.is_some() || ch.retry_interval_seconds.is_some() {
+        let field = if ch.interval_seconds.is_some() {
+            "interval_seconds"
+        } else {
+            "retry_interval_seconds"
+        };
+        return Err(invalid(field, "does not apply to a heartbeat"));
+    }
+    if let Some(p) = ch.period_seconds {
+        if h.cron.is_some() {
+            return Err(invalid("period_seconds", "cannot be used with cron"));
+        }
+        h.period = jiff::SignedDuration::from_secs(i64::from(p));
+    }
+    if let Some(g) = ch.grace_seconds {
+        h.grace = jiff::SignedDuration::from_secs(i64::from(g));
+    }
+    Ok(ch.period_seconds.is_some() || ch.grace_seconds.is_some())
+}
+
+/// An active monitor's new interval and retry interval (ms), and when its next check is due: on
+/// the new grid when the interval changed (a paused monitor stays paused).
+pub(crate) fn changed_cadence(
+    id: &str,
+    interval_ms: Option<i64>,
+    retry_ms: Option<i64>,
+    due_ms: Option<i64>,
+    ch: &MonitorChanges,
+    now: Timestamp,
+) -> crate::Result<(Option<i64>, Option<i64>, Option<i64>)> {
+    if ch.period_seconds.is_some() || ch.grace_seconds.is_some() {
+        let field = if ch.period_seconds.is_some() {
+            "period_seconds"
+        } else {
+            "grace_seconds"
+        };
+        return Err(invalid(field, "applies to heartbeats only"));
+    }
+    let old = interval_ms.unwrap_or(60_000);
+    let interval = ch.interval_seconds.map_or(old, |s| i64::from(s) * 1000);
+    let retry = ch
+        .retry_interval_seconds
+        .map_or(retry_ms.unwrap_or(interval), |s| i64::from(s) * 1000);
+    if retry > interval {
+        return Err(invalid(
+            "retry_interval_seconds",
+            "must not be longer than the interval",
+        ));
+    }
+    let due = match due_ms {
+        Some(_) if interval != old => Some(
+            tocsin_core::cadence::first_due(id, jiff::SignedDuration::from_millis(interval), now)
+                .as_millisecond(),
+        ),
+        other => other,
+    };
+    Ok((Some(interval), Some(retry), due))
+}

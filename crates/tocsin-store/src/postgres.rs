@@ -3345,6 +3345,15 @@ impl Store for PgStore {
         transaction!(self, |c| monitors::delete(c, id, now).await)
     }
 
+    async fn update_monitor(
+        &self,
+        id: &str,
+        changes: MonitorChanges,
+        now: Timestamp,
+    ) -> Result<Monitor> {
+        transaction!(self, |c| monitors::update(c, id, &changes, now).await)
+    }
+
     async fn monitor_uptime(&self, id: &str, now: Timestamp) -> Result<Uptime> {
         on_connection!(self, |c| {
             monitors::load_monitor(c, id, now).await?;

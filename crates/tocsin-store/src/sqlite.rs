@@ -2779,6 +2779,17 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
         self.write(move |tx| monitors::delete(tx, &id, now)).await
     }
 
+    async fn update_monitor(
+        &self,
+        id: &str,
+        changes: MonitorChanges,
+        now: Timestamp,
+    ) -> Result<Monitor> {
+        let id = id.to_owned();
+        self.write(move |tx| monitors::update(tx, &id, &changes, now))
+            .await
+    }
+
     // ---- Status page and maintenance windows (see sqlite_status.rs) ----
 
     async fn status_settings(&self) -> Result<StatusSettings> {

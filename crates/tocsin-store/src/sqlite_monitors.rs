@@ -612,3 +612,85 @@ pub(super) fn delete(tx: &Transaction<'_>, id: &str, now: Timestamp) -> Result<(
     tx.execute("DELETE FROM monitors WHERE id = ?1", [id])?;
     Ok(())
 }
+
+/// Changes a monitor's name, cadence, thresholds or (heartbeats) period and grace; its state,
+/// history and ping token stay. A new interval puts the next check on the new grid.
+pub(super) fn update(
+    tx: &Transaction<'_>,
+    id: &str,
+    ch: &MonitorChanges,
+    now: Timestamp,
+) -> Result<Monitor> {
+    type Row = (
+        String,
+        String,
+        Option<i64>,
+        Option<i64>,
+        String,
+        String,
+        Option<i64>,
+    );
+    let row: Option<Row> = tx
+        .query_row(
+            "SELECT type, name, interval_ms, retry_interval_ms, thresholds, state, due_at
+             FROM monitors WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((kind, name, interval, retry, thresholds, state, due)) = row else {
+        return Err(StoreError::NotFound("monitor"));
+    };
+    let name = ch.name.clone().unwrap_or(name);
+    let mut th: Thresholds = serde_json::from_str(&thresholds).unwrap_or_default();
+    if let Some(n) = ch.failures_before_alert {
+        th.failures_before_alert = n;
+    }
+    if let Some(n) = ch.successes_before_resolve {
+        th.successes_before_resolve = n;
+    }
+    let (state, interval, retry, due) = if kind == MonitorKind::Heartbeat.as_str() {
+        let mut h: Heartbeat = serde_json::from_str(&state).map_err(json_err)?;
+        let changes = crate::monitors::changed_schedule(&mut h, ch)?;
+        let due = if changes { h.deadline().map(ms) } else { due };
+        (
+            serde_json::to_string(&h).map_err(json_err)?,
+            interval,
+            retry,
+            due,
+        )
+    } else {
+        let (interval_ms, retry_ms, due) =
+            crate::monitors::changed_cadence(id, interval, retry, due, ch, now)?;
+        (state, interval_ms, retry_ms, due)
+    };
+    tx.execute(
+        "UPDATE monitors SET name = ?2, interval_ms = ?3, retry_interval_ms = ?4, thresholds = ?5,
+           state = ?6, due_at = ?7 WHERE id = ?1",
+        params![
+            id,
+            name,
+            interval,
+            retry,
+            serde_json::to_string(&th).map_err(json_err)?,
+            state,
+            due
+        ],
+    )?;
+    tx.execute(
+        "UPDATE integrations SET name = ?2
+         WHERE id = (SELECT integration_id FROM monitors WHERE id = ?1)",
+        params![id, format!("monitor: {name}")],
+    )?;
+    load_monitor(tx, id, now)
+}

@@ -31,7 +31,7 @@ const TIMEOUT_SECONDS_MAX: u32 = 60;
 pub fn api_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/monitors", post(create).get(list))
-        .route("/monitors/{id}", get(show).delete(delete))
+        .route("/monitors/{id}", get(show).delete(delete).patch(update))
         .route("/monitors/{id}/results", get(results))
         .route("/monitors/{id}/uptime", get(uptime))
         .route("/monitors/{id}/pause", post(pause))
@@ -634,6 +634,72 @@ pub async fn resume(
         id: m.service_id.clone(),
     });
     Ok(Json(m))
+}
+
+/// Changes to a monitor: only the fields given change; its state, history and ping URL stay.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PatchMonitor {
+    pub name: Option<String>,
+    /// Active checks: seconds between checks, and while failing (at most the interval).
+    pub interval_seconds: Option<u32>,
+    pub retry_interval_seconds: Option<u32>,
+    pub failures_before_alert: Option<u32>,
+    pub successes_before_resolve: Option<u32>,
+    /// Heartbeats on a period: the period and the grace.
+    pub period_seconds: Option<u32>,
+    pub grace_seconds: Option<u32>,
+}
+
+/// Changes a monitor: `PATCH /api/v1/monitors/{id}` and the web UI's edit form (the caller
+/// checks that the person is an admin).
+pub async fn change_monitor(s: &AppState, id: &str, b: PatchMonitor) -> ApiResult<Monitor> {
+    let name = match b.name {
+        Some(n) => {
+            let n = n.trim().to_owned();
+            if n.is_empty() || n.chars().count() > 200 {
+                return Err(ApiError::field("name", "must be 1 to 200 characters"));
+            }
+            Some(n)
+        }
+        None => None,
+    };
+    let changes = MonitorChanges {
+        name,
+        interval_seconds: in_range("interval_seconds", b.interval_seconds, 1, SECONDS_MAX)?,
+        retry_interval_seconds: in_range(
+            "retry_interval_seconds",
+            b.retry_interval_seconds,
+            1,
+            SECONDS_MAX,
+        )?,
+        failures_before_alert: in_range("failures_before_alert", b.failures_before_alert, 1, 100)?,
+        successes_before_resolve: in_range(
+            "successes_before_resolve",
+            b.successes_before_resolve,
+            1,
+            100,
+        )?,
+        period_seconds: in_range("period_seconds", b.period_seconds, 1, SECONDS_MAX)?,
+        grace_seconds: in_range("grace_seconds", b.grace_seconds, 1, SECONDS_MAX)?,
+    };
+    let m = s.store.update_monitor(id, changes, s.clock.now()).await?;
+    // Wake the monitor runner: the next check may now be due sooner.
+    let _ = s.live.send(tocsin_engine::LiveEvent::ServiceChanged {
+        id: m.service_id.clone(),
+    });
+    Ok(m)
+}
+
+#[utoipa::path(patch, path = "/api/v1/monitors/{id}", tag = "monitors", security(("bearer" = [])), request_body = PatchMonitor,
+    responses((status = 200, body = Monitor), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    State(s): State<Arc<AppState>>,
+    _: Require<Admin>,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<PatchMonitor>,
+) -> ApiResult<Json<Monitor>> {
+    Ok(Json(change_monitor(&s, &id, b).await?))
 }
 
 /// Deletes a monitor with its history (its open incident resolves).

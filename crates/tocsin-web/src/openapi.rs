@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         schedules::create, schedules::list, schedules::get_one, schedules::add_override,
         schedules::oncall, schedules::shifts, schedules::gaps,
         feeds::schedule_feed_url, feeds::user_feed_url, feeds::revoke_schedule_feed, feeds::revoke_user_feed,
-        monitors::create, monitors::list, monitors::show, monitors::results, monitors::uptime, monitors::pause, monitors::resume, monitors::delete,
+        monitors::create, monitors::list, monitors::show, monitors::results, monitors::uptime, monitors::pause, monitors::resume, monitors::delete, monitors::update,
         status_api::get_settings, status_api::put_settings, status_api::create_component, status_api::list_components, status_api::delete_component,
         status_api::create_incident, status_api::add_update, status_api::list_incidents, status_api::get_incident,
         status_api::create_window, status_api::list_windows, status_api::delete_window,

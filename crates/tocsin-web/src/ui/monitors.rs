@@ -35,6 +35,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/monitors", get(list).post(create))
         .route("/monitors/new", get(new_form))
         .route("/monitors/{id}", get(page))
+        .route("/monitors/{id}/edit", get(edit_form).post(edit))
         .route("/monitors/{id}/pause", post(pause))
         .route("/monitors/{id}/resume", post(resume))
 }
@@ -183,6 +184,7 @@ struct MonitorPage {
     chart_week: String,
     results: Vec<ResultRow>,
     can_pause: bool,
+    can_admin: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -200,6 +202,7 @@ pub async fn page(
         Some("created") => Some("Monitor created: its first check runs within one interval."),
         Some("paused") => Some("Paused: no checks (or missed pings) count until resumed."),
         Some("resumed") => Some("Resumed: checked again from its next slot."),
+        Some("updated") => Some("Monitor updated."),
         _ => None,
     };
     monitor_page(&s, &me, &id, notice, None).await
@@ -317,6 +320,7 @@ async fn monitor_page(
         ),
         results,
         can_pause: me.can(Role::Responder),
+        can_admin: me.can(Role::Admin),
         heartbeat,
         kind: m.kind.as_str().to_owned(),
         id: m.id,
@@ -797,6 +801,179 @@ async fn form_again(
     let mut page = new_monitor_form(s, me, v, errors).await?;
     *page.status_mut() = status;
     Ok(page)
+}
+
+#[derive(Template)]
+#[template(path = "monitor_edit.html")]
+struct EditMonitorPage {
+    chrome: Chrome,
+    csrf: String,
+    id: String,
+    name: String,
+    numbers: Vec<NumberField>,
+    errors: Errors,
+}
+
+/// The edit form's number fields for this monitor, with `values` by field name.
+fn edit_fields(m: &Monitor, values: &[(&str, String)], errors: &Errors) -> Vec<NumberField> {
+    let fields: Vec<(&'static str, &'static str, &'static str)> =
+        if m.kind == MonitorKind::Heartbeat {
+            let mut f = vec![(
+                "grace_seconds",
+                "Grace (seconds)",
+                "Late, not yet down, for this long after the expected ping.",
+            )];
+            if m.cron.is_none() {
+                f.insert(
+                    0,
+                    ("period_seconds", "Expected every (seconds)", "From 1 up."),
+                );
+            }
+            f
+        } else {
+            vec![
+                (
+                    "interval_seconds",
+                    "Check every (seconds)",
+                    "From 1 up; the next check moves onto the new cadence.",
+                ),
+                (
+                    "retry_interval_seconds",
+                    "While failing, check every (seconds)",
+                    "At most the interval.",
+                ),
+                (
+                    "failures_before_alert",
+                    "Failed checks in a row before an incident",
+                    "1 to 100.",
+                ),
+                (
+                    "successes_before_resolve",
+                    "Good checks in a row before it resolves",
+                    "1 to 100.",
+                ),
+            ]
+        };
+    fields
+        .into_iter()
+        .map(|(field, label, help)| NumberField {
+            field,
+            label,
+            help,
+            value: values
+                .iter()
+                .find(|(k, _)| *k == field)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
+            error: errors.get(field).map(str::to_owned),
+        })
+        .collect()
+}
+
+async fn edit_page(
+    s: &AppState,
+    me: &Signed,
+    id: &str,
+    name: String,
+    values: Vec<(&str, String)>,
+    errors: Errors,
+) -> Result<Response, UiError> {
+    let m = s.store.get_monitor(id, s.clock.now()).await?;
+    let errors = errors.keep_only(&[
+        "name",
+        "interval_seconds",
+        "retry_interval_seconds",
+        "failures_before_alert",
+        "successes_before_resolve",
+        "period_seconds",
+        "grace_seconds",
+    ]);
+    let status = (!errors.is_empty()).then(|| errors.status());
+    let mut page = html(&EditMonitorPage {
+        chrome: Chrome::new(format!("Edit {}", m.name), "monitors", Some(me)),
+        csrf: me.csrf.clone(),
+        numbers: edit_fields(&m, &values, &errors),
+        id: m.id,
+        name,
+        errors,
+    })?;
+    if let Some(st) = status {
+        *page.status_mut() = st;
+    }
+    Ok(page)
+}
+
+pub async fn edit_form(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    me.require(Role::Admin)?;
+    let m = s.store.get_monitor(&id, s.clock.now()).await?;
+    let opt = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_default();
+    let values = vec![
+        ("interval_seconds", opt(m.interval_seconds)),
+        ("retry_interval_seconds", opt(m.retry_interval_seconds)),
+        ("failures_before_alert", m.failures_before_alert.to_string()),
+        (
+            "successes_before_resolve",
+            m.successes_before_resolve.to_string(),
+        ),
+        ("period_seconds", opt(m.period_seconds)),
+        ("grace_seconds", opt(m.grace_seconds)),
+    ];
+    edit_page(&s, &me, &id, m.name, values, Errors::none()).await
+}
+
+pub async fn edit(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, UiError> {
+    let f = Posted::checked(&me, &headers, form)?;
+    me.require(Role::Admin)?;
+    let fields = [
+        "interval_seconds",
+        "retry_interval_seconds",
+        "failures_before_alert",
+        "successes_before_resolve",
+        "period_seconds",
+        "grace_seconds",
+    ];
+    let values: Vec<(&str, String)> = fields.iter().map(|k| (*k, f.get(k).to_owned())).collect();
+    let mut numbers = [None; 6];
+    for (i, key) in fields.iter().enumerate() {
+        if let Some(x) = f.opt(key) {
+            match x.parse::<u32>() {
+                Ok(n) => numbers[i] = Some(n),
+                Err(_) => {
+                    let e = Errors::field(key, "must be a whole number");
+                    return edit_page(&s, &me, &id, f.get("name").to_owned(), values, e).await;
+                }
+            }
+        }
+    }
+    let b = crate::monitors::PatchMonitor {
+        name: Some(f.get("name").to_owned()),
+        interval_seconds: numbers[0],
+        retry_interval_seconds: numbers[1],
+        failures_before_alert: numbers[2],
+        successes_before_resolve: numbers[3],
+        period_seconds: numbers[4],
+        grace_seconds: numbers[5],
+    };
+    match crate::monitors::change_monitor(&s, &id, b).await {
+        Ok(m) => {
+            tracing::info!(monitor = %m.id, user = %me.user.id, "monitor changed in the web UI");
+            Ok(Redirect::to(&format!("/monitors/{}?done=updated", m.id)).into_response())
+        }
+        Err(e) => {
+            let errors = Errors::from_api(e)?;
+            edit_page(&s, &me, &id, f.get("name").to_owned(), values, errors).await
+        }
+    }
 }
 
 #[cfg(test)]

@@ -322,3 +322,195 @@ async fn admins_create_monitors_from_a_form_with_the_apis_rules() {
     let sent = app.client.get(url).send().await.unwrap();
     assert_eq!(sent.status(), StatusCode::OK, "the shown URL pings");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_edit_a_monitors_name_cadence_and_thresholds() {
+    edit_monitors(TestApp::spawn().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_edit_a_monitor_on_postgres() {
+    let Some(app) = TestApp::spawn_on_postgres("ui_monitors::edit", Options::default()).await
+    else {
+        return;
+    };
+    edit_monitors(app).await;
+}
+
+async fn edit_monitors(app: TestApp) {
+    let svc = app.service("checkout").await;
+    person(&app, "Ada", "admin").await;
+    person(&app, "Rob", "responder").await;
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "http", "name": "API", "service_id": svc,
+                   "target": "http://127.0.0.1:9/", "interval_seconds": 60,
+                   "retry_interval_seconds": 20}),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let mut rob = Visitor::new(&app);
+    rob.sign_in("rob@example.com", PASSWORD).await;
+    assert_eq!(
+        rob.get(&format!("/monitors/{id}/edit")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(
+        !rob.get(&format!("/monitors/{id}"))
+            .await
+            .text
+            .contains("/edit\"")
+    );
+
+    let mut ada = Visitor::new(&app);
+    ada.sign_in("ada@example.com", PASSWORD).await;
+    assert!(
+        ada.get(&format!("/monitors/{id}"))
+            .await
+            .text
+            .contains(&format!("href=\"/monitors/{id}/edit\""))
+    );
+    let form = ada.get(&format!("/monitors/{id}/edit")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.text.contains("id=\"interval_seconds\" name=\"interval_seconds\" type=\"text\" inputmode=\"numeric\" value=\"60\""), "{}", form.text);
+    assert!(!form.text.contains("period_seconds"), "no heartbeat fields");
+    let csrf = form.csrf();
+    let path = format!("/monitors/{id}/edit");
+    let bad = ada
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("name", "API"),
+                ("interval_seconds", "soon"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text
+            .contains("id=\"interval_seconds-err\">Must be a whole number."),
+        "{}",
+        bad.text
+    );
+    let bad = ada
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("name", "API"),
+                ("interval_seconds", "30"),
+                ("retry_interval_seconds", "60"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text
+            .contains("id=\"retry_interval_seconds-err\">Must not be longer than the interval."),
+        "{}",
+        bad.text
+    );
+    let ok = ada
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("name", "API v2"),
+                ("interval_seconds", "30"),
+                ("retry_interval_seconds", "10"),
+                ("failures_before_alert", "1"),
+                ("successes_before_resolve", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    assert!(ok.location.as_deref().unwrap().ends_with("?done=updated"));
+    let m = app.get(&format!("/api/v1/monitors/{id}")).await.body;
+    assert_eq!(
+        (
+            &m["name"],
+            &m["interval_seconds"],
+            &m["retry_interval_seconds"],
+            &m["failures_before_alert"]
+        ),
+        (&json!("API v2"), &json!(30), &json!(10), &json!(1))
+    );
+    let due: jiff::Timestamp = m["due_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        due <= app.clock.now() + jiff::SignedDuration::from_secs(30),
+        "on the new cadence"
+    );
+
+    // The API: admins only, the fields that apply, nothing unknown.
+    let responder = app.token("responder").await;
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/monitors/{id}"),
+            Some(&responder),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/monitors/{id}"),
+            Some(&app.admin),
+            Some(json!({"grace_seconds": 5})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["error"]["fields"]["grace_seconds"].is_string(),
+        "{}",
+        r.body
+    );
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/monitors/{id}"),
+            Some(&app.admin),
+            Some(json!({"target": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "heartbeat", "name": "Nightly", "service_id": svc, "period_seconds": 3600}),
+        )
+        .await;
+    let hb = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/monitors/{hb}"),
+            Some(&app.admin),
+            Some(json!({"period_seconds": 7200, "grace_seconds": 60})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (&r.body["period_seconds"], &r.body["grace_seconds"]),
+        (&json!(7200), &json!(60))
+    );
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/monitors/{hb}"),
+            Some(&app.admin),
+            Some(json!({"interval_seconds": 60})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["error"]["fields"]["interval_seconds"].is_string(),
+        "{}",
+        r.body
+    );
+    let form = ada.get(&format!("/monitors/{hb}/edit")).await;
+    assert!(form.text.contains("value=\"7200\"") && !form.text.contains("interval_seconds"));
+}
