@@ -465,6 +465,7 @@ async fn an_admin_builds_a_schedule_and_overrides_it_from_the_timeline_in_chromi
         "the override's bar names her"
     );
     both_widths(&c, "schedule").await;
+    let week = c.current_url().await.expect("url");
     c.goto(&format!(
         "{}{}?month=2026-11",
         app.url,
@@ -484,8 +485,36 @@ async fn an_admin_builds_a_schedule_and_overrides_it_from_the_timeline_in_chromi
         both_widths(&c, shot).await;
     }
 
-    let errors = console_errors(&c).await;
-    assert!(errors.is_empty(), "console errors: {errors:?}");
+    // The timeline and a form with an error beside its field, in the dark theme.
+    let night = browser(&driver, &profiles.join("night"), true).await;
+    sign_in(&night, &app.url, "ada@example.com").await;
+    night.goto(week.as_str()).await.expect("the week, at night");
+    both_widths(&night, "schedule-dark").await;
+    night
+        .goto(&format!("{}/services/new", app.url))
+        .await
+        .expect("new service");
+    night
+        .find(Locator::Id("ack_timeout_minutes"))
+        .await
+        .expect("timeout field")
+        .send_keys("soon\u{E007}")
+        .await
+        .expect("send");
+    wait_for_text(&night, "#ack-err", "whole number", Duration::from_secs(5)).await;
+    both_widths(&night, "service-new-error-dark").await;
+    // The refused form's 400 is the one error the console may show (and it empties the log).
+    let expected = console_errors(&night).await;
+    assert!(
+        expected.len() == 1 && expected[0].contains("status of 400"),
+        "{expected:?}"
+    );
+
+    for (who, b) in [("Ada", &c), ("Ada at night", &night)] {
+        let errors = console_errors(b).await;
+        assert!(errors.is_empty(), "{who}'s console has errors: {errors:?}");
+    }
+    night.close().await.expect("close the dark browser");
     c.close().await.expect("close the browser");
     drop(driver);
     let _ = std::fs::remove_dir_all(&profiles);
