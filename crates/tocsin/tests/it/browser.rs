@@ -520,3 +520,69 @@ async fn an_admin_builds_a_schedule_and_overrides_it_from_the_timeline_in_chromi
     let _ = std::fs::remove_dir_all(&profiles);
     app.stop().await;
 }
+
+/// The monitors list and a monitor's page (its SVG charts, results and actions) at desktop and
+/// phone width: nothing scrolls sideways at 375 px, the charts are images with a name, and no
+/// script is needed for any of it.
+#[tokio::test]
+async fn a_monitor_page_reads_on_a_phone_in_chromium() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(driver_bin) = chromedriver().filter(|_| Path::new(CHROMIUM).exists()) else {
+        eprintln!("SKIPPED a_monitor_page_reads_on_a_phone_in_chromium: Chromium is not installed");
+        return;
+    };
+    let mut app = TestApp::spawn().await;
+    person(&app, "Ada", "responder").await;
+    let svc = app.service("checkout").await;
+    let failing = Arc::new(AtomicBool::new(false));
+    let base = crate::ui_monitors::target(failing.clone()).await;
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "http", "name": "Checkout health", "service_id": svc,
+                   "target": format!("{base}/health"), "interval_seconds": 60}),
+        )
+        .await;
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    for i in 0..8 {
+        failing.store(i == 5, Ordering::SeqCst);
+        crate::ui_monitors::check_at_due(&app, &id).await;
+        app.clock.advance(jiff::SignedDuration::from_mins(25));
+    }
+    let driver = Driver::start(&driver_bin).await;
+    let profiles = temp_dir("chromium-monitors");
+    let c = browser(&driver, &profiles.join("ada"), false).await;
+    sign_in(&c, &app.url, "ada@example.com").await;
+    c.goto(&format!("{}/monitors", app.url))
+        .await
+        .expect("monitors");
+    both_widths(&c, "monitors").await;
+    c.goto(&format!("{}/monitors/{id}", app.url))
+        .await
+        .expect("monitor page");
+    let chart = c
+        .find(Locator::Css("svg#chart-day[role=\"img\"]"))
+        .await
+        .expect("the 24-hour chart");
+    let label = chart
+        .attr("aria-labelledby")
+        .await
+        .expect("label")
+        .unwrap_or_default();
+    assert_eq!(label, "chart-day-title chart-day-desc");
+    both_widths(&c, "monitor").await;
+    c.execute(
+        "document.getElementById('charts-h').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .expect("scroll to the charts");
+    both_widths(&c, "monitor-charts").await;
+    let errors = console_errors(&c).await;
+    assert!(errors.is_empty(), "the console has errors: {errors:?}");
+    c.close().await.expect("close the browser");
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&profiles);
+    app.stop().await;
+}

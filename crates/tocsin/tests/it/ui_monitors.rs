@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tocsin_engine::Clock as _;
 
 /// An HTTP target on 127.0.0.1 whose `/health` answers 200, or 503 while `failing` is set.
-async fn target(failing: Arc<AtomicBool>) -> String {
+pub(crate) async fn target(failing: Arc<AtomicBool>) -> String {
     let app = axum::Router::new().route(
         "/health",
         axum::routing::get(move || {
@@ -34,7 +34,7 @@ async fn target(failing: Arc<AtomicBool>) -> String {
 }
 
 /// Moves the clock to the monitor's next check and runs it.
-async fn check_at_due(app: &TestApp, id: &str) {
+pub(crate) async fn check_at_due(app: &TestApp, id: &str) {
     let m = app.get(&format!("/api/v1/monitors/{id}")).await.body;
     let due: jiff::Timestamp = m["due_at"].as_str().unwrap().parse().unwrap();
     if due > app.clock.now() {
