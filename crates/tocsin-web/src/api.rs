@@ -27,7 +27,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .merge(crate::monitors::api_routes())
         .merge(crate::status_api::api_routes())
         .route("/services", get(list_services).post(create_service))
-        .route("/services/{id}", get(get_service))
+        .route("/services/{id}", get(get_service).put(update_service))
         .route(
             "/services/{id}/integrations",
             get(list_integrations).post(create_integration),
@@ -144,6 +144,19 @@ pub async fn add_service(s: &AppState, b: CreateService) -> ApiResult<Service> {
         .create_service(service_fields(b)?, s.clock.now())
         .await
         .map_err(service_error)
+}
+
+#[utoipa::path(put, path = "/api/v1/services/{id}", tag = "services", security(("bearer" = [])), request_body = CreateService,
+    responses((status = 200, body = Service), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+/// Replaces a service's name, description, team, escalation policy and acknowledgement timeout
+/// (the body of creation; absent optional fields are cleared). Integrations and incidents stay.
+pub async fn update_service(
+    State(s): State<Arc<AppState>>,
+    _: Require<Admin>,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<CreateService>,
+) -> ApiResult<Json<Service>> {
+    Ok(Json(edit_service(&s, &ServiceId(id), b).await?))
 }
 
 /// Replaces a service's settings with the same rules as creation (the web UI's edit form).

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Tocsin API", description = "Alerting, on-call and incident response. Authenticate with `Authorization: Bearer <token>`."),
     paths(
-        api::list_services, api::create_service, api::get_service,
+        api::list_services, api::create_service, api::get_service, api::update_service,
         api::list_integrations, api::create_integration, api::delete_integration, api::list_changes,
         api::list_incidents, api::get_incident, api::acknowledge, api::resolve, api::escalate, api::reassign, api::add_note,
         api::timeline, api::alerts,

@@ -1995,5 +1995,46 @@ async fn admins_edit_a_service_with_the_rules_of_creation() {
         page.text.contains("Service saved.") && page.text.contains(&key),
         "integrations stay"
     );
+
+    // The same change through the REST API (a full replacement, admins only).
+    let responder_token = app.token("responder").await;
+    let put = |token: String, path: String, body: serde_json::Value| {
+        let app = &app;
+        async move { app.call("PUT", &path, Some(&token), Some(body)).await }
+    };
+    let one = format!("/api/v1/services/{service}");
+    let r = put(responder_token, one.clone(), json!({"name": "nope"})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = put(
+        app.admin.clone(),
+        one.clone(),
+        json!({"name": "payments", "ack_timeout_minutes": 5}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["error"]["fields"]["ack_timeout_minutes"].is_string(),
+        "{}",
+        r.body
+    );
+    let r = put(
+        app.admin.clone(),
+        one,
+        json!({"name": "payments", "escalation_policy_id": policy}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["name"], "payments");
+    assert!(
+        r.body["ack_timeout_minutes"].is_null(),
+        "absent fields are cleared"
+    );
+    let r = put(
+        app.admin.clone(),
+        "/api/v1/services/missing".into(),
+        json!({"name": "x"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
