@@ -44,6 +44,9 @@ enum MonitorCommand {
     Show { id: String },
     /// Create a monitor; prints its id (and a heartbeat's ping URL).
     Create(CreateArgs),
+    /// Change a monitor's name, intervals, thresholds or a heartbeat's period and grace (the
+    /// rest stays).
+    Edit(EditArgs),
     /// Stop checking (a heartbeat: stop expecting pings) until resumed.
     Pause { id: String },
     /// Check again, from the monitor's next slot.
@@ -98,6 +101,47 @@ struct CreateArgs {
     /// text): --option expected_status=[200,204] --option body_contains=ok
     #[arg(long = "option", value_name = "KEY=VALUE")]
     options: Vec<String>,
+}
+
+#[derive(Args)]
+struct EditArgs {
+    id: String,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    interval: Option<u32>,
+    #[arg(long)]
+    retry_interval: Option<u32>,
+    #[arg(long)]
+    failures_before_alert: Option<u32>,
+    #[arg(long)]
+    successes_before_resolve: Option<u32>,
+    #[arg(long)]
+    period: Option<u32>,
+    #[arg(long)]
+    grace: Option<u32>,
+}
+
+impl EditArgs {
+    fn body(&self) -> Value {
+        let mut b = json!({});
+        if let Some(n) = &self.name {
+            b["name"] = n.clone().into();
+        }
+        for (k, v) in [
+            ("interval_seconds", self.interval),
+            ("retry_interval_seconds", self.retry_interval),
+            ("failures_before_alert", self.failures_before_alert),
+            ("successes_before_resolve", self.successes_before_resolve),
+            ("period_seconds", self.period),
+            ("grace_seconds", self.grace),
+        ] {
+            if let Some(v) = v {
+                b[k] = v.into();
+            }
+        }
+        b
+    }
 }
 
 impl CreateArgs {
@@ -336,6 +380,23 @@ pub async fn run(a: MonitorArgs) -> anyhow::Result<()> {
             if let Some(url) = v["ping_url"].as_str() {
                 let _ = writeln!(shown, "ping URL: {url}");
             }
+            (v, shown)
+        }
+        MonitorCommand::Edit(e) => {
+            let body = e.body();
+            if body.as_object().is_some_and(serde_json::Map::is_empty) {
+                bail!(
+                    "nothing to change: give --name, --interval, --retry-interval, --failures-before-alert, --successes-before-resolve, --period or --grace"
+                );
+            }
+            let v = api
+                .call(
+                    Method::PATCH,
+                    &format!("/monitors/{}", urlencode(&e.id)),
+                    Some(body),
+                )
+                .await?;
+            let shown = format!("{}: {}\n", text(&v, "id"), text(&v, "name"));
             (v, shown)
         }
         MonitorCommand::Pause { id } => {

@@ -456,6 +456,29 @@ async fn monitor_commands_manage_monitors_through_the_api() {
         assert!(out.contains(want), "{want} in {out}");
     }
 
+    // Edit (an admin's right): only what is given changes.
+    let (ok, out, err) = monitor(
+        &admin,
+        &[
+            "edit",
+            &http_id,
+            "--name",
+            "API health v2",
+            "--interval",
+            "60",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("API health v2"), "{out}");
+    let (ok, out, _) = monitor(&viewer, &["show", &http_id, "--json"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["monitor"]["interval_seconds"], 60);
+    assert_eq!(v["monitor"]["config"]["body_contains"], "ok");
+    let (ok, _, err) = monitor(&admin, &["edit", &id, "--interval", "60"]);
+    assert!(!ok && err.contains("interval_seconds"), "{err}");
+    let (ok, _, err) = monitor(&admin, &["edit", &id]);
+    assert!(!ok && err.contains("nothing to change"), "{err}");
     // Pause and resume (a responder's right); delete (an admin's).
     let responder = app.token("responder").await;
     let (ok, out, err) = monitor(&responder, &["pause", &http_id]);
@@ -478,6 +501,6 @@ async fn monitor_commands_manage_monitors_through_the_api() {
     let (ok, _, err) = monitor(&viewer, &["show", &http_id]);
     assert!(!ok && err.contains("404"), "{err}");
     let (ok, out, _) = monitor(&viewer, &["list"]);
-    assert!(ok && !out.contains("API health"), "{out}");
+    assert!(ok && !out.contains("API health v2"), "{out}");
     assert_eq!(app.incidents(&svc).await[0]["status"], "resolved");
 }
