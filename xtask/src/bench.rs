@@ -69,8 +69,9 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         Some("heartbeats") => crate::bench_monitors::run_heartbeats(root, &args[1..]),
         Some("oncall") => oncall(root),
         Some("failover") => crate::bench_failover::run(root, &args[1..]),
+        Some("ui") => crate::bench_ui::run(root, &args[1..]),
         other => bail!(
-            "unknown benchmark {other:?}; available: ingest [--duration SECS], page-latency [--incidents N] [--no-storm | --storm-only], storm, timers [--steps N] [--delay-minutes M], dispatch [--notifications N], monitors [--monitors N] [--interval S], heartbeats [--pings N], oncall, failover"
+            "unknown benchmark {other:?}; available: ingest [--duration SECS], page-latency [--incidents N] [--no-storm | --storm-only], storm, timers [--steps N] [--delay-minutes M], dispatch [--notifications N], monitors [--monitors N] [--interval S], heartbeats [--pings N], oncall, failover, ui [--incidents N] [--alerts-per-incident K]"
         ),
     }
 }

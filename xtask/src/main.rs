@@ -11,6 +11,7 @@ mod bench_failover;
 mod bench_monitors;
 mod bench_page;
 mod bench_timers;
+mod bench_ui;
 mod chaos;
 mod pg;
 
