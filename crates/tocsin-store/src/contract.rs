@@ -72,6 +72,7 @@ on_every_backend_with_nodes!(
 on_every_backend!(
     an_alert_lives_through_trigger_repeat_acknowledge_resolve,
     a_service_is_edited_and_keeps_its_integrations,
+    a_person_changes_role_but_the_last_admin_stays,
     dedup_scope_is_the_integration,
     alerts_of_one_group_share_an_incident,
     humans_acknowledge_and_resolve_and_resolving_closes_alerts,
@@ -2025,5 +2026,44 @@ async fn a_service_is_edited_and_keeps_its_integrations(s: &dyn Store) {
         s.update_service(&ServiceId("missing".into()), fields("x"))
             .await,
         Err(StoreError::NotFound("service"))
+    ));
+}
+
+async fn a_person_changes_role_but_the_last_admin_stays(s: &dyn Store) {
+    let person = |name: &str, role: Role| NewUser {
+        name: name.into(),
+        email: format!("{name}@example.com"),
+        time_zone: "UTC".into(),
+        role,
+        password_hash: None,
+    };
+    let ada = s
+        .create_user(person("ada", Role::Admin), t(0))
+        .await
+        .unwrap();
+    let bob = s
+        .create_user(person("bob", Role::Viewer), t(0))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.set_user_role(&ada.id, Role::Responder).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.set_user_role(&bob.id, Role::Admin).await.unwrap().role,
+        Role::Admin
+    );
+    assert_eq!(
+        s.set_user_role(&ada.id, Role::Responder)
+            .await
+            .unwrap()
+            .role,
+        Role::Responder
+    );
+    assert_eq!(s.get_user(&ada.id).await.unwrap().role, Role::Responder);
+    assert!(matches!(
+        s.set_user_role(&UserId("missing".into()), Role::Viewer)
+            .await,
+        Err(StoreError::NotFound("user"))
     ));
 }

@@ -100,6 +100,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get_user(&self, id: &UserId) -> Result<User>;
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>>;
     async fn list_users(&self) -> Result<Vec<User>>;
+    /// Gives a person another role, at once (sessions read the role on every request). The
+    /// last admin cannot lose the role: `Conflict`.
+    async fn set_user_role(&self, id: &UserId, role: Role) -> Result<User>;
     async fn count_users(&self) -> Result<u64>;
     async fn create_team(&self, team: NewTeam, now: Timestamp) -> Result<Team>;
     async fn get_team(&self, id: &TeamId) -> Result<Team>;

@@ -1377,6 +1377,45 @@ impl Store for PgStore {
         user_row(&row)
     }
 
+    async fn set_user_role(&self, id: &UserId, role: Role) -> Result<User> {
+        transaction!(self, |c| {
+            // Admin changes are serialised, so two demotions cannot each see the other admin.
+            sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *c)
+                .await?;
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                user_cols!(),
+                " FROM users WHERE id = $1"
+            ))
+            .bind(id.as_str())
+            .fetch_optional(&mut *c)
+            .await?
+            .ok_or(StoreError::NotFound("user"))?;
+            let user = user_row(&row)?;
+            if user.role == Role::Admin && role != Role::Admin {
+                let admins: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
+                        .fetch_one(&mut *c)
+                        .await?;
+                if admins <= 1 {
+                    return Err(StoreError::Conflict(
+                        "this is the last admin: make another person admin first".into(),
+                    ));
+                }
+            }
+            let row = sqlx::query(concat!(
+                "UPDATE users SET role = $2 WHERE id = $1 RETURNING ",
+                user_cols!()
+            ))
+            .bind(id.as_str())
+            .bind(role.as_str())
+            .fetch_one(&mut *c)
+            .await?;
+            user_row(&row)
+        })
+    }
+
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
         sqlx::query(concat!(
             "SELECT ",

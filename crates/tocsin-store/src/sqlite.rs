@@ -1104,6 +1104,41 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_user_role(&self, id: &UserId, role: Role) -> Result<User> {
+        let id = id.0.clone();
+        self.write(move |tx| {
+            let user = tx
+                .query_row(
+                    &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+                    [&id],
+                    user_row,
+                )
+                .optional()?
+                .ok_or(StoreError::NotFound("user"))?;
+            if user.role == Role::Admin && role != Role::Admin {
+                let admins: i64 =
+                    tx.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
+                        r.get(0)
+                    })?;
+                if admins <= 1 {
+                    return Err(StoreError::Conflict(
+                        "this is the last admin: make another person admin first".into(),
+                    ));
+                }
+            }
+            tx.execute(
+                "UPDATE users SET role = ?2 WHERE id = ?1",
+                params![id, role.as_str()],
+            )?;
+            Ok(tx.query_row(
+                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+                [&id],
+                user_row,
+            )?)
+        })
+        .await
+    }
+
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
         let email = email.to_owned();
         self.read(move |c| {

@@ -58,6 +58,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/account/feed", post(people::show_feed))
         .route("/account/feed/revoke", post(people::revoke_feed))
         .route("/people", get(people::people).post(people::add_person))
+        .route("/people/{id}/role", post(people::set_role))
         .route("/teams", get(people::teams).post(people::add_team))
         .route("/teams/{id}/members", post(people::add_member))
         .route("/settings", get(settings::page))

@@ -352,6 +352,7 @@ pub async fn add_rule(
 // ---- people ----
 
 struct PersonRow {
+    id: String,
     name: String,
     email: String,
     role: String,
@@ -373,7 +374,7 @@ struct PeoplePage {
     chrome: Chrome,
     csrf: String,
     can_admin: bool,
-    notice: bool,
+    notice: Option<String>,
     people: Vec<PersonRow>,
     v: PersonValues,
     roles: Vec<&'static str>,
@@ -383,7 +384,7 @@ struct PeoplePage {
 async fn people_page(
     s: &AppState,
     me: &Signed,
-    notice: bool,
+    notice: Option<String>,
     v: PersonValues,
     errors: Errors,
 ) -> Result<Response, UiError> {
@@ -394,6 +395,7 @@ async fn people_page(
         .into_iter()
         .map(|u| PersonRow {
             me: u.id == me.user.id,
+            id: u.id.0.clone(),
             name: u.name,
             email: u.email,
             role: u.role.to_string(),
@@ -429,7 +431,14 @@ pub async fn people(
         role: "responder".into(),
         ..PersonValues::default()
     };
-    people_page(&s, &me, done(q).is_some(), v, Errors::none()).await
+    let notice = done(q).map(|d| {
+        if d == "role" {
+            "Role changed. It applies to their next page.".to_owned()
+        } else {
+            "Person added. They sign in with the email and password given.".to_owned()
+        }
+    });
+    people_page(&s, &me, notice, v, Errors::none()).await
 }
 
 pub async fn add_person(
@@ -458,7 +467,45 @@ pub async fn add_person(
             };
             let e =
                 Errors::from_api(e)?.keep_only(&["name", "email", "role", "time_zone", "password"]);
-            people_page(&s, &me, false, v, e).await
+            people_page(&s, &me, None, v, e).await
+        }
+    }
+}
+
+pub async fn set_role(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, UiError> {
+    let f = Posted::checked(&me, &headers, form)?;
+    me.require(Role::Admin)?;
+    let result = match crate::api::role("role", Some(f.get("role")), Role::Responder) {
+        Ok(role) => s
+            .store
+            .set_user_role(&UserId(id.clone()), role)
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(u) => {
+            tracing::info!(user = %u.id, role = %u.role, by = %me.user.id, "role changed in the web UI");
+            Ok(Redirect::to("/people?done=role").into_response())
+        }
+        Err(e) => {
+            let mut e = Errors::from_api(e)?;
+            if let Some(why) = e.get("role").map(str::to_owned) {
+                e.general = Some(format!("Role: {why}"));
+            }
+            let e = e.keep_only(&[]);
+            let v = PersonValues {
+                time_zone: me.user.time_zone.clone(),
+                role: "responder".into(),
+                ..PersonValues::default()
+            };
+            people_page(&s, &me, None, v, e).await
         }
     }
 }

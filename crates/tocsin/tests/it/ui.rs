@@ -1743,6 +1743,85 @@ async fn people_manage_their_contact_methods_and_rules_and_admins_their_people_a
         StatusCode::SEE_OTHER
     );
 
+    // Roles: an admin changes one at once; the last admin keeps theirs.
+    let ada_id = app.get("/api/v1/users").await.body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "Ada")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let last = ada
+        .post(
+            &format!("/people/{ada_id}/role"),
+            &[("csrf", &acsrf), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(last.status, StatusCode::CONFLICT, "{}", last.text);
+    assert!(
+        last.text.contains("This is the last admin"),
+        "{}",
+        last.text
+    );
+    assert_eq!(
+        v.post(
+            &format!("/people/{rob}/role"),
+            &[("csrf", &csrf), ("role", "admin")]
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN,
+        "a responder cannot make themself admin"
+    );
+    assert_eq!(
+        ada.post(&format!("/people/{rob}/role"), &[("role", "viewer")])
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token"
+    );
+    let bad = ada
+        .post(
+            &format!("/people/{rob}/role"),
+            &[("csrf", &acsrf), ("role", "overlord")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains("Role: Must be one of"), "{}", bad.text);
+    let ok = ada
+        .post(
+            &format!("/people/{rob}/role"),
+            &[("csrf", &acsrf), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let now_viewer = v
+        .post(
+            "/account/notification-rules",
+            &[
+                ("csrf", &csrf),
+                ("contact_method_id", &mid),
+                ("delay_minutes", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        now_viewer.status,
+        StatusCode::FORBIDDEN,
+        "the new role applies at once"
+    );
+    assert_eq!(
+        ada.post(
+            &format!("/people/{rob}/role"),
+            &[("csrf", &acsrf), ("role", "responder")]
+        )
+        .await
+        .status,
+        StatusCode::SEE_OTHER
+    );
+
     // Teams and their members.
     let bad = ada.post("/teams", &[("csrf", &acsrf), ("name", " ")]).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
