@@ -314,8 +314,15 @@ fn ingest(root: &Path, opts: Options) -> anyhow::Result<()> {
     {
         let _ = POSTGRES.set(url);
     }
+    // On PostgreSQL (a run beside the SQLite one, usually while others work on the tree): the
+    // existing binary when the tree does not build, said in the log with its build time.
+    let tocsin_bin = if POSTGRES.get().is_some() {
+        release_binary_if_stale(root)?
+    } else {
+        release_binary(root)?
+    };
     let env = Env {
-        tocsin_bin: release_binary(root)?,
+        tocsin_bin,
         scripts: root.join("xtask/bench"),
         work: TempDir::new()?,
         starts_at: rfc3339(SystemTime::now()),

@@ -7,9 +7,11 @@
 //! - **latency**: trigger → page, p50/p99, with all three nodes up; beside it Prometheus
 //!   Alertmanager (Debian's `prometheus-alertmanager`, one instance, `group_wait: 0s`) given the
 //!   same stream of alerts.
-//! - **kill -9**: the node that delivered the most pages in the last two seconds is killed;
-//!   measured from the kill: the first page of a trigger sent after it, the last page of the
-//!   triggers sent before it (work the dead node held waits for its lease), and the longest gap
+//! - **kill -9**: the receiver starts holding each answer 300 ms (so that nodes have sends on
+//!   the wire), and the node with the most sends in flight is killed; measured from the kill:
+//!   the first page of a trigger sent after it, the last page of the triggers sent before it
+//!   that had not arrived yet, when the dead node's sends on the wire were sent again by
+//!   another node (same Idempotency-Key: its lease had to run out), and the longest gap
 //!   between two page arrivals around the kill.
 //! - **pause**: the busiest node is stopped (SIGSTOP) for the lease plus 3 s, then resumed;
 //!   counted: the pages it sent after SIGCONT, and those of them another node had already
@@ -34,6 +36,9 @@ use std::time::{Duration, Instant};
 const RATE: f64 = 10.0;
 const WARM_UP: Duration = Duration::from_secs(5);
 const LATENCY_PHASE: Duration = Duration::from_secs(30);
+/// How long the receiver holds each answer around the kill and the pause, so that the node
+/// hit has sends in flight (arrival times are taken before the hold).
+const HOLD: Duration = Duration::from_millis(300);
 /// After the kill: the stream goes on this long beyond the lease.
 const AFTER_KILL: Duration = Duration::from_secs(10);
 /// Pages still missing at the end are awaited this long.
@@ -88,6 +93,9 @@ struct Figures {
     stale_after_resume: usize,
     pause_held_last_s: f64,
     duplicates: usize,
+    /// In-flight sends of the killed node sent again by another: how many, the last after.
+    resent: usize,
+    resent_last_s: f64,
     lost: usize,
     pages: usize,
 }
@@ -110,14 +118,24 @@ fn measure(cluster: &mut Cluster, rx: &Receiver, lease: Duration) -> anyhow::Res
     std::thread::sleep(LATENCY_PHASE);
     let latency_until = Instant::now();
 
-    // kill -9 of the busiest node.
+    // kill -9 of the node doing the work: the receiver now holds each answer for a while, so
+    // that nodes have sends in flight; the one with the most (then: the most pages lately).
+    rx.set_delay(HOLD);
+    std::thread::sleep(Duration::from_secs(2));
+    let wait_until = Instant::now() + Duration::from_secs(5);
+    while rx.in_flight().iter().all(|n| *n == 0) && Instant::now() < wait_until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let recent = rx.sent_by(Instant::now() - Duration::from_secs(2));
-    let killed = (0..NODES).max_by_key(|n| recent[*n]).unwrap_or(0);
+    let flying = rx.in_flight();
+    let killed = (0..NODES)
+        .max_by_key(|n| (flying[*n], recent[*n]))
+        .unwrap_or(0);
     let held_db = chaos::claims(&cluster.url);
     let kill = Instant::now();
     cluster.kill(killed, Some(rx))?;
     eprintln!(
-        "bench: +{:.1} s kill -9 node {killed} (pages in the last 2 s per node: {recent:?}; claims: {held_db})",
+        "bench: +{:.1} s kill -9 node {killed} (sends in flight per node: {flying:?}; pages in the last 2 s: {recent:?}; claims: {held_db})",
         t0.elapsed().as_secs_f64()
     );
     std::thread::sleep(lease + AFTER_KILL);
@@ -142,6 +160,7 @@ fn measure(cluster: &mut Cluster, rx: &Receiver, lease: Duration) -> anyhow::Res
     let resumed = Instant::now();
     stream.set_up(paused, true);
     std::thread::sleep(Duration::from_secs(5));
+    rx.set_delay(Duration::ZERO);
     let sent = stream.stop();
     // Wait for the pages still due.
     let deadline = Instant::now() + DRAIN;
@@ -161,6 +180,7 @@ fn measure(cluster: &mut Cluster, rx: &Receiver, lease: Duration) -> anyhow::Res
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    let secs = |a: Instant, b: Instant| a.saturating_duration_since(b).as_secs_f64();
     let pages = rx.pages();
     let mut first: HashMap<&str, &Page> = HashMap::new();
     let mut per_key: HashMap<&str, usize> = HashMap::new();
@@ -171,6 +191,21 @@ fn measure(cluster: &mut Cluster, rx: &Receiver, lease: Duration) -> anyhow::Res
         }
     }
     let duplicates = per_key.values().map(|n| n - 1).sum();
+    // Sends on the wire when their node was killed, sent again by another node: when.
+    let mut resent_after: Vec<f64> = Vec::new();
+    let mut by_key: HashMap<&str, Vec<&Page>> = HashMap::new();
+    for p in &pages {
+        by_key.entry(p.key.as_str()).or_default().push(p);
+    }
+    for v in by_key.values() {
+        if let [first, second, ..] = v.as_slice()
+            && first.sender == Some(killed)
+            && first.instant < kill
+            && second.instant > kill
+        {
+            resent_after.push(secs(second.instant, kill));
+        }
+    }
     let accepted: Vec<&chaos::Sent> = sent.iter().filter(|s| s.accepted_by.is_some()).collect();
     let lost = accepted
         .iter()
@@ -188,7 +223,6 @@ fn measure(cluster: &mut Cluster, rx: &Receiver, lease: Duration) -> anyhow::Res
             .collect(),
     );
     let lost_in_latency = window.iter().filter(|s| arrival(s).is_none()).count();
-    let secs = |a: Instant, b: Instant| a.saturating_duration_since(b).as_secs_f64();
     let first_new_s = accepted
         .iter()
         .filter(|s| s.sent >= kill)
@@ -236,6 +270,23 @@ fn measure(cluster: &mut Cluster, rx: &Receiver, lease: Duration) -> anyhow::Res
         .filter_map(|s| arrival(s).filter(|a| *a > pause))
         .max()
         .map_or(0.0, |a| secs(a, pause));
+    // The pages of triggers sent before the pause that came more than the lease after it.
+    for s in accepted.iter().filter(|s| s.sent < pause) {
+        if let Some(p) = first.get(s.dedup_key.as_str())
+            && p.instant > pause + lease + Duration::from_secs(1)
+        {
+            eprintln!(
+                "bench: late after the pause: {} (trigger sent {:.2} s before the pause, taken by node {:?} after {:?}), page {:.2} s after the pause, sent by node {:?}, key {}",
+                s.dedup_key,
+                secs(pause, s.sent),
+                s.accepted_by,
+                s.failures,
+                secs(p.instant, pause),
+                p.sender,
+                p.key
+            );
+        }
+    }
     Ok(Figures {
         latency,
         lost_in_latency,
@@ -252,6 +303,8 @@ fn measure(cluster: &mut Cluster, rx: &Receiver, lease: Duration) -> anyhow::Res
         stale_after_resume,
         pause_held_last_s,
         duplicates,
+        resent: resent_after.len(),
+        resent_last_s: resent_after.iter().copied().fold(0.0, f64::max),
         lost,
         pages: pages
             .iter()
@@ -422,7 +475,7 @@ fn report(f: &Figures, am: &AmFigures, lease: Duration, built: &str) -> String {
         format!("{} / {} ms", num(am.latency.p50, 2), num(am.latency.p99, 2)),
         &format!("lost {}", am.lost),
     );
-    let recovery = f.held_last_s.max(f.first_new_s);
+    let recovery = f.held_last_s.max(f.first_new_s).max(f.resent_last_s);
     row(
         &mut o,
         &format!(
@@ -444,6 +497,15 @@ fn report(f: &Figures, am: &AmFigures, lease: Duration, built: &str) -> String {
             verdict(recovery <= RECOVERY_TARGET_S),
             verdict(recovery <= RECOVERY_GOAL_S)
         ),
+    );
+    row(
+        &mut o,
+        &format!(
+            "kill -9: its {} send(s) on the wire sent again by another node after",
+            f.resent
+        ),
+        format!("{} s", num(f.resent_last_s, 2)),
+        "same Idempotency-Key",
     );
     row(
         &mut o,

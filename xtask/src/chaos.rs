@@ -5,7 +5,8 @@
 //! 1. SIGKILL of the node doing the most work (the one that delivered the most pages in the
 //!    last seconds, found by who owns the receiving sockets), restarted 5 s later;
 //! 2. SIGKILL of another one, restarted 5 s later;
-//! 3. SIGSTOP of the busiest node for longer than the engine's claim lease, then SIGCONT;
+//! 3. SIGSTOP of the busiest node for the engine's claim lease plus [`LATE_MARGIN`] plus 3 s,
+//!    then SIGCONT;
 //! 4. `pg_ctl restart -m fast` of the database.
 //!
 //! Afterwards it reads the database and the receivers' records and checks, printing each
@@ -131,7 +132,7 @@ pub(crate) struct RxState {
     errors: AtomicU64,
     /// Each answer waits this long after the page is recorded, so that sends are in flight
     /// when a fault strikes; and the sends in flight now, per node.
-    delay: Duration,
+    delay_ms: AtomicU64,
     in_flight: Mutex<[usize; NODES]>,
 }
 
@@ -153,7 +154,7 @@ impl Receiver {
             pids: Mutex::default(),
             port: addr.port(),
             errors: AtomicU64::new(0),
-            delay,
+            delay_ms: AtomicU64::new(delay.as_millis() as u64),
             in_flight: Mutex::default(),
         });
         let stop = Arc::new(AtomicBool::new(false));
@@ -206,6 +207,13 @@ impl Receiver {
             .lock()
             .map(|p| p.clone())
             .unwrap_or_default()
+    }
+
+    /// From now on, answers wait `delay` after each page.
+    pub(crate) fn set_delay(&self, delay: Duration) {
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Sends in flight (received, not answered yet) per node.
@@ -346,14 +354,15 @@ fn serve(stream: TcpStream, state: &RxState) -> anyhow::Result<()> {
                 });
             }
         }
-        if !state.delay.is_zero() {
+        let delay = Duration::from_millis(state.delay_ms.load(Ordering::Relaxed));
+        if !delay.is_zero() {
             let track = |d: isize| {
                 if let (Some(n), Ok(mut v)) = (sender, state.in_flight.lock()) {
                     v[n] = v[n].saturating_add_signed(d);
                 }
             };
             track(1);
-            std::thread::sleep(state.delay);
+            std::thread::sleep(delay);
             track(-1);
         }
         writer.write_all(if close {
@@ -958,7 +967,9 @@ fn scenario(
     let held = claims(&cluster.url);
     stream.set_up(c, false);
     cluster.pause(c)?;
-    let pause = lease + Duration::from_secs(3);
+    // Longer than the lease plus the margin: work the paused node still blocks (a row lock of
+    // a transaction it had open, say) would then be late and fail the check.
+    let pause = lease + LATE_MARGIN + Duration::from_secs(3);
     note(Fault {
         what: format!(
             "SIGSTOP node {c} for {:.1} s (sends in flight per node: {flying:?}; claims held: {held})",
