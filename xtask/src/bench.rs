@@ -2317,6 +2317,20 @@ mod tests {
     }
 
     #[test]
+    fn postgres_urls_for_a_bench_database() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "b1"),
+            "postgres://u:p@h:5432/b1?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "b2"), "postgres://h/b2");
+        assert_eq!(
+            redacted("postgres://u:secret@h/db"),
+            "postgres://u:[redacted]@h/db"
+        );
+        assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
     fn numbers_get_separators() {
         assert_eq!(num(1234567.0, 0), "1,234,567");
         assert_eq!(num(999.456, 2), "999.46");
