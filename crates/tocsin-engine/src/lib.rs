@@ -7,6 +7,7 @@ pub mod clock;
 pub mod dispatcher;
 pub mod escalator;
 pub mod handoffs;
+pub mod housekeeping;
 pub mod ingest;
 pub mod lease;
 pub mod links;

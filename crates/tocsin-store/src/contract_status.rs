@@ -723,9 +723,16 @@ async fn monitor_results_roll_up_into_uptime_and_series_and_expire(s: &dyn Store
     let u = s.monitor_uptime(&m.id, t(8 * DAY)).await.unwrap();
     assert_eq!((u.last_24h, u.last_7d), (Some(100.0), Some(100.0)));
     assert_eq!(u.last_30d, Some(100.0 * 5.0 / 6.0));
-    // Hourly roll-ups are kept 35 days, daily ones 400: a check 36 days on drops the old hours
-    // but not the old day.
+    // Hourly roll-ups are kept 35 days, daily ones 400 (the defaults): pruned 36 days on, the
+    // old hours go but not the old day; results are kept 30 days.
     check(s, &m.id, t(36 * DAY), true, 10).await;
+    assert_eq!(s.monitor_results(&m.id, 100).await.unwrap().len(), 7);
+    let pruned = s
+        .prune_monitor_history(MonitorRetention::default(), t(36 * DAY))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 5 + 2, "the first day's five results and two hours");
+    assert_eq!(s.monitor_results(&m.id, 100).await.unwrap().len(), 2);
     let starts = |p: Vec<RollupPoint>| p.into_iter().map(|p| p.start).collect::<Vec<_>>();
     assert_eq!(
         starts(s.monitor_series(&m.id, true, t(-DAY)).await.unwrap()),
@@ -738,6 +745,9 @@ async fn monitor_results_roll_up_into_uptime_and_series_and_expire(s: &dyn Store
     assert_eq!(u.last_90d, Some(100.0 * 6.0 / 7.0));
     // 409 days on, the first two days are gone too.
     check(s, &m.id, t(409 * DAY), true, 10).await;
+    s.prune_monitor_history(MonitorRetention::default(), t(409 * DAY))
+        .await
+        .unwrap();
     let midnight = |d: i64| t(d * DAY) - jiff::SignedDuration::from_hours(8);
     assert_eq!(
         starts(s.monitor_series(&m.id, false, t(-DAY)).await.unwrap()),

@@ -416,6 +416,9 @@ pub trait Store: Send + Sync + 'static {
     async fn record_checks(&self, checks: Vec<CheckRecord>, now: Timestamp) -> Result<Vec<bool>>;
     /// The earliest due check or heartbeat deadline.
     async fn next_monitor_due(&self) -> Result<Option<Timestamp>>;
+    /// Deletes monitor results and roll-ups older than `keep` says, monitor by monitor in
+    /// short transactions; returns how many rows went.
+    async fn prune_monitor_history(&self, keep: MonitorRetention, now: Timestamp) -> Result<u64>;
     /// Uptime over 24 h, 7 d, 30 d and 90 d.
     async fn monitor_uptime(&self, id: &str, now: Timestamp) -> Result<Uptime>;
     /// Hourly (`hourly` true) or daily roll-ups since `from`, oldest first.

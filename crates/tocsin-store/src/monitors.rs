@@ -224,3 +224,31 @@ pub(crate) fn changed_cadence(
     };
     Ok((Some(interval), Some(retry), due))
 }
+
+/// How long monitor history is kept (`[monitors]` in the configuration file). Each check's
+/// result is also bounded per monitor (the newest 10,000); roll-ups are one row per monitor and
+/// hour or day, so they cost little to keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MonitorRetention {
+    /// Days each check's result (time, outcome, latency, status, message) is kept.
+    pub results_days: u32,
+    /// Days hourly roll-ups are kept (the 24-hour and 7-day uptime and charts need 7).
+    pub hourly_days: u32,
+    /// Days daily roll-ups are kept (the 30- and 90-day uptime and the status page's bars need 90).
+    pub daily_days: u32,
+}
+
+impl MonitorRetention {
+    pub const HOURLY_DAYS_MIN: u32 = 7;
+    pub const DAILY_DAYS_MIN: u32 = 90;
+}
+
+impl Default for MonitorRetention {
+    fn default() -> Self {
+        MonitorRetention {
+            results_days: 30,
+            hourly_days: 35,
+            daily_days: 400,
+        }
+    }
+}

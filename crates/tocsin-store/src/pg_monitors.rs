@@ -474,7 +474,6 @@ pub(super) async fn record_check(
     .await?;
     let severity = check.result.as_ref().and_then(|r| r.severity);
     apply(c, &check.monitor_id, &name, &config, &effect, severity, now).await?;
-    prune_rollups(c, &check.monitor_id, now).await?;
     // Keep the results bounded.
     sqlx::query(
         "DELETE FROM monitor_results WHERE monitor_id = $1 AND seq < (
@@ -554,9 +553,6 @@ pub(super) async fn set_paused(
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
-/// How long roll-ups are kept, as on SQLite.
-const HOURLY_KEPT_MS: i64 = 35 * DAY_MS;
-const DAILY_KEPT_MS: i64 = 400 * DAY_MS;
 
 /// Adds a result to its hour's and its day's roll-ups, in the transaction that records it. An
 /// upsert that adds (never a read then a write), in one statement for both rows in a fixed
@@ -587,21 +583,6 @@ async fn add_to_rollups(
     .bind(i64::from(!ok))
     .bind(latency)
     .bind(i64::from(latency_ms.is_some()))
-    .execute(&mut *c)
-    .await?;
-    Ok(())
-}
-
-/// Drops a monitor's roll-ups past their retention (idempotent: two nodes doing it at once
-/// delete the same rows once).
-async fn prune_rollups(c: &mut PgConnection, id: &str, now: Timestamp) -> Result<()> {
-    sqlx::query(
-        "DELETE FROM monitor_rollups WHERE monitor_id = $1
-           AND ((span = 'hour' AND bucket < $2) OR (span = 'day' AND bucket < $3))",
-    )
-    .bind(id)
-    .bind(ms(now) - HOURLY_KEPT_MS)
-    .bind(ms(now) - DAILY_KEPT_MS)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -775,4 +756,39 @@ pub(super) async fn update(
     .execute(&mut *c)
     .await?;
     load_monitor(c, id, now).await
+}
+
+/// Prunes the history of up to `limit` monitors after `after` (by id) as `keep` says; returns
+/// the rows deleted and the last monitor seen (`None` when there are no more).
+pub(super) async fn prune_history(
+    c: &mut PgConnection,
+    keep: MonitorRetention,
+    now: Timestamp,
+    after: &str,
+    limit: i64,
+) -> Result<(u64, Option<String>)> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        r#"SELECT id FROM monitors WHERE id > $1 COLLATE "C" ORDER BY id COLLATE "C" LIMIT $2"#,
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await?;
+    let days = |d: u32| ms(now) - i64::from(d) * DAY_MS;
+    let r = sqlx::query(
+        "WITH r AS (DELETE FROM monitor_results WHERE monitor_id = ANY($1) AND at < $2 RETURNING 1),
+              h AS (DELETE FROM monitor_rollups WHERE monitor_id = ANY($1) AND span = 'hour'
+                      AND bucket < $3 RETURNING 1),
+              d AS (DELETE FROM monitor_rollups WHERE monitor_id = ANY($1) AND span = 'day'
+                      AND bucket < $4 RETURNING 1)
+         SELECT (SELECT COUNT(*) FROM r) + (SELECT COUNT(*) FROM h) + (SELECT COUNT(*) FROM d)",
+    )
+    .bind(&ids)
+    .bind(days(keep.results_days))
+    .bind(days(keep.hourly_days))
+    .bind(days(keep.daily_days))
+    .fetch_one(&mut *c)
+    .await?;
+    let deleted: i64 = r.try_get(0)?;
+    Ok((u64::try_from(deleted).unwrap_or(0), ids.last().cloned()))
 }

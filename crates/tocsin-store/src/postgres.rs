@@ -54,6 +54,8 @@ const MIGRATION_LOCK: i64 = 0x746f_6373_696e_6d69;
 /// The advisory lock that lets one first admin be made at a time.
 const SETUP_LOCK: i64 = 0x746f_6373_696e_7375;
 /// Work lanes in the order they are claimed: high urgency (1), then low (0).
+/// Monitors whose history one transaction prunes.
+const PRUNE_MONITORS_PER_COMMIT: i64 = 200;
 const LANES: [i64; 2] = [1, 0];
 /// Wrong guesses of a verification code before a new code is needed.
 const VERIFY_ATTEMPTS_MAX: u32 = 5;
@@ -3366,6 +3368,22 @@ impl Store for PgStore {
             }
             Ok(out)
         })
+    }
+
+    async fn prune_monitor_history(&self, keep: MonitorRetention, now: Timestamp) -> Result<u64> {
+        let mut after = String::new();
+        let mut deleted = 0;
+        loop {
+            let from = after.clone();
+            let (n, last) = transaction!(self, |c| {
+                monitors::prune_history(c, keep, now, &from, PRUNE_MONITORS_PER_COMMIT).await
+            })?;
+            deleted += n;
+            match last {
+                Some(id) => after = id,
+                None => return Ok(deleted),
+            }
+        }
     }
 
     async fn next_monitor_due(&self) -> Result<Option<Timestamp>> {

@@ -41,6 +41,8 @@ mod monitors;
 mod status;
 
 /// Work lanes in the order they are claimed: high urgency (1), then low (0).
+/// Monitors whose history one commit prunes (the writer is shared: keep each short).
+const PRUNE_MONITORS_PER_COMMIT: u32 = 200;
 const LANES: [i64; 2] = [1, 0];
 /// Wrong guesses of a verification code before a new code is needed.
 const VERIFY_ATTEMPTS_MAX: u32 = 5;
@@ -2766,6 +2768,24 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
                 .collect()
         })
         .await
+    }
+
+    async fn prune_monitor_history(&self, keep: MonitorRetention, now: Timestamp) -> Result<u64> {
+        let mut after = String::new();
+        let mut deleted = 0;
+        loop {
+            let from = after.clone();
+            let (n, last) = self
+                .write(move |tx| {
+                    monitors::prune_history(tx, keep, now, &from, PRUNE_MONITORS_PER_COMMIT)
+                })
+                .await?;
+            deleted += n;
+            match last {
+                Some(id) => after = id,
+                None => return Ok(deleted),
+            }
+        }
     }
 
     async fn next_monitor_due(&self) -> Result<Option<Timestamp>> {

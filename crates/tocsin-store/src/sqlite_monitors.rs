@@ -274,9 +274,6 @@ fn insert_result(
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
-/// How long roll-ups are kept.
-const HOURLY_KEPT_MS: i64 = 35 * DAY_MS;
-const DAILY_KEPT_MS: i64 = 400 * DAY_MS;
 
 /// Uptime over 24 h and 7 d (from hourly roll-ups) and 30 d and 90 d (daily), as percentages of
 /// checks that passed; `None` where there was no check.
@@ -325,20 +322,6 @@ pub(super) fn series(
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Drops roll-ups past their retention.
-fn prune_rollups(tx: &Transaction<'_>, id: &str, now: Timestamp) -> Result<()> {
-    tx.prepare_cached(
-        "DELETE FROM monitor_rollups WHERE monitor_id = ?1
-           AND ((span = 'hour' AND bucket < ?2) OR (span = 'day' AND bucket < ?3))",
-    )?
-    .execute(params![
-        id,
-        ms(now) - HOURLY_KEPT_MS,
-        ms(now) - DAILY_KEPT_MS
-    ])?;
-    Ok(())
 }
 
 /// A heartbeat ping, inside the ingest batch's transaction.
@@ -514,7 +497,6 @@ pub(super) fn record_check(tx: &Transaction<'_>, c: &CheckRecord, now: Timestamp
     .execute(params![c.monitor_id, state, next.map(ms), ms(now)])?;
     let severity = c.result.as_ref().and_then(|r| r.severity);
     apply(tx, &c.monitor_id, &name, &config, &effect, severity, now)?;
-    prune_rollups(tx, &c.monitor_id, now)?;
     // Keep the results bounded.
     tx.prepare_cached(
         "DELETE FROM monitor_results WHERE monitor_id = ?1 AND at < (
@@ -693,4 +675,34 @@ pub(super) fn update(
         params![id, format!("monitor: {name}")],
     )?;
     load_monitor(tx, id, now)
+}
+
+/// Prunes the history of up to `limit` monitors after `after` (by id) as `keep` says; returns
+/// the rows deleted and the last monitor seen (`None` when there are no more).
+pub(super) fn prune_history(
+    tx: &Transaction<'_>,
+    keep: MonitorRetention,
+    now: Timestamp,
+    after: &str,
+    limit: u32,
+) -> Result<(u64, Option<String>)> {
+    let ids: Vec<String> = tx
+        .prepare_cached("SELECT id FROM monitors WHERE id > ?1 ORDER BY id LIMIT ?2")?
+        .query_map(params![after, limit], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let days = |d: u32| ms(now) - i64::from(d) * DAY_MS;
+    let mut deleted = 0;
+    for id in &ids {
+        deleted += tx
+            .prepare_cached("DELETE FROM monitor_results WHERE monitor_id = ?1 AND at < ?2")?
+            .execute(params![id, days(keep.results_days)])?;
+        for (span, kept) in [("hour", keep.hourly_days), ("day", keep.daily_days)] {
+            deleted += tx
+                .prepare_cached(
+                    "DELETE FROM monitor_rollups WHERE monitor_id = ?1 AND span = ?2 AND bucket < ?3",
+                )?
+                .execute(params![id, span, days(kept)])?;
+        }
+    }
+    Ok((deleted as u64, ids.last().cloned()))
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use tocsin_core::cadence::Politeness;
 use tocsin_core::rate::RateLimit;
 use tocsin_engine::IngestorConfig;
+use tocsin_store::MonitorRetention;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./tocsin-data";
@@ -238,8 +239,9 @@ pub struct IngestConfig {
     pub batch_events_max: Option<usize>,
 }
 
-/// `[monitors]`: per-host politeness of monitor checks. A check that would wait past its
-/// interval runs anyway (counted in `tocsin_monitor_politeness_overrides_total`).
+/// `[monitors]`: per-host politeness of monitor checks (a check that would wait past its
+/// interval runs anyway, counted in `tocsin_monitor_politeness_overrides_total`), and how long
+/// their history is kept.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorsSection {
@@ -247,9 +249,36 @@ pub struct MonitorsSection {
     pub per_host_checks_max: Option<u32>,
     /// Milliseconds between two check starts at one host at least (default 0).
     pub per_host_spacing_ms: Option<u32>,
+    /// Days each check's result is kept (default 30; also at most the newest 10,000 per monitor).
+    pub results_days: Option<u32>,
+    /// Days hourly roll-ups are kept (default 35, at least 7).
+    pub hourly_rollups_days: Option<u32>,
+    /// Days daily roll-ups are kept (default 400, at least 90).
+    pub daily_rollups_days: Option<u32>,
 }
 
 impl MonitorsSection {
+    /// How long monitor history is kept; roll-ups must cover what uptime figures read.
+    pub fn retention(&self) -> anyhow::Result<MonitorRetention> {
+        let d = MonitorRetention::default();
+        let keep = MonitorRetention {
+            results_days: self.results_days.unwrap_or(d.results_days).max(1),
+            hourly_days: self.hourly_rollups_days.unwrap_or(d.hourly_days),
+            daily_days: self.daily_rollups_days.unwrap_or(d.daily_days),
+        };
+        anyhow::ensure!(
+            keep.hourly_days >= MonitorRetention::HOURLY_DAYS_MIN,
+            "[monitors] hourly_rollups_days must be at least {} (the 7-day uptime reads them)",
+            MonitorRetention::HOURLY_DAYS_MIN
+        );
+        anyhow::ensure!(
+            keep.daily_days >= MonitorRetention::DAILY_DAYS_MIN,
+            "[monitors] daily_rollups_days must be at least {} (the 90-day uptime and the status page read them)",
+            MonitorRetention::DAILY_DAYS_MIN
+        );
+        Ok(keep)
+    }
+
     pub fn politeness(&self) -> Politeness {
         let d = Politeness::default();
         Politeness {
@@ -371,6 +400,8 @@ pub struct ServeConfig {
     pub role: NodeRole,
     /// Per-host limits on monitor checks.
     pub politeness: Politeness,
+    /// How long monitor history is kept.
+    pub retention: MonitorRetention,
 }
 
 impl ServeConfig {
@@ -429,6 +460,7 @@ impl ServeConfig {
             notify: file.notify.clone(),
             role: file.role.unwrap_or_default(),
             politeness: file.monitors.politeness(),
+            retention: file.monitors.retention()?,
         })
     }
 }
@@ -453,6 +485,24 @@ mod tests {
         let c = ServeConfig::resolve(None, None, None, &FileConfig::default()).unwrap();
         assert_eq!(c.politeness, Politeness::default());
         assert!(toml::from_str::<FileConfig>("[monitors]\nper_host = 1\n").is_err());
+    }
+
+    #[test]
+    fn monitor_history_retention_from_the_file() {
+        let file: FileConfig =
+            toml::from_str("[monitors]\nresults_days = 7\nhourly_rollups_days = 60\n").unwrap();
+        let c = ServeConfig::resolve(None, None, None, &file).unwrap();
+        assert_eq!(
+            c.retention,
+            MonitorRetention {
+                results_days: 7,
+                hourly_days: 60,
+                daily_days: 400
+            }
+        );
+        let short: FileConfig = toml::from_str("[monitors]\ndaily_rollups_days = 30\n").unwrap();
+        let e = ServeConfig::resolve(None, None, None, &short).unwrap_err();
+        assert!(e.to_string().contains("daily_rollups_days"), "{e}");
     }
 
     #[test]

@@ -199,8 +199,15 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         let dispatching = tokio::spawn(dispatcher.clone().run(live.subscribe(), stop_rx.clone()));
         let checking = tokio::spawn(monitors.clone().run(live.subscribe(), stop_rx.clone()));
         let handing_off = tokio::spawn(handoffs.clone().run(stop_rx.clone()));
-        let renewing = tokio::spawn(lease.clone().run(stop_rx));
+        let renewing = tokio::spawn(lease.clone().run(stop_rx.clone()));
+        let housekeeping = Arc::new(tocsin_engine::housekeeping::Housekeeping::new(
+            store.clone(),
+            clock.clone(),
+            config.retention,
+        ));
+        let keeping = tokio::spawn(housekeeping.run(stop_rx));
         tokio::spawn(async move {
+            let _ = keeping.await;
             let _ = renewing.await;
             let _ = escalating.await;
             let _ = dispatching.await;

@@ -144,6 +144,7 @@ impl TestApp {
             notify: o.notify,
             role: o.role,
             politeness: Default::default(),
+            retention: Default::default(),
         };
         let clock = Arc::new(ManualClock::new(start));
         let running = server::start(config, clock.clone())
