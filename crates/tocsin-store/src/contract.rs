@@ -85,6 +85,7 @@ on_every_backend!(
     heartbeats_take_pings_through_ingest_and_go_down_at_their_deadline,
     active_checks_open_after_n_failures_resolve_and_pause,
     a_live_holder_renews_its_leases_and_a_late_writer_is_fenced_off,
+    incidents_list_filters_by_team_time_and_text,
 );
 
 pub(crate) struct TempDb {
@@ -502,6 +503,7 @@ async fn incidents_list_filters_and_pages_newest_first(s: &dyn Store) {
         limit: 3,
         before_number: before,
         urgency: None,
+        ..Default::default()
     };
     let p1 = s.list_incidents(page(None, vec![])).await.unwrap();
     assert_eq!(p1.iter().map(|i| i.number).collect::<Vec<_>>(), [7, 6, 5]);
@@ -2066,4 +2068,136 @@ async fn a_person_changes_role_but_the_last_admin_stays(s: &dyn Store) {
             .await,
         Err(StoreError::NotFound("user"))
     ));
+}
+
+async fn incidents_list_filters_by_team_time_and_text(s: &dyn Store) {
+    let team = s
+        .create_team(
+            NewTeam {
+                name: "Payments".into(),
+                description: String::new(),
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    let theirs = service_with_integration(s, IntegrationType::EventsV2).await;
+    let svc = s.get_service(&theirs.service_id).await.unwrap();
+    s.update_service(
+        &svc.id,
+        NewService {
+            name: svc.name.clone(),
+            description: String::new(),
+            team_id: Some(team.id.clone()),
+            escalation_policy_id: None,
+            ack_timeout_minutes: None,
+        },
+    )
+    .await
+    .unwrap();
+    let other = service_with_integration(s, IntegrationType::EventsV2).await;
+    // Incidents 1–4, one a minute.
+    ingest(
+        s,
+        &theirs,
+        vec![trigger(
+            "a",
+            "Database DOWN on db-1",
+            Severity::Critical,
+            None,
+        )],
+        t(60),
+    )
+    .await;
+    ingest(
+        s,
+        &other,
+        vec![trigger("b", "disk 100% on web_2", Severity::Critical, None)],
+        t(120),
+    )
+    .await;
+    ingest(
+        s,
+        &theirs,
+        vec![trigger("c", "database slow", Severity::Warning, None)],
+        t(180),
+    )
+    .await;
+    ingest(
+        s,
+        &other,
+        vec![trigger("d", "job 42 failed", Severity::Critical, None)],
+        t(240),
+    )
+    .await;
+    let numbers = |f: IncidentFilter| async move {
+        let list = s
+            .list_incidents(IncidentFilter { limit: 10, ..f })
+            .await
+            .unwrap();
+        list.into_iter().map(|i| i.number).collect::<Vec<_>>()
+    };
+    let search = |q: &str| IncidentFilter {
+        search: Some(q.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        numbers(IncidentFilter {
+            team_id: Some(team.id.clone()),
+            ..Default::default()
+        })
+        .await,
+        [3, 1]
+    );
+    assert_eq!(
+        numbers(IncidentFilter {
+            team_id: Some(TeamId("no-such-team".into())),
+            ..Default::default()
+        })
+        .await,
+        Vec::<i64>::new()
+    );
+    // From is inclusive, to exclusive.
+    assert_eq!(
+        numbers(IncidentFilter {
+            created_from: Some(t(120)),
+            created_to: Some(t(240)),
+            ..Default::default()
+        })
+        .await,
+        [3, 2]
+    );
+    assert_eq!(
+        numbers(IncidentFilter {
+            created_from: Some(t(181)),
+            ..Default::default()
+        })
+        .await,
+        [4]
+    );
+    // A number finds that incident (and titles holding it); words match case-insensitively,
+    // all of them, anywhere in the title; wildcards are taken literally.
+    assert_eq!(numbers(search("#2")).await, [2]);
+    assert_eq!(numbers(search("42")).await, [4]);
+    assert_eq!(numbers(search("3")).await, [3]);
+    assert_eq!(numbers(search("DATABASE")).await, [3, 1]);
+    assert_eq!(numbers(search("  down database ")).await, [1]);
+    assert_eq!(numbers(search("100%")).await, [2]);
+    assert_eq!(numbers(search("%")).await, [2]);
+    assert_eq!(numbers(search("web_")).await, [2]);
+    assert_eq!(numbers(search("db_1")).await, Vec::<i64>::new());
+    assert_eq!(numbers(search("nothing")).await, Vec::<i64>::new());
+    assert_eq!(numbers(search("   ")).await, [4, 3, 2, 1]);
+    // Filters combine.
+    assert_eq!(
+        numbers(IncidentFilter {
+            team_id: Some(team.id.clone()),
+            urgency: Some(Urgency::High),
+            search: Some("database".into()),
+            created_to: Some(t(61)),
+            ..Default::default()
+        })
+        .await,
+        [1]
+    );
 }

@@ -84,6 +84,62 @@ pub struct IncidentFilter {
     pub before_number: Option<i64>,
     /// `None`: both urgencies.
     pub urgency: Option<Urgency>,
+    /// Only incidents of this team's services.
+    pub team_id: Option<TeamId>,
+    /// Only incidents created at or after this instant.
+    pub created_from: Option<Timestamp>,
+    /// Only incidents created before this instant.
+    pub created_to: Option<Timestamp>,
+    /// A text search: a number ("42" or "#42") finds that incident; otherwise every word must
+    /// appear in the title (ASCII case-insensitively, `%` and `_` taken literally). Callers
+    /// bound it to [`SEARCH_MAX_CHARS`]; longer text is cut, and at most
+    /// [`SEARCH_MAX_WORDS`] words count.
+    pub search: Option<String>,
+}
+
+/// The longest text search `list_incidents` takes, in characters.
+pub const SEARCH_MAX_CHARS: usize = 200;
+/// The most words of a text search that `list_incidents` matches.
+pub const SEARCH_MAX_WORDS: usize = 8;
+
+/// A text search, ready for SQL: the incident number it names, if it is one, and the words
+/// as `LIKE` patterns (`%word%`, with `\` escaping `\`, `%` and `_`).
+pub(crate) struct Search {
+    pub number: Option<i64>,
+    pub patterns: Vec<String>,
+}
+
+impl Search {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let text: String = text.chars().take(SEARCH_MAX_CHARS).collect();
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let number = text
+            .strip_prefix('#')
+            .unwrap_or(text)
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0);
+        let patterns = text
+            .split_whitespace()
+            .take(SEARCH_MAX_WORDS)
+            .map(|w| {
+                let mut p = String::with_capacity(w.len() + 2);
+                p.push('%');
+                for c in w.to_lowercase().chars() {
+                    if matches!(c, '\\' | '%' | '_') {
+                        p.push('\\');
+                    }
+                    p.push(c);
+                }
+                p.push('%');
+                p
+            })
+            .collect();
+        Some(Self { number, patterns })
+    }
 }
 
 /// Storage use cases. Each method is one transaction; implementations never keep state that

@@ -39,6 +39,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_claim_renewal",
         include_str!("../migrations/postgres/0006_claim_renewal.sql"),
     ),
+    (
+        "0007_incident_filters",
+        include_str!("../migrations/postgres/0007_incident_filters.sql"),
+    ),
 ];
 #[path = "pg_copy.rs"]
 pub mod copy;
@@ -2820,6 +2824,7 @@ impl Store for PgStore {
 
     async fn list_incidents(&self, f: IncidentFilter) -> Result<Vec<Incident>> {
         let statuses: Vec<String> = f.statuses.iter().map(|s| s.as_str().to_owned()).collect();
+        let search = f.search.as_deref().and_then(crate::Search::parse);
         on_connection!(self, |c| {
             let rows = sqlx::query(concat!(
                 "SELECT ",
@@ -2829,6 +2834,12 @@ impl Store for PgStore {
                    AND ($2::text IS NULL OR service_id = $2)
                    AND ($3::bigint IS NULL OR number < $3)
                    AND ($5::text IS NULL OR urgency = $5)
+                   AND ($6::text IS NULL
+                        OR service_id IN (SELECT id FROM services WHERE team_id = $6))
+                   AND ($7::bigint IS NULL OR created_at >= $7)
+                   AND ($8::bigint IS NULL OR created_at < $8)
+                   AND ($9::bool IS NOT TRUE OR number = $10
+                        OR lower(title) LIKE ALL($11::text[]))
                  ORDER BY number DESC LIMIT $4"
             ))
             .bind(&statuses)
@@ -2836,6 +2847,17 @@ impl Store for PgStore {
             .bind(f.before_number)
             .bind(i64::from(f.limit))
             .bind(f.urgency.map(Urgency::as_str))
+            .bind(f.team_id.as_ref().map(|t| t.0.as_str()))
+            .bind(f.created_from.map(ms))
+            .bind(f.created_to.map(ms))
+            .bind(search.is_some())
+            .bind(search.as_ref().and_then(|s| s.number))
+            .bind(
+                search
+                    .as_ref()
+                    .map(|s| s.patterns.clone())
+                    .unwrap_or_default(),
+            )
             .fetch_all(&mut *c)
             .await?;
             let mut out = Vec::with_capacity(rows.len());

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0016_monitor_rollups.sql"),
     include_str!("../migrations/sqlite/0017_call_repeats.sql"),
     include_str!("../migrations/sqlite/0018_claim_renewal.sql"),
+    include_str!("../migrations/sqlite/0019_incident_filters.sql"),
 ];
 #[path = "sqlite_monitors.rs"]
 mod monitors;
@@ -2503,6 +2504,32 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
             if let Some(u) = f.urgency {
                 sql.push_str(" AND urgency = ?");
                 args.push(u.as_str().to_owned().into());
+            }
+            if let Some(t) = &f.team_id {
+                sql.push_str(" AND service_id IN (SELECT id FROM services WHERE team_id = ?)");
+                args.push(t.0.clone().into());
+            }
+            if let Some(from) = f.created_from {
+                sql.push_str(" AND created_at >= ?");
+                args.push(ms(from).into());
+            }
+            if let Some(to) = f.created_to {
+                sql.push_str(" AND created_at < ?");
+                args.push(ms(to).into());
+            }
+            if let Some(search) = f.search.as_deref().and_then(crate::Search::parse) {
+                let words: Vec<&str> = search
+                    .patterns
+                    .iter()
+                    .map(|_| "lower(title) LIKE ? ESCAPE '\\'")
+                    .collect();
+                sql.push_str(" AND (");
+                if let Some(n) = search.number {
+                    sql.push_str("number = ? OR ");
+                    args.push(n.into());
+                }
+                sql.push_str(&format!("({}))", words.join(" AND ")));
+                args.extend(search.patterns.into_iter().map(Into::into));
             }
             sql.push_str(" ORDER BY number DESC LIMIT ?");
             args.push(i64::from(f.limit).into());

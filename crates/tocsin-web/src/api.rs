@@ -391,10 +391,34 @@ pub struct IncidentQuery {
     /// Comma-separated statuses: triggered, acknowledged, resolved. Default: all.
     status: Option<String>,
     service_id: Option<String>,
+    /// Only incidents of this team's services.
+    team_id: Option<String>,
+    /// `high` or `low`. Default: both.
+    urgency: Option<String>,
+    /// RFC 3339 time: only incidents created at or after it.
+    created_from: Option<String>,
+    /// RFC 3339 time: only incidents created before it.
+    created_to: Option<String>,
+    /// Text search, at most 200 characters: a number (`42` or `#42`) finds that incident;
+    /// otherwise every word must appear in the title (case-insensitively).
+    q: Option<String>,
     /// 1–100, default 25.
     limit: Option<String>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (send the same filters with it).
     cursor: Option<String>,
+}
+
+/// An optional RFC 3339 query parameter.
+fn query_time(field: &str, v: Option<&str>) -> Result<Option<jiff::Timestamp>, ApiError> {
+    match v.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v.parse::<jiff::Timestamp>().map(Some).map_err(|_| {
+            ApiError::field(
+                field,
+                format!("must be an RFC 3339 time such as 2026-01-31T09:00:00Z (got {v:?})"),
+            )
+        }),
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -455,6 +479,34 @@ pub async fn list_incidents(
                 .ok_or_else(|| ApiError::field("cursor", "is not a cursor this server returned"))?,
         ),
     };
+    let urgency = match q
+        .urgency
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        None => None,
+        Some(u) => Some(Urgency::parse(u).ok_or_else(|| {
+            ApiError::field("urgency", format!("must be high or low (got {u:?})"))
+        })?),
+    };
+    let created_from = query_time("created_from", q.created_from.as_deref())?;
+    let created_to = query_time("created_to", q.created_to.as_deref())?;
+    if let (Some(from), Some(to)) = (created_from, created_to)
+        && from >= to
+    {
+        return Err(ApiError::field("created_to", "must be after created_from"));
+    }
+    let search = q.q.filter(|q| !q.trim().is_empty());
+    if search
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > SEARCH_MAX_CHARS)
+    {
+        return Err(ApiError::field(
+            "q",
+            format!("must be at most {SEARCH_MAX_CHARS} characters"),
+        ));
+    }
     let mut incidents = s
         .store
         .list_incidents(IncidentFilter {
@@ -462,7 +514,11 @@ pub async fn list_incidents(
             service_id: q.service_id.filter(|s| !s.is_empty()).map(ServiceId),
             limit: limit + 1,
             before_number,
-            urgency: None,
+            urgency,
+            team_id: q.team_id.filter(|t| !t.is_empty()).map(TeamId),
+            created_from,
+            created_to,
+            search,
         })
         .await?;
     let next_cursor = if incidents.len() > limit as usize {

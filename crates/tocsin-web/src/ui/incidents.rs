@@ -18,8 +18,8 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use tocsin_core::limits::NOTE_CHARS_MAX;
 use tocsin_core::schedule::{self, QueryRange};
-use tocsin_core::{Channel, IncidentId, IncidentStatus, Role, ServiceId, Urgency, UserId};
-use tocsin_store::{Actor, Incident, IncidentFilter, Store};
+use tocsin_core::{Channel, IncidentId, IncidentStatus, Role, ServiceId, TeamId, Urgency, UserId};
+use tocsin_store::{Actor, Incident, IncidentFilter, SEARCH_MAX_CHARS, Store};
 
 /// Incidents on one page of the list.
 const LIST_PAGE_SIZE: u32 = 25;
@@ -270,6 +270,12 @@ pub struct ListQuery {
     status: Option<String>,
     service: Option<String>,
     urgency: Option<String>,
+    team: Option<String>,
+    /// `YYYY-MM-DD` in the reader's time zone: created on or after that day.
+    from: Option<String>,
+    /// `YYYY-MM-DD` in the reader's time zone: created on or before that day.
+    to: Option<String>,
+    q: Option<String>,
     before: Option<String>,
 }
 
@@ -278,11 +284,31 @@ struct Filters {
     status: String,
     service: String,
     urgency: String,
+    team: String,
+    from: String,
+    to: String,
+    search: String,
+    created_from: Option<Timestamp>,
+    created_to: Option<Timestamp>,
     before: Option<i64>,
 }
 
+/// The start of a `YYYY-MM-DD` day in `tz` (`field` names it in the error).
+fn day_start(field: &str, v: &str, tz: &TimeZone, next: bool) -> Result<Timestamp, UiError> {
+    let bad = || UiError::BadRequest(format!("{field} must be a date such as 2026-01-31."));
+    let day: jiff::civil::Date = v.parse().map_err(|_| bad())?;
+    let day = if next {
+        day.tomorrow().map_err(|_| bad())?
+    } else {
+        day
+    };
+    tz.to_ambiguous_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
+        .compatible()
+        .map_err(|_| bad())
+}
+
 impl Filters {
-    fn parse(q: &ListQuery) -> Result<Self, UiError> {
+    fn parse(q: &ListQuery, tz: &TimeZone) -> Result<Self, UiError> {
         let status = q
             .status
             .as_deref()
@@ -307,10 +333,39 @@ impl Filters {
                     .map_err(|_| UiError::BadRequest("before must be a number.".into()))?,
             ),
         };
+        let from = q.from.clone().unwrap_or_default().trim().to_owned();
+        let to = q.to.clone().unwrap_or_default().trim().to_owned();
+        let created_from = Some(&from)
+            .filter(|v| !v.is_empty())
+            .map(|v| day_start("From", v, tz, false))
+            .transpose()?;
+        let created_to = Some(&to)
+            .filter(|v| !v.is_empty())
+            .map(|v| day_start("To", v, tz, true))
+            .transpose()?;
+        if let (Some(f), Some(t)) = (created_from, created_to)
+            && f >= t
+        {
+            return Err(UiError::BadRequest(
+                "To must be the same day as From or later.".into(),
+            ));
+        }
+        let search = q.q.clone().unwrap_or_default().trim().to_owned();
+        if search.chars().count() > SEARCH_MAX_CHARS {
+            return Err(UiError::BadRequest(format!(
+                "Search must be at most {SEARCH_MAX_CHARS} characters."
+            )));
+        }
         Ok(Self {
             status: status.to_owned(),
             service: q.service.clone().unwrap_or_default(),
             urgency,
+            team: q.team.clone().unwrap_or_default(),
+            from,
+            to,
+            search,
+            created_from,
+            created_to,
             before,
         })
     }
@@ -329,6 +384,12 @@ impl Filters {
             limit: LIST_PAGE_SIZE + 1,
             before_number: self.before,
             urgency: Urgency::parse(&self.urgency),
+            team_id: Some(self.team.clone())
+                .filter(|t| !t.is_empty())
+                .map(TeamId),
+            created_from: self.created_from,
+            created_to: self.created_to,
+            search: Some(self.search.clone()).filter(|q| !q.is_empty()),
         }
     }
 
@@ -338,6 +399,10 @@ impl Filters {
             ("status", &self.status),
             ("service", &self.service),
             ("urgency", &self.urgency),
+            ("team", &self.team),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("q", &self.search),
             ("before", &before),
         ])
     }
@@ -363,6 +428,11 @@ struct ListPage {
     statuses: Vec<Choice>,
     services: Vec<Choice>,
     urgencies: Vec<Choice>,
+    teams: Vec<Choice>,
+    from: String,
+    to: String,
+    search: String,
+    search_max: usize,
     list: ListView,
 }
 
@@ -410,8 +480,18 @@ pub async fn list(
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, UiError> {
     let Query(q) = q.map_err(bad_query)?;
-    let f = Filters::parse(&q)?;
+    let f = Filters::parse(&q, &zone(&me.user.time_zone))?;
     let list = list_view(&s, &me, &f).await?;
+    let mut teams = vec![Choice {
+        value: String::new(),
+        label: "Any team".into(),
+        selected: f.team.is_empty(),
+    }];
+    teams.extend(s.store.list_teams().await?.into_iter().map(|t| Choice {
+        selected: t.id.0 == f.team,
+        value: t.id.0,
+        label: t.name,
+    }));
     let mut services = vec![Choice {
         value: String::new(),
         label: "Any service".into(),
@@ -446,6 +526,11 @@ pub async fn list(
             &[("", "Any urgency"), ("high", "High"), ("low", "Low")],
             &f.urgency,
         ),
+        teams,
+        from: f.from.clone(),
+        to: f.to.clone(),
+        search: f.search.clone(),
+        search_max: SEARCH_MAX_CHARS,
         list,
     })
 }
@@ -456,7 +541,7 @@ pub async fn list_fragment(
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, UiError> {
     let Query(q) = q.map_err(bad_query)?;
-    let f = Filters::parse(&q)?;
+    let f = Filters::parse(&q, &zone(&me.user.time_zone))?;
     html(&ListFragment {
         list: list_view(&s, &me, &f).await?,
     })

@@ -556,3 +556,109 @@ async fn the_setup_link_creates_the_first_admin_once() {
     );
     assert!(path.starts_with("/setup/"));
 }
+
+#[tokio::test]
+async fn incidents_are_found_by_team_time_range_urgency_and_text() {
+    let app = TestApp::spawn().await;
+    let team = app
+        .post("/api/v1/teams", json!({"name": "Payments"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post("/api/v1/services", json!({"name": "pay", "team_id": team}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let pay = r.body["id"].as_str().unwrap().to_owned();
+    let web = app.service("web").await;
+    let pay_key = app.integration(&pay, "events_v2").await;
+    let web_key = app.integration(&web, "events_v2").await;
+    let now = || tocsin_engine::Clock::now(&*app.clock);
+    let send = |key: String, dedup: &'static str, summary: &'static str, severity: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .enqueue(
+                    json!({"routing_key": key, "event_action": "trigger", "dedup_key": dedup,
+                    "payload": {"summary": summary, "source": "h", "severity": severity}}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::ACCEPTED);
+        }
+    };
+    let start = now();
+    send(pay_key.clone(), "a", "Payment API DOWN", "critical").await; // #1
+    app.clock.advance(jiff::SignedDuration::from_hours(1));
+    let hour_later = now();
+    send(web_key.clone(), "b", "50% of requests fail", "critical").await; // #2
+    app.clock.advance(jiff::SignedDuration::from_hours(1));
+    send(pay_key.clone(), "c", "payment queue slow", "warning").await; // #3
+    app.incidents(&pay).await;
+    app.incidents(&web).await;
+
+    let numbers = |q: String| {
+        let app = &app;
+        async move {
+            let r = app.get(&format!("/api/v1/incidents?{q}")).await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.body);
+            r.body["incidents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["number"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(numbers(format!("team_id={team}")).await, [3, 1]);
+    assert_eq!(numbers(format!("team_id={team}&urgency=high")).await, [1]);
+    assert_eq!(numbers("urgency=low".into()).await, [3]);
+    assert_eq!(
+        numbers(format!("created_from={hour_later}")).await,
+        [3, 2],
+        "from is inclusive"
+    );
+    assert_eq!(
+        numbers(format!("created_from={start}&created_to={hour_later}")).await,
+        [1],
+        "to is exclusive"
+    );
+    assert_eq!(numbers("q=PAYMENT".into()).await, [3, 1]);
+    assert_eq!(numbers("q=payment+slow".into()).await, [3]);
+    assert_eq!(numbers("q=%232".into()).await, [2], "#2");
+    assert_eq!(numbers("q=2".into()).await, [2]);
+    assert_eq!(numbers("q=50%25".into()).await, [2], "% is literal");
+    assert_eq!(numbers("q=5_%25".into()).await, Vec::<i64>::new());
+    // A cursor keeps the filters it is sent with.
+    let r = app.get("/api/v1/incidents?q=payment&limit=1").await;
+    let cursor = r.body["next_cursor"].as_str().unwrap().to_owned();
+    assert_eq!(
+        numbers(format!("q=payment&limit=1&cursor={cursor}")).await,
+        [1]
+    );
+
+    for (q, field) in [
+        ("urgency=urgent".to_owned(), "urgency"),
+        ("created_from=yesterday".to_owned(), "created_from"),
+        ("created_to=2026-13-01T00:00:00Z".to_owned(), "created_to"),
+        (
+            format!("created_from={hour_later}&created_to={start}"),
+            "created_to",
+        ),
+        (format!("q={}", "x".repeat(201)), "q"),
+    ] {
+        let r = app.get(&format!("/api/v1/incidents?{q}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}");
+        assert!(
+            r.body["error"]["fields"][field].is_string(),
+            "{q}: {}",
+            r.body
+        );
+    }
+    let doc = app.get("/api/v1/openapi.json").await.body;
+    let params = doc["paths"]["/api/v1/incidents"]["get"]["parameters"].to_string();
+    for p in ["team_id", "urgency", "created_from", "created_to", "\"q\""] {
+        assert!(params.contains(p), "{p} in {params}");
+    }
+}

@@ -2117,3 +2117,108 @@ async fn admins_edit_a_service_with_the_rules_of_creation() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_incidents_list_filters_by_team_dates_and_text_across_pages() {
+    let app = TestApp::spawn().await;
+    person(&app, "Ada", "viewer").await;
+    let team = app
+        .post("/api/v1/teams", json!({"name": "Batch"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post(
+            "/api/v1/services",
+            json!({"name": "batch", "team_id": team}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let batch = r.body["id"].as_str().unwrap().to_owned();
+    let web = app.service("web").await;
+    let web_key = app.integration(&web, "events_v2").await;
+    let batch_key = app.integration(&batch, "events_v2").await;
+    let send = |key: &str, dedup: String, summary: String| {
+        json!({"routing_key": key, "event_action": "trigger", "dedup_key": dedup,
+               "payload": {"summary": summary, "source": "h", "severity": "critical"}})
+    };
+    // #1 on another team's service, then #2–#28: 27 failed jobs, more than a page.
+    app.enqueue(send(&web_key, "w".into(), "Job runner web down".into()))
+        .await;
+    for n in 1..=27 {
+        app.enqueue(send(&batch_key, format!("j{n}"), format!("Job {n} failed")))
+            .await;
+    }
+    assert_eq!(app.incidents(&batch).await.len(), 27);
+
+    let mut v = Visitor::new(&app);
+    v.sign_in("ada@example.com", PASSWORD).await;
+    let first = v
+        .get(&format!(
+            "/incidents?team={team}&q=job&from=2000-01-01&to=2100-12-31"
+        ))
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    let text = first.text;
+    for control in [
+        "for=\"f-team\"",
+        "for=\"f-from\"",
+        "for=\"f-to\"",
+        "for=\"f-q\"",
+    ] {
+        assert!(text.contains(control), "labelled {control}");
+    }
+    assert!(text.contains("value=\"job\"") && text.contains("value=\"2000-01-01\""));
+    assert!(text.contains(&format!("value=\"{team}\" selected")));
+    assert!(text.contains("Job 27 failed") && !text.contains("Job runner web down"));
+    // The live list and the next page keep the filters.
+    let unescape = |s: &str| s.replace("&#38;", "&").replace("&amp;", "&");
+    let text = unescape(&text);
+    assert!(
+        text.contains(&format!(
+            "data-live-src=\"/ui/fragments/incidents?status=open&team={team}&from=2000-01-01&to=2100-12-31&q=job\""
+        )),
+        "{text}"
+    );
+    let at = text
+        .find("href=\"/incidents?status=open&team")
+        .expect("a link to older incidents");
+    let older = &text[at..];
+    let older = &older["href=\"".len()..];
+    let older = &older[..older.find('"').unwrap()];
+    assert!(
+        older.contains("q=job") && older.contains("before=4"),
+        "{older}"
+    );
+    let second = v.get(older).await.text;
+    assert!(second.contains("Job 2 failed") && second.contains("Job 1 failed"));
+    assert!(!second.contains("Job 3 failed") && !second.contains("Job runner web down"));
+
+    // "#1" finds incident 1 whatever its title; dates outside the range find nothing.
+    let one = v.get("/incidents?q=%231&status=all").await.text;
+    assert!(one.contains("Job runner web down") && !one.contains("Job 1 failed"));
+    let none = v.get("/incidents?to=2000-01-01").await.text;
+    assert!(none.contains("No incidents match"));
+    let fragment = v
+        .get(&format!("/ui/fragments/incidents?team={team}&q=%2327"))
+        .await;
+    assert!(fragment.text.contains("Job 26 failed") && !fragment.text.contains("Job 25 failed"));
+    for bad in [
+        "from=31/01/2026",
+        "to=2026-02-30",
+        "from=2026-02-02&to=2026-02-01",
+    ] {
+        assert_eq!(
+            v.get(&format!("/incidents?{bad}")).await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    let long = "x".repeat(201);
+    assert_eq!(
+        v.get(&format!("/incidents?q={long}")).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
