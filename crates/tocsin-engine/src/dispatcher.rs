@@ -22,6 +22,9 @@ use tokio::task::JoinSet;
 const NOTIFICATIONS_PER_BATCH_MAX: u32 = 256;
 /// Attempts recorded in one commit at most.
 const RECORDS_PER_BATCH_MAX: usize = 256;
+/// Tries to record a batch of attempts (waits of 0.5 s, 1 s, 1.5 s… between them).
+const RECORD_TRIES_MAX: u32 = 6;
+const RECORD_RETRY_WAIT: Duration = Duration::from_millis(500);
 /// Sends in flight at once.
 const SENDS_IN_FLIGHT_MAX: usize = 64;
 /// Sends in flight to one destination at once; more wait `BUSY_DESTINATION_WAIT`.
@@ -128,11 +131,14 @@ impl Budget {
 }
 
 /// One attempt, ready to record.
+#[derive(Clone)]
 struct Done {
     completion: Completion,
     incident: tocsin_core::IncidentId,
     /// The person could not be reached on any method: escalate early.
     nobody_left: bool,
+    /// Keeps the claim renewed until the attempt is recorded.
+    _ticket: Ticket,
 }
 
 /// Destinations with a budget kept at once; beyond this, full (idle) buckets are dropped.
@@ -206,9 +212,9 @@ impl Dispatcher {
             let due = self
                 .store
                 .claim_due_notifications(
-                    &ticket.token,
+                    ticket.token(),
                     now,
-                    ticket.until,
+                    ticket.until(),
                     NOTIFICATIONS_PER_BATCH_MAX,
                 )
                 .await?;
@@ -275,9 +281,9 @@ impl Dispatcher {
             let due = self
                 .store
                 .claim_due_notifications(
-                    &ticket.token,
+                    ticket.token(),
                     now,
-                    ticket.until,
+                    ticket.until(),
                     u32::try_from(free)
                         .unwrap_or(u32::MAX)
                         .min(NOTIFICATIONS_PER_BATCH_MAX),
@@ -352,8 +358,18 @@ impl Dispatcher {
                 }
             }
             let count = batch.len();
-            if let Err(e) = self.record(batch).await {
-                tracing::error!(error = %e, "recording delivery attempts failed; they are retried when their leases end");
+            // The sends happened: recording them is worth a few tries (a database restart takes
+            // seconds), the claims staying renewed meanwhile. Given up, the notifications are
+            // sent again, with the same idempotency keys, once their leases run out.
+            let mut tries = 0;
+            while let Err(e) = self.record(batch.clone()).await {
+                tries += 1;
+                if tries >= RECORD_TRIES_MAX {
+                    tracing::error!(error = %e, "recording delivery attempts failed; they are sent again when their leases end");
+                    break;
+                }
+                tracing::warn!(error = %e, tries, "recording delivery attempts failed; trying again");
+                tokio::time::sleep(RECORD_RETRY_WAIT * tries).await;
             }
             self.outstanding
                 .send_modify(|n| *n = n.saturating_sub(count));
@@ -476,13 +492,14 @@ impl Dispatcher {
         let postpone = |at: Timestamp, reserved: bool| Done {
             completion: Completion {
                 id: n.id.clone(),
-                node: ticket.token.clone(),
+                node: ticket.token().to_owned(),
                 result: DeliveryResult::Postpone { at, reserved },
                 fallback: None,
                 at: started,
             },
             incident: n.incident.id.clone(),
             nobody_left: false,
+            _ticket: ticket.clone(),
         };
         if let Err((at, reserved)) = self.budget(&n, started) {
             return Ok(Some(postpone(at, reserved)));
@@ -545,12 +562,13 @@ impl Dispatcher {
             nobody_left: give_up && fallback.is_none(),
             completion: Completion {
                 id: n.id.clone(),
-                node: ticket.token.clone(),
+                node: ticket.token().to_owned(),
                 result: outcome,
                 fallback,
                 at: now,
             },
             incident: n.incident.id.clone(),
+            _ticket: ticket.clone(),
         }))
     }
 

@@ -74,7 +74,7 @@ impl Escalator {
             let ticket = self.lease.ticket();
             let due = self
                 .store
-                .claim_due_escalations(&ticket.token, now, ticket.until, STEPS_PER_BATCH_MAX)
+                .claim_due_escalations(ticket.token(), now, ticket.until(), STEPS_PER_BATCH_MAX)
                 .await?;
             if due.is_empty() {
                 return Ok(done);
@@ -98,7 +98,7 @@ impl Escalator {
             let lateness = now.duration_since(d.due_at).as_secs_f64().max(0.0);
             metrics::histogram!("tocsin_escalation_lateness_seconds").record(lateness);
             let id = d.incident.id.clone();
-            match self.plan(d, &ticket.token, now, &mut cache).await {
+            match self.plan(d, ticket.token(), now, &mut cache).await {
                 Ok((step, nobody)) => {
                     steps.push(step);
                     stranded.push(nobody);

@@ -5,10 +5,13 @@
 //! `RENEW_EVERY` pushes the deadline of everything it holds forward; when it dies (kill -9, a
 //! lost machine), its claims run out within `LEASE` and another node takes the work over.
 //!
-//! The token is the node's name and a *lease epoch*: `node-…​.3`. Every write that records the
-//! outcome of claimed work checks, in the same transaction, that the row is still claimed with
-//! the writer's token; a row another node took over carries that node's token, so a late write
-//! changes nothing. When this node itself failed to renew in time (it was paused past its
+//! The token is the node's name, its *lease epoch* and the batch: `node-….3.41`. Every write
+//! that records the outcome of claimed work checks, in the same transaction, that the row is
+//! still claimed with the writer's token; a row another node took over carries that node's
+//! token, so a late write changes nothing. Only batches still at work are renewed: a `Ticket`
+//! lives as long as the work claimed with it (until its outcome is recorded), and once every
+//! copy is dropped — the work is done, or failed without a record — its claims are left to run
+//! out and be taken again. When this node itself failed to renew in time (it was paused past its
 //! deadline: SIGSTOP, a long GC-like stall, a frozen VM), it moves to the next epoch: the work
 //! claimed under the old token is abandoned (not sent, not recorded) and taken again, by
 //! whichever node comes first, once its lease has run out.
@@ -20,7 +23,7 @@
 
 use crate::Clock;
 use jiff::{SignedDuration, Timestamp};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tocsin_store::Store;
 use tokio::sync::watch;
@@ -33,10 +36,9 @@ pub const RENEW_EVERY: Duration = Duration::from_secs(1);
 /// A send starts only while this much of its lease is left, so that it is on the wire well
 /// before the lease runs out.
 const SEND_MARGIN: SignedDuration = SignedDuration::from_millis(1500);
-/// Lapsed epochs remembered until the next renewal gives up their claims.
-const LAPSED_KEPT_MAX: usize = 16;
 
-/// The node's lease: its current epoch and until when it is known to hold its claims.
+/// The node's lease: its current epoch, until when it is known to hold its claims, and the
+/// batches at work.
 pub struct Lease {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -48,17 +50,34 @@ struct State {
     epoch: u64,
     /// Every claim made under `epoch` is held at least until then.
     held_until: Timestamp,
-    /// Earlier epochs whose remaining claims are still to be given up.
-    lapsed: Vec<u64>,
+    /// Batches handed out so far (the last part of each token).
+    batches: u64,
+    /// Tickets handed out whose work may still be going on.
+    live: Vec<Weak<Claim>>,
+}
+
+#[derive(Debug)]
+struct Claim {
+    token: String,
+    epoch: u64,
+    until: Timestamp,
 }
 
 /// What a batch of claims was made with: the token written in the rows, its epoch, and the
-/// deadline written with them.
+/// deadline written with them. Keep a copy with the work until its outcome is recorded.
 #[derive(Clone, Debug)]
-pub struct Ticket {
-    pub token: String,
-    epoch: u64,
-    pub until: Timestamp,
+pub struct Ticket(Arc<Claim>);
+
+impl Ticket {
+    /// The token the rows are claimed with (and every write about them is checked against).
+    pub fn token(&self) -> &str {
+        &self.0.token
+    }
+
+    /// The deadline the claim is written with.
+    pub fn until(&self) -> Timestamp {
+        self.0.until
+    }
 }
 
 impl Lease {
@@ -71,19 +90,23 @@ impl Lease {
             state: Mutex::new(State {
                 epoch: 1,
                 held_until,
-                lapsed: Vec::new(),
+                batches: 0,
+                live: Vec::new(),
             }),
         }
     }
 
-    /// The current epoch and until when it holds, moving to the next epoch first when the
-    /// lease ran out unrenewed (the node was paused, or its clock jumped).
-    fn current(&self) -> (u64, Timestamp) {
-        let now = self.clock.now();
-        let mut st = match self.state.lock() {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        match self.state.lock() {
             Ok(s) => s,
             Err(p) => p.into_inner(),
-        };
+        }
+    }
+
+    /// Moves to the next epoch when the lease ran out unrenewed (the node was paused, or its
+    /// clock jumped); returns the current epoch and until when it holds.
+    fn current(&self, st: &mut State) -> (u64, Timestamp) {
+        let now = self.clock.now();
         if now >= st.held_until {
             metrics::counter!("tocsin_lease_lapses_total").increment(1);
             tracing::warn!(
@@ -92,21 +115,10 @@ impl Lease {
                 late_ms = now.duration_since(st.held_until).as_millis() as i64,
                 "this node's lease ran out unrenewed (was it paused?): its claimed work is left to whichever node takes it first"
             );
-            let old = st.epoch;
-            // Bounded: when nothing renews (a node that runs no engine loop), what older
-            // epochs hold simply runs out.
-            if st.lapsed.len() >= LAPSED_KEPT_MAX {
-                st.lapsed.remove(0);
-            }
-            st.lapsed.push(old);
             st.epoch += 1;
             st.held_until = now + LEASE;
         }
         (st.epoch, st.held_until)
-    }
-
-    fn token_of(&self, epoch: u64) -> String {
-        format!("{}.{epoch}", self.node)
     }
 
     /// The node's name (without epoch).
@@ -114,20 +126,26 @@ impl Lease {
         &self.node
     }
 
-    /// The token and deadline to claim with now.
+    /// A ticket to claim a batch of work with now.
     pub fn ticket(&self) -> Ticket {
-        let (epoch, _) = self.current();
-        Ticket {
-            token: self.token_of(epoch),
+        let mut st = self.state();
+        let (epoch, _) = self.current(&mut st);
+        st.batches += 1;
+        let claim = Arc::new(Claim {
+            token: format!("{}.{epoch}.{}", self.node, st.batches),
             epoch,
             until: self.clock.now() + LEASE,
-        }
+        });
+        st.live.retain(|w| w.strong_count() > 0);
+        st.live.push(Arc::downgrade(&claim));
+        Ticket(claim)
     }
 
     /// Whether work claimed with `ticket` is still this node's, with time left to send it.
     pub fn holds(&self, ticket: &Ticket) -> bool {
-        let (epoch, held_until) = self.current();
-        ticket.epoch == epoch && self.clock.now() + SEND_MARGIN < ticket.until.max(held_until)
+        let mut st = self.state();
+        let (epoch, held_until) = self.current(&mut st);
+        ticket.0.epoch == epoch && self.clock.now() + SEND_MARGIN < ticket.0.until.max(held_until)
     }
 
     /// Gives up at once what was claimed with `ticket` (and is not held any more), so that
@@ -135,37 +153,49 @@ impl Lease {
     pub async fn give_up(&self, ticket: &Ticket) -> tocsin_store::Result<()> {
         let now = self.clock.now();
         self.store
-            .renew_claims(&ticket.token, now, now - SignedDuration::from_millis(1))
+            .renew_claims(
+                std::slice::from_ref(&ticket.0.token),
+                now,
+                now - SignedDuration::from_millis(1),
+            )
             .await?;
         Ok(())
     }
 
-    /// Pushes the deadline of every claim of the current epoch forward, after giving up what
-    /// lapsed epochs still hold (claims of a lapsed epoch are never sent or recorded here;
-    /// another node may have taken them over already).
+    /// Pushes forward the deadline of every claim of the batches still at work in the current
+    /// epoch, after giving up what batches of a lapsed epoch still hold (that work is never
+    /// sent or recorded here; another node may have taken it over already).
     pub async fn renew(&self) -> tocsin_store::Result<()> {
-        let (epoch, _) = self.current();
-        let lapsed = match self.state.lock() {
-            Ok(mut s) => std::mem::take(&mut s.lapsed),
-            Err(p) => std::mem::take(&mut p.into_inner().lapsed),
+        let (epoch, current, lapsed) = {
+            let mut st = self.state();
+            let (epoch, _) = self.current(&mut st);
+            let mut current = Vec::new();
+            let mut lapsed = Vec::new();
+            st.live.retain(|w| match w.upgrade() {
+                Some(c) if c.epoch == epoch => {
+                    current.push(c.token.clone());
+                    true
+                }
+                Some(c) => {
+                    lapsed.push(c.token.clone());
+                    false
+                }
+                None => false,
+            });
+            (epoch, current, lapsed)
         };
         let now = self.clock.now();
-        for old in lapsed {
+        if !lapsed.is_empty() {
             self.store
-                .renew_claims(
-                    &self.token_of(old),
-                    now,
-                    now - SignedDuration::from_millis(1),
-                )
+                .renew_claims(&lapsed, now, now - SignedDuration::from_millis(1))
                 .await?;
         }
         let until = now + LEASE;
-        self.store
-            .renew_claims(&self.token_of(epoch), now, until)
-            .await?;
-        if let Ok(mut st) = self.state.lock()
-            && st.epoch == epoch
-        {
+        if !current.is_empty() {
+            self.store.renew_claims(&current, now, until).await?;
+        }
+        let mut st = self.state();
+        if st.epoch == epoch {
             st.held_until = st.held_until.max(until);
         }
         Ok(())
@@ -207,7 +237,7 @@ mod tests {
         let lease = Lease::new(store, clock.clone(), "node-a".into());
 
         let first = lease.ticket();
-        assert_eq!(first.token, "node-a.1");
+        assert_eq!(first.token(), "node-a.1.1");
         assert!(lease.holds(&first));
         // Renewed every second, the claim holds however long its send waits.
         for _ in 0..10 {
@@ -227,7 +257,7 @@ mod tests {
         lease.renew().await.unwrap();
         assert!(!lease.holds(&first), "work of the old epoch is never sent");
         let second = lease.ticket();
-        assert_eq!(second.token, "node-a.2");
+        assert_eq!(second.token(), "node-a.2.2");
         assert!(lease.holds(&second));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -98,7 +98,7 @@ impl MonitorRunner {
         };
         CheckRecord {
             monitor_id: m.id,
-            node: ticket.token.clone(),
+            node: ticket.token().to_owned(),
             due_at: m.due_at,
             result,
         }
@@ -130,7 +130,7 @@ impl MonitorRunner {
             let ticket = self.lease.ticket();
             let due = self
                 .store
-                .claim_due_monitors(&ticket.token, now, ticket.until, CHECKS_PER_BATCH_MAX)
+                .claim_due_monitors(ticket.token(), now, ticket.until(), CHECKS_PER_BATCH_MAX)
                 .await?;
             if due.is_empty() {
                 return Ok(n);
@@ -152,7 +152,9 @@ impl MonitorRunner {
         }
     }
 
-    async fn recorder(self: Arc<Self>, mut done: mpsc::Receiver<CheckRecord>) {
+    /// Records finished checks in batches. Each check's ticket is kept until its record is
+    /// written, so that its claim stays renewed meanwhile.
+    async fn recorder(self: Arc<Self>, mut done: mpsc::Receiver<(CheckRecord, Ticket)>) {
         while let Some(first) = done.recv().await {
             let mut batch = vec![first];
             while batch.len() < CHECKS_PER_BATCH_MAX as usize {
@@ -162,6 +164,7 @@ impl MonitorRunner {
                 }
             }
             let count = batch.len();
+            let (batch, _tickets): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
             if let Err(e) = self.record(batch).await {
                 tracing::error!(error = %e, "recording checks failed; they run again when their leases end");
             }
@@ -195,7 +198,7 @@ impl MonitorRunner {
 
     async fn pump(
         self: &Arc<Self>,
-        done: &mpsc::Sender<CheckRecord>,
+        done: &mpsc::Sender<(CheckRecord, Ticket)>,
         live: &mut broadcast::Receiver<LiveEvent>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<()> {
@@ -214,9 +217,9 @@ impl MonitorRunner {
             let due = self
                 .store
                 .claim_due_monitors(
-                    &ticket.token,
+                    ticket.token(),
                     now,
-                    ticket.until,
+                    ticket.until(),
                     u32::try_from(free)
                         .unwrap_or(u32::MAX)
                         .min(CHECKS_PER_BATCH_MAX),
@@ -262,7 +265,7 @@ impl MonitorRunner {
                 tokio::spawn(async move {
                     let _slot = slot;
                     let record = this.check(m, &ticket).await;
-                    if done.send(record).await.is_err() {
+                    if done.send((record, ticket)).await.is_err() {
                         this.outstanding.send_modify(|n| *n = n.saturating_sub(1));
                     }
                 });

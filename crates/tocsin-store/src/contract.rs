@@ -1888,9 +1888,12 @@ async fn a_live_holder_renews_its_leases_and_a_late_writer_is_fenced_off(s: &dyn
             .unwrap()
             .is_empty()
     );
-    assert_eq!(s.renew_claims("a.1", t(6), t(11)).await.unwrap(), 1);
     assert_eq!(
-        s.renew_claims("b.1", t(6), t(11)).await.unwrap(),
+        s.renew_claims(&["a.1".into()], t(6), t(11)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        s.renew_claims(&["b.1".into()], t(6), t(11)).await.unwrap(),
         0,
         "only the holder renews"
     );
@@ -1903,7 +1906,7 @@ async fn a_live_holder_renews_its_leases_and_a_late_writer_is_fenced_off(s: &dyn
     );
     // a.1 stops renewing (paused); its lease runs out and b.1 takes the step over.
     assert_eq!(
-        s.renew_claims("a.1", t(12), t(17)).await.unwrap(),
+        s.renew_claims(&["a.1".into()], t(12), t(17)).await.unwrap(),
         0,
         "a lease that ran out is not renewed"
     );
@@ -1952,7 +1955,9 @@ async fn a_live_holder_renews_its_leases_and_a_late_writer_is_fenced_off(s: &dyn
             .is_empty()
     );
     assert_eq!(
-        s.renew_claims("b.1", t(15), t(15) - ms(1)).await.unwrap(),
+        s.renew_claims(&["b.1".into()], t(15), t(15) - ms(1))
+            .await
+            .unwrap(),
         1
     );
     let again = s
@@ -1981,7 +1986,7 @@ async fn a_live_holder_renews_its_leases_and_a_late_writer_is_fenced_off(s: &dyn
     assert_eq!(list[0].state, "sent");
     assert_eq!(list[0].attempts, 1, "one attempt recorded");
     assert_eq!(
-        s.renew_claims("b.2", t(16), t(21)).await.unwrap(),
+        s.renew_claims(&["b.2".into()], t(16), t(21)).await.unwrap(),
         0,
         "nothing left to hold"
     );

@@ -316,9 +316,14 @@ pub trait Store: Send + Sync + 'static {
     /// `ack_timeout_minutes`), from the first level; returns them.
     async fn retrigger_expired_acknowledgements(&self, now: Timestamp) -> Result<Vec<IncidentId>>;
     /// Pushes to `until` the lease of every claim (escalation step, notification being sent,
-    /// monitor check) held with `token` whose lease has not run out at `now`. An `until`
-    /// before `now` gives them up at once. Returns how many claims were touched.
-    async fn renew_claims(&self, token: &str, now: Timestamp, until: Timestamp) -> Result<u64>;
+    /// monitor check) held with one of `tokens` whose lease has not run out at `now`. An
+    /// `until` before `now` gives them up at once. Returns how many claims were touched.
+    async fn renew_claims(
+        &self,
+        tokens: &[String],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<u64>;
     /// The earliest due escalation step (or acknowledgement timeout), to sleep until it.
     async fn next_escalation_due(&self) -> Result<Option<Timestamp>>;
     async fn list_notifications(&self, incident: &IncidentId) -> Result<Vec<NotificationRecord>>;

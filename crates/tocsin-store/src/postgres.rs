@@ -58,6 +58,9 @@ const MIGRATION_LOCK: i64 = 0x746f_6373_696e_6d69;
 /// The advisory lock that lets one first admin be made at a time.
 const SETUP_LOCK: i64 = 0x746f_6373_696e_7375;
 /// Work lanes in the order they are claimed: high urgency (1), then low (0).
+/// How long a session may sit idle inside a transaction before the server ends it (as long as
+/// a claim's lease, `tocsin_engine::lease::LEASE`).
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "5s";
 /// Monitors whose history one transaction prunes.
 const PRUNE_MONITORS_PER_COMMIT: i64 = 200;
 const LANES: [i64; 2] = [1, 0];
@@ -156,6 +159,13 @@ impl PgStore {
         if options.get_application_name().is_none() {
             options = options.application_name("tocsin");
         }
+        // A node paused inside a transaction (SIGSTOP, a frozen VM) would hold its row locks,
+        // and the others skip locked rows: the server ends such a session instead, about when
+        // the node's claims run out. Tocsin's transactions never wait on anything outside.
+        options = options.options([(
+            "idle_in_transaction_session_timeout",
+            IDLE_IN_TRANSACTION_TIMEOUT,
+        )]);
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS_MAX)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -2486,19 +2496,24 @@ impl Store for PgStore {
         })
     }
 
-    async fn renew_claims(&self, token: &str, now: Timestamp, until: Timestamp) -> Result<u64> {
+    async fn renew_claims(
+        &self,
+        tokens: &[String],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<u64> {
         // One statement, one round trip: the three tables a node claims work in.
         let n: i64 = sqlx::query_scalar(
             "WITH e AS (UPDATE escalations SET claimed_until = $3
-                        WHERE claimed_by = $1 AND claimed_until >= $2 RETURNING 1),
+                        WHERE claimed_by = ANY($1) AND claimed_until >= $2 RETURNING 1),
                   n AS (UPDATE notifications SET claimed_until = $3
-                        WHERE state = 'sending' AND claimed_until >= $2 AND claimed_by = $1
+                        WHERE state = 'sending' AND claimed_until >= $2 AND claimed_by = ANY($1)
                         RETURNING 1),
                   m AS (UPDATE monitors SET claimed_until = $3
-                        WHERE claimed_by = $1 AND claimed_until >= $2 RETURNING 1)
+                        WHERE claimed_by = ANY($1) AND claimed_until >= $2 RETURNING 1)
              SELECT (SELECT COUNT(*) FROM e) + (SELECT COUNT(*) FROM n) + (SELECT COUNT(*) FROM m)",
         )
-        .bind(token)
+        .bind(tokens)
         .bind(ms(now))
         .bind(ms(until))
         .fetch_one(&self.pool)

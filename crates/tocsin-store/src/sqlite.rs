@@ -1752,17 +1752,24 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
         .await
     }
 
-    async fn renew_claims(&self, token: &str, now: Timestamp, until: Timestamp) -> Result<u64> {
-        let token = token.to_owned();
+    async fn renew_claims(
+        &self,
+        tokens: &[String],
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<u64> {
+        let tokens = tokens.to_vec();
         self.write(move |tx| {
             let mut n = 0;
-            for sql in [
-                "UPDATE escalations SET claimed_until = ?3 WHERE claimed_by = ?1 AND claimed_until >= ?2",
-                "UPDATE notifications SET claimed_until = ?3
-                 WHERE state = 'sending' AND claimed_until >= ?2 AND claimed_by = ?1",
-                "UPDATE monitors SET claimed_until = ?3 WHERE claimed_by = ?1 AND claimed_until >= ?2",
-            ] {
-                n += tx.prepare_cached(sql)?.execute(params![token, ms(now), ms(until)])? as u64;
+            for token in &tokens {
+                for sql in [
+                    "UPDATE escalations SET claimed_until = ?3 WHERE claimed_by = ?1 AND claimed_until >= ?2",
+                    "UPDATE notifications SET claimed_until = ?3
+                     WHERE state = 'sending' AND claimed_until >= ?2 AND claimed_by = ?1",
+                    "UPDATE monitors SET claimed_until = ?3 WHERE claimed_by = ?1 AND claimed_until >= ?2",
+                ] {
+                    n += tx.prepare_cached(sql)?.execute(params![token, ms(now), ms(until)])? as u64;
+                }
             }
             Ok(n)
         })
