@@ -7,6 +7,7 @@
 use crate::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 use tocsin_core::dedup::{self, OpenAlert};
@@ -941,9 +942,191 @@ async fn lock_ingest_keys(c: &mut PgConnection, keys: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Applies one alert event inside the batch's transaction.
+/// What an ingest batch reads once, after taking its locks, so that most events need no
+/// lookup of their own (each statement is a round trip to the server).
+struct BatchFacts {
+    /// False: nothing was read up front, every event looks its state up.
+    read: bool,
+    /// (integration, dedup key) pairs of the batch's alert events with an open alert when the
+    /// batch started.
+    open_keys: HashSet<(String, String)>,
+    /// Pairs an earlier event of this batch may have opened, changed or resolved (alert events
+    /// and monitors' pings): their state is looked up again.
+    touched: HashSet<(String, String)>,
+    /// Services of the batch in a maintenance window at some moment of the batch: their new
+    /// incidents take the path that holds the first step.
+    maintenance_services: HashSet<String>,
+}
+
+impl BatchFacts {
+    fn unread() -> Self {
+        Self {
+            read: false,
+            open_keys: HashSet::new(),
+            touched: HashSet::new(),
+            maintenance_services: HashSet::new(),
+        }
+    }
+
+    async fn read(c: &mut PgConnection, batch: &[IngestItem]) -> Result<Self> {
+        let mut integrations = Vec::new();
+        let mut dedup_keys = Vec::new();
+        let mut services = Vec::new();
+        let mut touched = HashSet::new();
+        let (mut first, mut last) = (i64::MAX, i64::MIN);
+        for item in batch {
+            match &item.event {
+                IngestEvent::Alert(ev) => {
+                    integrations.push(item.integration.id.as_str().to_owned());
+                    dedup_keys.push(ev.dedup_key.clone());
+                    services.push(item.integration.service_id.as_str().to_owned());
+                    first = first.min(ms(item.received_at));
+                    last = last.max(ms(item.received_at));
+                }
+                IngestEvent::Ping(p) => {
+                    touched.insert((
+                        item.integration.id.as_str().to_owned(),
+                        format!("monitor:{}", p.monitor_id),
+                    ));
+                }
+                IngestEvent::Change(_) => {}
+            }
+        }
+        if integrations.is_empty() {
+            return Ok(Self {
+                read: true,
+                open_keys: HashSet::new(),
+                touched,
+                maintenance_services: HashSet::new(),
+            });
+        }
+        let open_keys = sqlx::query_as::<_, (String, String)>(
+            "SELECT a.integration_id, a.dedup_key FROM alerts a
+             JOIN unnest($1::text[], $2::text[]) AS k(integration_id, dedup_key)
+               ON a.integration_id = k.integration_id AND a.dedup_key = k.dedup_key
+             WHERE a.status = 'open'",
+        )
+        .bind(&integrations)
+        .bind(&dedup_keys)
+        .fetch_all(&mut *c)
+        .await?
+        .into_iter()
+        .collect();
+        services.sort_unstable();
+        services.dedup();
+        let maintenance_services = sqlx::query_scalar::<_, String>(
+            "SELECT DISTINCT m.service_id FROM maintenance_services m
+             JOIN maintenance_windows w ON w.id = m.window_id
+             WHERE m.service_id = ANY($1) AND w.starts_at <= $3 AND w.ends_at > $2",
+        )
+        .bind(&services)
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *c)
+        .await?
+        .into_iter()
+        .collect();
+        Ok(Self {
+            read: true,
+            open_keys,
+            touched,
+            maintenance_services,
+        })
+    }
+}
+
+/// Opens an incident for a trigger on a service not in maintenance, in one statement: the
+/// incident number, the incident, its alert, its first escalation step (when the service has a
+/// policy) and the timeline entry. Returns the incident's id.
+async fn open_incident(
+    c: &mut PgConnection,
+    item: &IngestItem,
+    ev: &AlertEvent,
+    d: &AlertDetails,
+    actor: &Actor,
+    channel: Channel,
+) -> Result<String> {
+    let integ = &item.integration;
+    let now = ms(item.received_at);
+    let severity = d.severity_or_default();
+    let incident_id = new_id();
+    sqlx::query(
+        "WITH n AS (
+           UPDATE counters SET value = value + 1 WHERE name = 'incident_number' RETURNING value
+         ), i AS (
+           INSERT INTO incidents (id, number, service_id, integration_id, title, status,
+             urgency, severity, dedup_key, group_key, alert_count, open_alerts, created_at,
+             updated_at)
+           SELECT $1, n.value, $2, $3, $4, 'triggered', $5, $6, $7, $8, 1, 1, $9, $9 FROM n
+         ), a AS (
+           INSERT INTO alerts (id, integration_id, service_id, incident_id, dedup_key, status,
+             summary, source, severity, component, grp, class, custom_details, links, images,
+             client, client_url, detected_at, first_seen, last_seen, occurrences)
+           SELECT $10, $3, $2, $1, $7, 'open', $4, $11, $6, $12, $13, $14, $15, $16, $17, $18,
+             $19, $20, $9, $9, 1 FROM n
+         ), e AS (
+           INSERT INTO escalations (incident_id, policy_id, due_at, priority)
+           SELECT $1, s.escalation_policy_id, $9, CASE WHEN $5 = 'high' THEN 1 ELSE 0 END
+           FROM services s, n WHERE s.id = $2 AND s.escalation_policy_id IS NOT NULL
+         )
+         INSERT INTO timeline (incident_id, service_id, at, kind, actor_id, actor_name, channel,
+           message)
+         SELECT $1, $2, $9, 'triggered', $21, $22, $23, $24 FROM n",
+    )
+    .bind(&incident_id)
+    .bind(integ.service_id.as_str())
+    .bind(integ.id.as_str())
+    .bind(&d.summary)
+    .bind(severity.urgency().as_str())
+    .bind(severity.as_str())
+    .bind(&ev.dedup_key)
+    .bind(&ev.group_key)
+    .bind(now)
+    .bind(new_id())
+    .bind(&d.source)
+    .bind(&d.component)
+    .bind(&d.group)
+    .bind(&d.class)
+    .bind(d.custom_details.as_ref().map(json_or_null))
+    .bind((!d.links.is_empty()).then(|| json_or_null(&d.links)))
+    .bind((!d.images.is_empty()).then(|| json_or_null(&d.images)))
+    .bind(&d.client)
+    .bind(&d.client_url)
+    .bind(d.timestamp.map(ms))
+    .bind(&actor.id)
+    .bind(&actor.name)
+    .bind(channel.as_str())
+    .bind(format!(
+        "Triggered by {} ({}): {}",
+        integ.name, severity, d.summary
+    ))
+    .execute(&mut *c)
+    .await
+    .map(|done| {
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Backend(
+                "the incident counter is missing".into(),
+            ))
+        }
+    })??;
+    Ok(incident_id)
+}
+
+/// Applies one alert event inside the transaction, looking everything up.
 async fn ingest_alert(
     c: &mut PgConnection,
+    item: &IngestItem,
+    ev: &AlertEvent,
+) -> Result<IngestOutcome> {
+    ingest_alert_in_batch(c, &mut BatchFacts::unread(), item, ev).await
+}
+
+/// Applies one alert event of an ingest batch, with what the batch read up front.
+async fn ingest_alert_in_batch(
+    c: &mut PgConnection,
+    facts: &mut BatchFacts,
     item: &IngestItem,
     ev: &AlertEvent,
 ) -> Result<IngestOutcome> {
@@ -951,19 +1134,28 @@ async fn ingest_alert(
     let now = item.received_at;
     let actor = Actor::integration(integ);
     let channel = Channel::from(integ.kind);
-    let open: Option<(String, String, String, u32)> = match sqlx::query(
-        "SELECT a.id, a.incident_id, i.status, i.open_alerts FROM alerts a
-         JOIN incidents i ON i.id = a.incident_id
-         WHERE a.integration_id = $1 AND a.dedup_key = $2 AND a.status = 'open'
-         FOR UPDATE",
-    )
-    .bind(integ.id.as_str())
-    .bind(&ev.dedup_key)
-    .fetch_optional(&mut *c)
-    .await?
-    {
-        Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, u32_at(&r, 3)?)),
-        None => None,
+    let key = (integ.id.as_str().to_owned(), ev.dedup_key.clone());
+    // No open alert when the batch started and no earlier event of the batch touched the key:
+    // none now either (the batch holds the key's lock), so no lookup.
+    let may_be_open = !facts.read || facts.open_keys.contains(&key) || facts.touched.contains(&key);
+    facts.touched.insert(key);
+    let open: Option<(String, String, String, u32)> = if !may_be_open {
+        None
+    } else {
+        match sqlx::query(
+            "SELECT a.id, a.incident_id, i.status, i.open_alerts FROM alerts a
+             JOIN incidents i ON i.id = a.incident_id
+             WHERE a.integration_id = $1 AND a.dedup_key = $2 AND a.status = 'open'
+             FOR UPDATE",
+        )
+        .bind(integ.id.as_str())
+        .bind(&ev.dedup_key)
+        .fetch_optional(&mut *c)
+        .await?
+        {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, u32_at(&r, 3)?)),
+            None => None,
+        }
     };
     let open_view = match &open {
         Some((_, _, status, n)) => Some(OpenAlert {
@@ -998,6 +1190,17 @@ async fn ingest_alert(
                 return Err(StoreError::Backend("open decision without trigger".into()));
             };
             let severity = d.severity_or_default();
+            if facts.read
+                && !facts
+                    .maintenance_services
+                    .contains(integ.service_id.as_str())
+            {
+                let incident_id = open_incident(c, item, ev, d, &actor, channel).await?;
+                return Ok(IngestOutcome {
+                    decision: Some(decision),
+                    incident_id: Some(IncidentId(incident_id)),
+                });
+            }
             let number: i64 = sqlx::query_scalar(
                 "UPDATE counters SET value = value + 1 WHERE name = 'incident_number' RETURNING value",
             )
@@ -1364,10 +1567,13 @@ impl Store for PgStore {
         let keys = ingest_lock_keys(&batch);
         transaction!(self, |c| {
             lock_ingest_keys(c, &keys).await?;
+            let mut facts = BatchFacts::read(c, &batch).await?;
             let mut out = Vec::with_capacity(batch.len());
             for item in &batch {
                 out.push(match &item.event {
-                    IngestEvent::Alert(ev) => ingest_alert(c, item, ev).await?,
+                    IngestEvent::Alert(ev) => {
+                        ingest_alert_in_batch(c, &mut facts, item, ev).await?
+                    }
                     IngestEvent::Change(ev) => ingest_change(c, item, ev).await?,
                     IngestEvent::Ping(p) => monitors::ingest_ping(c, item, p).await?,
                 });
