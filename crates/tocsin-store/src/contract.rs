@@ -86,6 +86,7 @@ on_every_backend!(
     active_checks_open_after_n_failures_resolve_and_pause,
     a_live_holder_renews_its_leases_and_a_late_writer_is_fenced_off,
     incidents_list_filters_by_team_time_and_text,
+    a_snoozed_incident_is_triggered_again_from_the_first_level,
 );
 
 pub(crate) struct TempDb {
@@ -2205,4 +2206,120 @@ async fn incidents_list_filters_by_team_time_and_text(s: &dyn Store) {
         .await,
         [1]
     );
+}
+
+async fn a_snoozed_incident_is_triggered_again_from_the_first_level(s: &dyn Store) {
+    let (alice, _, i) = paging_setup(s).await;
+    let by = Actor::user(&alice);
+    let o = ingest(
+        s,
+        &i,
+        vec![trigger("db", "db down", Severity::Critical, None)],
+        t(10),
+    )
+    .await;
+    let id = o[0].incident_id.clone().unwrap();
+    let snooze = |minutes, at| s.snooze_incident(&id, &by, Channel::Web, minutes, at);
+    assert!(
+        matches!(snooze(30, t(15)).await, Err(StoreError::Conflict(_))),
+        "a triggered incident is acknowledged first"
+    );
+    s.acknowledge_incident(&id, &by, Channel::Web, t(20))
+        .await
+        .unwrap();
+    let inc = snooze(30, t(30)).await.unwrap();
+    assert_eq!(inc.status, IncidentStatus::Acknowledged);
+    let timeline = s.timeline(&id).await.unwrap();
+    let entry = timeline
+        .iter()
+        .find(|e| e.kind == "snoozed")
+        .expect("snoozed entry");
+    assert_eq!(entry.actor, "Alice");
+    assert_eq!(entry.channel, Some(Channel::Web));
+    assert!(
+        entry
+            .message
+            .starts_with("Snoozed for 30 min by Alice, until "),
+        "{}",
+        entry.message
+    );
+
+    let ends = t(30) + jiff::SignedDuration::from_mins(30);
+    let before = ends - jiff::SignedDuration::from_secs(1);
+    assert!(
+        s.retrigger_expired_acknowledgements(before)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.get_incident(&id).await.unwrap().status,
+        IncidentStatus::Acknowledged
+    );
+    assert_eq!(
+        s.retrigger_expired_acknowledgements(ends).await.unwrap(),
+        std::slice::from_ref(&id)
+    );
+    assert!(
+        s.retrigger_expired_acknowledgements(ends)
+            .await
+            .unwrap()
+            .is_empty(),
+        "once"
+    );
+    assert_eq!(
+        s.get_incident(&id).await.unwrap().status,
+        IncidentStatus::Triggered
+    );
+    let timeline = s.timeline(&id).await.unwrap();
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.kind == "snooze_ended" && e.message.contains("Snooze ended"))
+    );
+    // Paging starts over from the first level, at once.
+    let due = s
+        .claim_due_escalations("n1", ends, ends + jiff::SignedDuration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].incident.id, id);
+    assert_eq!(due[0].manual_level, Some(0), "from the first level");
+
+    // A later acknowledgement is an ordinary one again; resolved incidents cannot be snoozed.
+    s.acknowledge_incident(&id, &by, Channel::Web, ends)
+        .await
+        .unwrap();
+    let later = ends + jiff::SignedDuration::from_hours(48);
+    assert!(
+        s.retrigger_expired_acknowledgements(later)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.resolve_incident(&id, &by, Channel::Web, later)
+        .await
+        .unwrap();
+    assert!(matches!(
+        snooze(5, later).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Without an escalation policy nobody would be paged when it ends: refused.
+    let lone = service_with_integration(s, IntegrationType::EventsV2).await;
+    let o = ingest(
+        s,
+        &lone,
+        vec![trigger("x", "x", Severity::Critical, None)],
+        t(10),
+    )
+    .await;
+    let lone_id = o[0].incident_id.clone().unwrap();
+    s.acknowledge_incident(&lone_id, &by, Channel::Web, t(11))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.snooze_incident(&lone_id, &by, Channel::Web, 5, t(12))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
 }

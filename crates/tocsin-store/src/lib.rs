@@ -97,6 +97,19 @@ pub struct IncidentFilter {
     pub search: Option<String>,
 }
 
+/// The timeline's words for a snooze: `Snoozed for 30 min by Ada, until 2026-11-26 03:30 UTC`.
+pub(crate) fn snoozed_message(by: &str, minutes: u32, until: Timestamp) -> String {
+    let length = if minutes.is_multiple_of(60) {
+        format!("{} h", minutes / 60)
+    } else {
+        format!("{minutes} min")
+    };
+    format!(
+        "Snoozed for {length} by {by}, until {}",
+        until.strftime("%Y-%m-%d %H:%M UTC")
+    )
+}
+
 /// The longest text search `list_incidents` takes, in characters.
 pub const SEARCH_MAX_CHARS: usize = 200;
 /// The most words of a text search that `list_incidents` matches.
@@ -382,6 +395,18 @@ pub trait Store: Send + Sync + 'static {
         id: &IncidentId,
         by: &Actor,
         channel: Channel,
+        now: Timestamp,
+    ) -> Result<Incident>;
+    /// Snoozes an acknowledged incident for `minutes` (checked by the caller): its
+    /// acknowledgement timeout is set to `now + minutes`, after which
+    /// `retrigger_expired_acknowledgements` triggers it again and paging starts over from the
+    /// first level. `Conflict` unless acknowledged, or when its service has no escalation policy.
+    async fn snooze_incident(
+        &self,
+        id: &IncidentId,
+        by: &Actor,
+        channel: Channel,
+        minutes: u32,
         now: Timestamp,
     ) -> Result<Incident>;
     /// Resolves the incident and every alert still open in it.

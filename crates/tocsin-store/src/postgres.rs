@@ -44,6 +44,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_incident_filters",
         include_str!("../migrations/postgres/0007_incident_filters.sql"),
     ),
+    (
+        "0008_snooze",
+        include_str!("../migrations/postgres/0008_snooze.sql"),
+    ),
 ];
 #[path = "pg_copy.rs"]
 pub mod copy;
@@ -705,7 +709,7 @@ async fn stop_paging(
 ) -> Result<()> {
     sqlx::query(
         "UPDATE escalations SET due_at = NULL, claimed_by = NULL, claimed_until = NULL,
-           manual_level = NULL,
+           manual_level = NULL, snoozed = FALSE,
            ack_timeout_at = $2 + (SELECT s.ack_timeout_minutes * 60000 FROM incidents i
                                   JOIN services s ON s.id = i.service_id WHERE i.id = $1)
          WHERE incident_id = $1",
@@ -2640,8 +2644,9 @@ impl Store for PgStore {
     async fn retrigger_expired_acknowledgements(&self, now: Timestamp) -> Result<Vec<IncidentId>> {
         transaction!(self, |c| {
             // Each expired timeout once, whichever node takes it.
-            let due: Vec<(String, String, Option<i64>)> = sqlx::query_as(
-                "SELECT e.incident_id, i.service_id, s.ack_timeout_minutes FROM escalations e
+            let due: Vec<(String, String, Option<i64>, bool)> = sqlx::query_as(
+                "SELECT e.incident_id, i.service_id, s.ack_timeout_minutes, e.snoozed
+                 FROM escalations e
                  JOIN incidents i ON i.id = e.incident_id JOIN services s ON s.id = i.service_id
                  WHERE e.ack_timeout_at IS NOT NULL AND e.ack_timeout_at <= $1
                  FOR UPDATE OF e, i SKIP LOCKED",
@@ -2650,16 +2655,19 @@ impl Store for PgStore {
             .fetch_all(&mut *c)
             .await?;
             let mut out = Vec::new();
-            for (incident_id, service_id, minutes) in due {
+            for (incident_id, service_id, minutes, snoozed) in due {
                 let status: String =
                     sqlx::query_scalar("SELECT status FROM incidents WHERE id = $1")
                         .bind(&incident_id)
                         .fetch_one(&mut *c)
                         .await?;
-                sqlx::query("UPDATE escalations SET ack_timeout_at = NULL WHERE incident_id = $1")
-                    .bind(&incident_id)
-                    .execute(&mut *c)
-                    .await?;
+                sqlx::query(
+                    "UPDATE escalations SET ack_timeout_at = NULL, snoozed = FALSE
+                     WHERE incident_id = $1",
+                )
+                .bind(&incident_id)
+                .execute(&mut *c)
+                .await?;
                 if status != "acknowledged" {
                     continue;
                 }
@@ -2687,12 +2695,20 @@ impl Store for PgStore {
                         incident_id: Some(&incident_id),
                         service_id: &service_id,
                         at: now,
-                        kind: "ack_timeout",
+                        kind: if snoozed {
+                            "snooze_ended"
+                        } else {
+                            "ack_timeout"
+                        },
                         actor: &Actor::system(),
                         channel: Channel::System,
-                        message: &format!(
-                            "Acknowledged {minutes} min ago and not resolved: triggered again"
-                        ),
+                        message: &if snoozed {
+                            "Snooze ended and not resolved: triggered again".to_owned()
+                        } else {
+                            format!(
+                                "Acknowledged {minutes} min ago and not resolved: triggered again"
+                            )
+                        },
                     },
                 )
                 .await?;
@@ -3153,6 +3169,58 @@ impl Store for PgStore {
                     assign(c, id.as_str(), &[user]).await?;
                 }
             }
+            load_incident(c, id.as_str()).await
+        })
+    }
+
+    async fn snooze_incident(
+        &self,
+        id: &IncidentId,
+        by: &Actor,
+        channel: Channel,
+        minutes: u32,
+        now: Timestamp,
+    ) -> Result<Incident> {
+        transaction!(self, |c| {
+            let inc = lock_incident(c, id.as_str()).await?;
+            if inc.status != IncidentStatus::Acknowledged {
+                return Err(StoreError::Conflict(format!(
+                    "only an acknowledged incident can be snoozed (this one is {})",
+                    inc.status.as_str()
+                )));
+            }
+            let until = now + jiff::SignedDuration::from_mins(i64::from(minutes));
+            let n = sqlx::query(
+                "UPDATE escalations SET ack_timeout_at = $2, snoozed = TRUE WHERE incident_id = $1",
+            )
+            .bind(id.as_str())
+            .bind(ms(until))
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::Conflict(
+                    "the incident's service has no escalation policy: nobody would be paged when the snooze ends".into(),
+                ));
+            }
+            sqlx::query("UPDATE incidents SET updated_at = $2 WHERE id = $1")
+                .bind(id.as_str())
+                .bind(ms(now))
+                .execute(&mut *c)
+                .await?;
+            insert_timeline(
+                c,
+                Entry {
+                    incident_id: Some(id.as_str()),
+                    service_id: inc.service_id.as_str(),
+                    at: now,
+                    kind: "snoozed",
+                    actor: by,
+                    channel,
+                    message: &crate::snoozed_message(&by.name, minutes, until),
+                },
+            )
+            .await?;
             load_incident(c, id.as_str()).await
         })
     }

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0017_call_repeats.sql"),
     include_str!("../migrations/sqlite/0018_claim_renewal.sql"),
     include_str!("../migrations/sqlite/0019_incident_filters.sql"),
+    include_str!("../migrations/sqlite/0020_snooze.sql"),
 ];
 #[path = "sqlite_monitors.rs"]
 mod monitors;
@@ -570,6 +571,7 @@ fn stop_paging(
 ) -> Result<()> {
     tx.prepare_cached(
         "UPDATE escalations SET due_at = NULL, claimed_by = NULL, claimed_until = NULL, manual_level = NULL,
+           snoozed = 0,
            ack_timeout_at = ?2 + (SELECT s.ack_timeout_minutes * 60000 FROM incidents i
                                   JOIN services s ON s.id = i.service_id WHERE i.id = ?1)
          WHERE incident_id = ?1",
@@ -2275,18 +2277,18 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
 
     async fn retrigger_expired_acknowledgements(&self, now: Timestamp) -> Result<Vec<IncidentId>> {
         self.write(move |tx| {
-            let due: Vec<(String, String, i64)> = tx
+            let due: Vec<(String, String, i64, bool)> = tx
                 .prepare_cached(
-                    "SELECT e.incident_id, i.service_id, s.ack_timeout_minutes FROM escalations e
+                    "SELECT e.incident_id, i.service_id, s.ack_timeout_minutes, e.snoozed FROM escalations e
                      JOIN incidents i ON i.id = e.incident_id JOIN services s ON s.id = i.service_id
                      WHERE e.ack_timeout_at IS NOT NULL AND e.ack_timeout_at <= ?1",
                 )?
-                .query_map([ms(now)], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(0))))?
+                .query_map([ms(now)], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(0), r.get(3)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             let mut out = Vec::new();
-            for (incident_id, service_id, minutes) in due {
+            for (incident_id, service_id, minutes, snoozed) in due {
                 let status: String = tx.query_row("SELECT status FROM incidents WHERE id = ?1", [&incident_id], |r| r.get(0))?;
-                tx.execute("UPDATE escalations SET ack_timeout_at = NULL WHERE incident_id = ?1", [&incident_id])?;
+                tx.execute("UPDATE escalations SET ack_timeout_at = NULL, snoozed = 0 WHERE incident_id = ?1", [&incident_id])?;
                 if status != "acknowledged" {
                     continue;
                 }
@@ -2303,10 +2305,14 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
                     incident_id: Some(&incident_id),
                     service_id: &service_id,
                     at: now,
-                    kind: "ack_timeout",
+                    kind: if snoozed { "snooze_ended" } else { "ack_timeout" },
                     actor: &Actor::system(),
                     channel: Channel::System,
-                    message: &format!("Acknowledged {minutes} min ago and not resolved: triggered again"),
+                    message: &if snoozed {
+                        "Snooze ended and not resolved: triggered again".to_owned()
+                    } else {
+                        format!("Acknowledged {minutes} min ago and not resolved: triggered again")
+                    },
                 })?;
                 out.push(IncidentId(incident_id));
             }
@@ -2618,6 +2624,40 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
                 }
                 insert_timeline(tx, Entry { incident_id: Some(&id), service_id: inc.service_id.as_str(), at: now, kind: "acknowledged", actor: &by, channel, message: &format!("Acknowledged by {}", by.name) })?;
             }
+            load_incident(tx, &id)
+        })
+        .await
+    }
+
+    async fn snooze_incident(
+        &self,
+        id: &IncidentId,
+        by: &Actor,
+        channel: Channel,
+        minutes: u32,
+        now: Timestamp,
+    ) -> Result<Incident> {
+        let (id, by) = (id.0.clone(), by.clone());
+        self.write(move |tx| {
+            let inc = load_incident(tx, &id)?;
+            if inc.status != IncidentStatus::Acknowledged {
+                return Err(StoreError::Conflict(format!(
+                    "only an acknowledged incident can be snoozed (this one is {})",
+                    inc.status.as_str()
+                )));
+            }
+            let until = now + jiff::SignedDuration::from_mins(i64::from(minutes));
+            let n = tx.execute(
+                "UPDATE escalations SET ack_timeout_at = ?2, snoozed = 1 WHERE incident_id = ?1",
+                params![id, ms(until)],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Conflict(
+                    "the incident's service has no escalation policy: nobody would be paged when the snooze ends".into(),
+                ));
+            }
+            tx.execute("UPDATE incidents SET updated_at = ?2 WHERE id = ?1", params![id, ms(now)])?;
+            insert_timeline(tx, Entry { incident_id: Some(&id), service_id: inc.service_id.as_str(), at: now, kind: "snoozed", actor: &by, channel, message: &crate::snoozed_message(&by.name, minutes, until) })?;
             load_incident(tx, &id)
         })
         .await

@@ -44,6 +44,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/incidents/{id}/escalate", post(escalate))
         .route("/incidents/{id}/reassign", post(reassign))
         .route("/incidents/{id}/notes", post(add_note))
+        .route("/incidents/{id}/snooze", post(snooze))
         .route("/incidents/{id}/timeline", get(timeline))
         .route("/incidents/{id}/alerts", get(alerts))
         .route("/users", get(list_users).post(create_user))
@@ -630,6 +631,47 @@ pub async fn reassign(
     let inc = s
         .store
         .reassign_incident(&id, &UserId(b.user_id), &auth.actor(), s.clock.now())
+        .await?;
+    changed(&s, &id);
+    Ok(Json(inc))
+}
+
+/// The shortest snooze, in minutes.
+pub const SNOOZE_MINUTES_MIN: u32 = 1;
+/// The longest snooze: a day.
+pub const SNOOZE_MINUTES_MAX: u32 = 1440;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Snooze {
+    /// How long, 1–1440 minutes.
+    minutes: i64,
+}
+
+/// Snoozes an acknowledged incident (as PagerDuty: a triggered one must be acknowledged
+/// first, 409 otherwise): when the snooze ends it is triggered again and paging starts over
+/// from the first level. The timeline says who snoozed it until when.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/snooze", tag = "incidents", security(("bearer" = [])), request_body = Snooze,
+    responses((status = 200, body = Incident), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn snooze(
+    State(s): State<Arc<AppState>>,
+    Require(auth, _): Require<Responder>,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<Snooze>,
+) -> ApiResult<Json<Incident>> {
+    let minutes = u32::try_from(b.minutes)
+        .ok()
+        .filter(|m| (SNOOZE_MINUTES_MIN..=SNOOZE_MINUTES_MAX).contains(m))
+        .ok_or_else(|| {
+            ApiError::field(
+                "minutes",
+                format!("must be a number of minutes from {SNOOZE_MINUTES_MIN} to {SNOOZE_MINUTES_MAX} (a day)"),
+            )
+        })?;
+    let id = IncidentId(id);
+    let inc = s
+        .store
+        .snooze_incident(&id, &auth.actor(), Channel::Api, minutes, s.clock.now())
         .await?;
     changed(&s, &id);
     Ok(Json(inc))

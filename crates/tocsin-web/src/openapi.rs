@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         api::list_services, api::create_service, api::get_service, api::update_service,
         api::list_integrations, api::create_integration, api::delete_integration, api::list_changes,
-        api::list_incidents, api::get_incident, api::acknowledge, api::resolve, api::escalate, api::reassign, api::add_note,
+        api::list_incidents, api::get_incident, api::acknowledge, api::resolve, api::escalate, api::reassign, api::add_note, api::snooze,
         api::timeline, api::alerts,
         api::list_users, api::create_user, api::get_user,
         api::list_teams, api::create_team, api::get_team, api::add_member,

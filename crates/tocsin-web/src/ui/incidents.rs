@@ -875,6 +875,7 @@ pub async fn page(
             "escalated" => "Escalated: the level is being paged now.",
             "reassigned" => "Reassigned: they are being paged now.",
             "noted" => "Note added.",
+            "snoozed" => "Snoozed: it will be triggered again when the snooze ends.",
             _ => return None,
         })
     });
@@ -904,6 +905,8 @@ pub struct ActionForm {
     user_id: Option<String>,
     /// Add note: the text.
     note: Option<String>,
+    /// Snooze: for how many minutes.
+    minutes: Option<String>,
 }
 
 /// What an action needs before it runs: a responder, a form from this session.
@@ -966,6 +969,44 @@ pub async fn acknowledge(
         .map(|_| ())
         .map_err(UiError::from);
     finish(&s, &me, &inc, r, "acknowledged").await
+}
+
+pub async fn snooze(
+    State(s): State<std::sync::Arc<AppState>>,
+    me: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<Response, UiError> {
+    use crate::api::{SNOOZE_MINUTES_MAX, SNOOZE_MINUTES_MIN};
+    let (inc, f) = authorize(&s, &me, &headers, &id, form).await?;
+    let minutes = f
+        .minutes
+        .as_deref()
+        .map(str::trim)
+        .and_then(|m| m.parse::<u32>().ok())
+        .filter(|m| (SNOOZE_MINUTES_MIN..=SNOOZE_MINUTES_MAX).contains(m))
+        .ok_or_else(|| {
+            UiError::BadRequest(format!(
+                "Snooze for must be {SNOOZE_MINUTES_MIN} to {SNOOZE_MINUTES_MAX} minutes"
+            ))
+        });
+    let r = match minutes {
+        Err(e) => Err(e),
+        Ok(minutes) => s
+            .store
+            .snooze_incident(
+                &inc.id,
+                &Actor::user(&me.user),
+                Channel::Web,
+                minutes,
+                s.clock.now(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(UiError::from),
+    };
+    finish(&s, &me, &inc, r, "snoozed").await
 }
 
 pub async fn resolve(

@@ -72,6 +72,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/incidents/{id}/escalate", post(incidents::escalate))
         .route("/incidents/{id}/reassign", post(incidents::reassign))
         .route("/incidents/{id}/notes", post(incidents::add_note))
+        .route("/incidents/{id}/snooze", post(incidents::snooze))
         .route("/services", get(services::list).post(services::create))
         .route("/services/new", get(services::new_form))
         .route("/services/{id}", get(services::page))

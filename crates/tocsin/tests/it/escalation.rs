@@ -541,3 +541,142 @@ async fn when_nobody_at_all_can_be_reached_the_admins_are_alerted() {
     app.escalate().await;
     assert_eq!(notifications(&app, &id).await.len(), 1, "alerted once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snoozed_incident_is_triggered_and_paged_again_when_the_snooze_ends() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app, None).await;
+    let id = trigger(&app, &s, "db").await;
+    app.escalate().await;
+    assert_eq!(who(&notifications(&app, &id).await, &s.alice), ["paged"]);
+    let snooze = format!("/api/v1/incidents/{id}/snooze");
+    let responder = app.token("responder").await;
+    let viewer = app.token("viewer").await;
+    let call = |token: &str, body: Value| {
+        let (app, snooze, token) = (&app, &snooze, token.to_owned());
+        async move { app.call("POST", snooze, Some(&token), Some(body)).await }
+    };
+
+    // As PagerDuty: only an acknowledged incident can be snoozed.
+    let r = call(&responder, json!({"minutes": 30})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("acknowledged")
+    );
+    app.post(&format!("/api/v1/incidents/{id}/acknowledge"), json!({}))
+        .await;
+    for bad in [
+        json!({"minutes": 0}),
+        json!({"minutes": 1441}),
+        json!({"minutes": "x"}),
+        json!({}),
+    ] {
+        let r = call(&responder, bad.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(
+            r.body["error"]["fields"]["minutes"].is_string(),
+            "{bad}: {}",
+            r.body
+        );
+    }
+    assert_eq!(
+        call(&viewer, json!({"minutes": 30})).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = call(&responder, json!({"minutes": 30})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "acknowledged");
+    let tl = app
+        .get(&format!("/api/v1/incidents/{id}/timeline"))
+        .await
+        .body;
+    let entry = tl["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "snoozed")
+        .cloned()
+        .expect("a snoozed entry");
+    assert_eq!(entry["actor"], "API token responder", "{entry}");
+    assert_eq!(entry["channel"], "api");
+    assert!(
+        entry["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Snoozed for 30 min by API token responder, until "),
+        "{entry}"
+    );
+
+    app.clock.advance(SignedDuration::from_mins(29));
+    app.escalate().await;
+    assert_eq!(
+        app.get(&format!("/api/v1/incidents/{id}")).await.body["status"],
+        "acknowledged"
+    );
+    app.clock.advance(SignedDuration::from_mins(2));
+    app.escalate().await;
+    assert_eq!(
+        app.get(&format!("/api/v1/incidents/{id}")).await.body["status"],
+        "triggered"
+    );
+    let n = who(&notifications(&app, &id).await, &s.alice);
+    assert_eq!(n.len(), 2, "paged again from the first level: {n:?}");
+    assert_eq!(n[1], "paged");
+
+    // The incident page: a duration choice and a button, for responders, when acknowledged.
+    crate::ui::person(&app, "Ada", "responder").await;
+    let mut v = crate::ui::Visitor::new(&app);
+    v.sign_in("ada@example.com", crate::ui::PASSWORD).await;
+    let page = v.get(&format!("/incidents/{id}")).await;
+    assert!(
+        !page.text.contains("id=\"act-snooze\""),
+        "not while triggered"
+    );
+    let csrf = page.csrf();
+    let r = v
+        .post(
+            &format!("/incidents/{id}/snooze"),
+            &[("csrf", &csrf), ("minutes", "15")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    app.post(&format!("/api/v1/incidents/{id}/acknowledge"), json!({}))
+        .await;
+    let page = v.get(&format!("/incidents/{id}")).await;
+    assert!(
+        page.text.contains("id=\"act-snooze\"")
+            && page.text.contains("<label for=\"snooze-minutes\">")
+    );
+    let r = v
+        .post(
+            &format!("/incidents/{id}/snooze"),
+            &[("csrf", &csrf), ("minutes", "99999")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = v
+        .post(
+            &format!("/incidents/{id}/snooze"),
+            &[("csrf", &csrf), ("minutes", "15")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let page = v.get(r.location.as_deref().unwrap()).await;
+    assert!(
+        page.text.contains("Snoozed for 15 min by Ada, until "),
+        "{}",
+        page.text
+    );
+    app.clock.advance(SignedDuration::from_mins(16));
+    app.escalate().await;
+    let n = who(&notifications(&app, &id).await, &s.alice);
+    assert_eq!(
+        n.len(),
+        3,
+        "paged again when the snooze from the page ends: {n:?}"
+    );
+    assert_eq!(n[2], "paged");
+}
