@@ -671,7 +671,7 @@ async fn monitor_results_roll_up_into_uptime_and_series_and_expire(s: &dyn Store
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        s.monitor_series("nope", true, t(0)).await,
+        s.monitor_series("nope", RollupSpan::Hour, t(0)).await,
         Err(StoreError::NotFound(_))
     ));
     // Hour 0: three passes and a failure; hour 1: one pass. Every 600 s.
@@ -684,7 +684,10 @@ async fn monitor_results_roll_up_into_uptime_and_series_and_expire(s: &dyn Store
     ] {
         check(s, &m.id, t(n * 600), ok, latency).await;
     }
-    let hours = s.monitor_series(&m.id, true, t(0)).await.unwrap();
+    let hours = s
+        .monitor_series(&m.id, RollupSpan::Hour, t(0))
+        .await
+        .unwrap();
     assert_eq!(
         hours,
         [
@@ -705,10 +708,16 @@ async fn monitor_results_roll_up_into_uptime_and_series_and_expire(s: &dyn Store
         ]
     );
     assert_eq!(
-        s.monitor_series(&m.id, true, t(HOUR)).await.unwrap().len(),
+        s.monitor_series(&m.id, RollupSpan::Hour, t(HOUR))
+            .await
+            .unwrap()
+            .len(),
         1
     );
-    let days = s.monitor_series(&m.id, false, t(-DAY)).await.unwrap();
+    let days = s
+        .monitor_series(&m.id, RollupSpan::Day, t(-DAY))
+        .await
+        .unwrap();
     assert_eq!(days.len(), 1);
     assert_eq!((days[0].checks, days[0].failures), (5, 1));
     assert_eq!(days[0].start, t(0) - jiff::SignedDuration::from_hours(8));
@@ -731,14 +740,31 @@ async fn monitor_results_roll_up_into_uptime_and_series_and_expire(s: &dyn Store
         .prune_monitor_history(MonitorRetention::default(), t(36 * DAY))
         .await
         .unwrap();
-    assert_eq!(pruned, 5 + 2, "the first day's five results and two hours");
+    assert_eq!(
+        pruned,
+        5 + 2 + 6,
+        "the first day's five results and two hours, and six minutes (kept 6 hours)"
+    );
     assert_eq!(s.monitor_results(&m.id, 100).await.unwrap().len(), 2);
+    let minutes = s
+        .monitor_series(&m.id, RollupSpan::Minute, t(-DAY))
+        .await
+        .unwrap();
+    let minutes: Vec<_> = minutes.into_iter().map(|p| p.start).collect();
+    assert_eq!(minutes, [t(36 * DAY)], "the last check's minute");
     let starts = |p: Vec<RollupPoint>| p.into_iter().map(|p| p.start).collect::<Vec<_>>();
     assert_eq!(
-        starts(s.monitor_series(&m.id, true, t(-DAY)).await.unwrap()),
+        starts(
+            s.monitor_series(&m.id, RollupSpan::Hour, t(-DAY))
+                .await
+                .unwrap()
+        ),
         [t(8 * DAY), t(36 * DAY)]
     );
-    let days = s.monitor_series(&m.id, false, t(-DAY)).await.unwrap();
+    let days = s
+        .monitor_series(&m.id, RollupSpan::Day, t(-DAY))
+        .await
+        .unwrap();
     assert_eq!(days.len(), 3, "{days:?}");
     let u = s.monitor_uptime(&m.id, t(36 * DAY)).await.unwrap();
     assert_eq!((u.last_24h, u.last_30d), (Some(100.0), Some(100.0)));
@@ -750,7 +776,11 @@ async fn monitor_results_roll_up_into_uptime_and_series_and_expire(s: &dyn Store
         .unwrap();
     let midnight = |d: i64| t(d * DAY) - jiff::SignedDuration::from_hours(8);
     assert_eq!(
-        starts(s.monitor_series(&m.id, false, t(-DAY)).await.unwrap()),
+        starts(
+            s.monitor_series(&m.id, RollupSpan::Day, t(-DAY))
+                .await
+                .unwrap()
+        ),
         [midnight(36), midnight(409)]
     );
 }
@@ -900,10 +930,16 @@ async fn nodes_doing_the_same_work_at_once(nodes: &[Arc<dyn Store>]) {
         });
     }
     pinging.join_all().await;
-    let hours = s.monitor_series(&m.id, true, t(0)).await.unwrap();
+    let hours = s
+        .monitor_series(&m.id, RollupSpan::Hour, t(0))
+        .await
+        .unwrap();
     assert_eq!(hours.len(), 1);
     assert_eq!(hours[0].checks, 10 * nodes.len() as u64);
-    let days = s.monitor_series(&m.id, false, t(-DAY)).await.unwrap();
+    let days = s
+        .monitor_series(&m.id, RollupSpan::Day, t(-DAY))
+        .await
+        .unwrap();
     assert_eq!(days[0].checks, 10 * nodes.len() as u64);
 }
 

@@ -511,7 +511,7 @@ pub trait Store: Send + Sync + 'static {
     async fn monitor_series(
         &self,
         id: &str,
-        hourly: bool,
+        span: RollupSpan,
         from: Timestamp,
     ) -> Result<Vec<RollupPoint>>;
     /// Pauses (no checks, no alerts) or resumes a monitor.

@@ -225,6 +225,33 @@ pub(crate) fn changed_cadence(
     Ok((Some(interval), Some(retry), due))
 }
 
+/// The width of a roll-up bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RollupSpan {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl RollupSpan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollupSpan::Minute => "minute",
+            RollupSpan::Hour => "hour",
+            RollupSpan::Day => "day",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "minute" => Some(RollupSpan::Minute),
+            "hour" => Some(RollupSpan::Hour),
+            "day" => Some(RollupSpan::Day),
+            _ => None,
+        }
+    }
+}
+
 /// How long monitor history is kept (`[monitors]` in the configuration file). Each check's
 /// result is also bounded per monitor (the newest 10,000); roll-ups are one row per monitor and
 /// hour or day, so they cost little to keep.
@@ -232,6 +259,8 @@ pub(crate) fn changed_cadence(
 pub struct MonitorRetention {
     /// Days each check's result (time, outcome, latency, status, message) is kept.
     pub results_days: u32,
+    /// Hours per-minute roll-ups are kept.
+    pub minute_hours: u32,
     /// Days hourly roll-ups are kept (the 24-hour and 7-day uptime and charts need 7).
     pub hourly_days: u32,
     /// Days daily roll-ups are kept (the 30- and 90-day uptime and the status page's bars need 90).
@@ -247,6 +276,7 @@ impl Default for MonitorRetention {
     fn default() -> Self {
         MonitorRetention {
             results_days: 30,
+            minute_hours: 6,
             hourly_days: 35,
             daily_days: 400,
         }

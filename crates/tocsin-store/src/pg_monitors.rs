@@ -551,6 +551,7 @@ pub(super) async fn set_paused(
     load_monitor(c, id, now).await
 }
 
+const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 
@@ -569,7 +570,8 @@ async fn add_to_rollups(
     sqlx::query(
         "INSERT INTO monitor_rollups (monitor_id, span, bucket, checks, failures, latency_sum_ms,
            latency_count, latency_max_ms)
-         VALUES ($1, 'day', $2, 1, $4, $5, $6, $5), ($1, 'hour', $3, 1, $4, $5, $6, $5)
+         VALUES ($1, 'day', $2, 1, $4, $5, $6, $5), ($1, 'hour', $3, 1, $4, $5, $6, $5),
+                ($1, 'minute', $7, 1, $4, $5, $6, $5)
          ON CONFLICT (monitor_id, span, bucket) DO UPDATE SET
            checks = monitor_rollups.checks + 1,
            failures = monitor_rollups.failures + excluded.failures,
@@ -583,6 +585,7 @@ async fn add_to_rollups(
     .bind(i64::from(!ok))
     .bind(latency)
     .bind(i64::from(latency_ms.is_some()))
+    .bind(at.div_euclid(MINUTE_MS) * MINUTE_MS)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -780,13 +783,17 @@ pub(super) async fn prune_history(
               h AS (DELETE FROM monitor_rollups WHERE monitor_id = ANY($1) AND span = 'hour'
                       AND bucket < $3 RETURNING 1),
               d AS (DELETE FROM monitor_rollups WHERE monitor_id = ANY($1) AND span = 'day'
-                      AND bucket < $4 RETURNING 1)
-         SELECT (SELECT COUNT(*) FROM r) + (SELECT COUNT(*) FROM h) + (SELECT COUNT(*) FROM d)",
+                      AND bucket < $4 RETURNING 1),
+              m AS (DELETE FROM monitor_rollups WHERE monitor_id = ANY($1) AND span = 'minute'
+                      AND bucket < $5 RETURNING 1)
+         SELECT (SELECT COUNT(*) FROM r) + (SELECT COUNT(*) FROM h) + (SELECT COUNT(*) FROM d)
+                + (SELECT COUNT(*) FROM m)",
     )
     .bind(&ids)
     .bind(days(keep.results_days))
     .bind(days(keep.hourly_days))
     .bind(days(keep.daily_days))
+    .bind(ms(now) - i64::from(keep.minute_hours) * HOUR_MS)
     .fetch_one(&mut *c)
     .await?;
     let deleted: i64 = r.try_get(0)?;

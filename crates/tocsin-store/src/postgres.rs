@@ -3732,12 +3732,12 @@ impl Store for PgStore {
     async fn monitor_series(
         &self,
         id: &str,
-        hourly: bool,
+        span: RollupSpan,
         from: Timestamp,
     ) -> Result<Vec<RollupPoint>> {
         on_connection!(self, |c| {
             monitors::load_monitor(c, id, from).await?;
-            monitors::series(c, id, if hourly { "hour" } else { "day" }, from).await
+            monitors::series(c, id, span.as_str(), from).await
         })
     }
 

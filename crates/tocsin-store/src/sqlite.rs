@@ -2886,13 +2886,13 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
     async fn monitor_series(
         &self,
         id: &str,
-        hourly: bool,
+        span: RollupSpan,
         from: Timestamp,
     ) -> Result<Vec<RollupPoint>> {
         let id = id.to_owned();
         self.read(move |c| {
             monitors::load_monitor(c, &id, from)?;
-            monitors::series(c, &id, if hourly { "hour" } else { "day" }, from)
+            monitors::series(c, &id, span.as_str(), from)
         })
         .await
     }

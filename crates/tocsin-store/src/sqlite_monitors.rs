@@ -247,8 +247,8 @@ fn insert_result(
         message,
         log
     ])?;
-    // The hour's and the day's roll-ups.
-    for (span, width) in [("hour", HOUR_MS), ("day", DAY_MS)] {
+    // The minute's, the hour's and the day's roll-ups.
+    for (span, width) in [("minute", MINUTE_MS), ("hour", HOUR_MS), ("day", DAY_MS)] {
         tx.prepare_cached(
             "INSERT INTO monitor_rollups (monitor_id, span, bucket, checks, failures, latency_sum_ms,
                latency_count, latency_max_ms)
@@ -272,6 +272,7 @@ fn insert_result(
     Ok(())
 }
 
+const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 
@@ -691,17 +692,22 @@ pub(super) fn prune_history(
         .query_map(params![after, limit], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let days = |d: u32| ms(now) - i64::from(d) * DAY_MS;
+    let minutes_from = ms(now) - i64::from(keep.minute_hours) * HOUR_MS;
     let mut deleted = 0;
     for id in &ids {
         deleted += tx
             .prepare_cached("DELETE FROM monitor_results WHERE monitor_id = ?1 AND at < ?2")?
             .execute(params![id, days(keep.results_days)])?;
-        for (span, kept) in [("hour", keep.hourly_days), ("day", keep.daily_days)] {
+        for (span, from) in [
+            ("minute", minutes_from),
+            ("hour", days(keep.hourly_days)),
+            ("day", days(keep.daily_days)),
+        ] {
             deleted += tx
                 .prepare_cached(
                     "DELETE FROM monitor_rollups WHERE monitor_id = ?1 AND span = ?2 AND bucket < ?3",
                 )?
-                .execute(params![id, span, days(kept)])?;
+                .execute(params![id, span, from])?;
         }
     }
     Ok((deleted as u64, ids.last().cloned()))

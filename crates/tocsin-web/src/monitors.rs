@@ -577,7 +577,8 @@ pub async fn results(
 
 #[derive(Deserialize, IntoParams)]
 pub struct UptimeQuery {
-    /// `hour` (default: the last 48 hours) or `day` (the last 90 days) for the series.
+    /// `hour` (default: the last 48 hours), `minute` (the last 6 hours) or `day` (the last 90
+    /// days) for the series.
     span: Option<String>,
 }
 
@@ -593,21 +594,21 @@ pub async fn uptime(
 ) -> ApiResult<Json<serde_json::Value>> {
     auth.require(tocsin_core::Role::Viewer)?;
     let now = s.clock.now();
-    let hourly = match q.span.as_deref() {
-        None | Some("hour") => true,
-        Some("day") => false,
-        Some(_) => return Err(ApiError::field("span", "must be hour or day")),
+    let span = match q.span.as_deref() {
+        None => tocsin_store::RollupSpan::Hour,
+        Some(s) => tocsin_store::RollupSpan::parse(s)
+            .ok_or_else(|| ApiError::field("span", "must be minute, hour or day"))?,
     };
-    let back = if hourly {
-        jiff::SignedDuration::from_hours(48)
-    } else {
-        jiff::SignedDuration::from_hours(90 * 24)
-    };
+    let back = jiff::SignedDuration::from_hours(match span {
+        tocsin_store::RollupSpan::Minute => 6,
+        tocsin_store::RollupSpan::Hour => 48,
+        tocsin_store::RollupSpan::Day => 90 * 24,
+    });
     let uptime = s.store.monitor_uptime(&id, now).await?;
-    let series = s.store.monitor_series(&id, hourly, now - back).await?;
+    let series = s.store.monitor_series(&id, span, now - back).await?;
     Ok(Json(serde_json::json!({
         "uptime": uptime,
-        "span": if hourly { "hour" } else { "day" },
+        "span": span.as_str(),
         "series": series,
     })))
 }

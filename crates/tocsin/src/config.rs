@@ -251,6 +251,8 @@ pub struct MonitorsSection {
     pub per_host_spacing_ms: Option<u32>,
     /// Days each check's result is kept (default 30; also at most the newest 10,000 per monitor).
     pub results_days: Option<u32>,
+    /// Hours per-minute roll-ups are kept (default 6).
+    pub minute_rollups_hours: Option<u32>,
     /// Days hourly roll-ups are kept (default 35, at least 7).
     pub hourly_rollups_days: Option<u32>,
     /// Days daily roll-ups are kept (default 400, at least 90).
@@ -263,6 +265,7 @@ impl MonitorsSection {
         let d = MonitorRetention::default();
         let keep = MonitorRetention {
             results_days: self.results_days.unwrap_or(d.results_days).max(1),
+            minute_hours: self.minute_rollups_hours.unwrap_or(d.minute_hours).max(1),
             hourly_days: self.hourly_rollups_days.unwrap_or(d.hourly_days),
             daily_days: self.daily_rollups_days.unwrap_or(d.daily_days),
         };
@@ -496,6 +499,7 @@ mod tests {
             c.retention,
             MonitorRetention {
                 results_days: 7,
+                minute_hours: 6,
                 hourly_days: 60,
                 daily_days: 400
             }

@@ -226,7 +226,11 @@ async fn monitor_page(
     let up = s.store.monitor_uptime(id, now).await?;
     let hourly = s
         .store
-        .monitor_series(id, true, now - SignedDuration::from_hours(7 * 24))
+        .monitor_series(
+            id,
+            tocsin_store::RollupSpan::Hour,
+            now - SignedDuration::from_hours(7 * 24),
+        )
         .await?;
     let day_from = now - SignedDuration::from_hours(24);
     let day: Vec<RollupPoint> = hourly

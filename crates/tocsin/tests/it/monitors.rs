@@ -263,10 +263,21 @@ async fn an_http_check_opens_after_three_failures_and_resolves_after_two_success
     assert_eq!(up["series"][0]["checks"], 4, "{up}");
     assert_eq!(up["series"][0]["failures"], 3);
     assert!(up["series"][0]["latency_avg_ms"].is_u64());
+    // Per minute: the four checks, 10 s apart, fall in one minute or two.
+    let up = app
+        .get(&format!("/api/v1/monitors/{id}/uptime?span=minute"))
+        .await
+        .body;
+    assert_eq!(up["span"], "minute");
+    let buckets = up["series"].as_array().unwrap();
+    let checks: u64 = buckets.iter().map(|b| b["checks"].as_u64().unwrap()).sum();
+    assert_eq!(checks, 4, "{up}");
+    assert!((1..=2).contains(&buckets.len()), "{up}");
     let r = app
         .get(&format!("/api/v1/monitors/{id}/uptime?span=week"))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["error"]["fields"]["span"].is_string(), "{}", r.body);
     // Back: resolved after two successes.
     *t.statuses.lock().unwrap() = vec![200];
     app.clock.advance(SignedDuration::from_secs(10));

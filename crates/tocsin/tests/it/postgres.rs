@@ -362,7 +362,7 @@ async fn migrate_store_copies_a_sqlite_database_into_an_empty_postgres_one() {
     assert_eq!(line("monitors").as_deref(), Some("1"), "{out}");
     for (table, rows) in [
         ("monitor_results", "1"),
-        ("monitor_rollups", "2"),
+        ("monitor_rollups", "3"),
         ("status_settings", "1"),
         ("status_components", "1"),
         ("status_incidents", "1"),
@@ -425,9 +425,11 @@ async fn migrate_store_copies_a_sqlite_database_into_an_empty_postgres_one() {
     );
     let day = jiff::SignedDuration::from_hours(24);
     assert_eq!(
-        pg.monitor_series(&monitor, true, t0 - day).await.unwrap(),
+        pg.monitor_series(&monitor, tocsin_store::RollupSpan::Hour, t0 - day)
+            .await
+            .unwrap(),
         sqlite
-            .monitor_series(&monitor, true, t0 - day)
+            .monitor_series(&monitor, tocsin_store::RollupSpan::Hour, t0 - day)
             .await
             .unwrap()
     );
