@@ -134,6 +134,16 @@ impl Errors {
         page
     }
 
+    /// Renders the page of a form: with this status when there are errors, 200 otherwise.
+    pub fn page(&self, page: &impl askama::Template) -> Result<Response, UiError> {
+        let resp = super::html(page)?;
+        Ok(if self.is_empty() {
+            resp
+        } else {
+            self.respond(resp)
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.general.is_none() && self.fields.is_empty()
     }

@@ -7,7 +7,7 @@
 //! rules, admins manage people and teams.
 
 use super::forms::{Errors, Posted};
-use super::{Chrome, Signed, UiError, html};
+use super::{Chrome, Signed, UiError};
 use crate::AppState;
 use crate::error::ApiError;
 use askama::Template;
@@ -148,12 +148,7 @@ async fn account_page_with(
         errors,
         feed_url,
     };
-    let resp = html(&page)?;
-    Ok(if page.errors.is_empty() {
-        resp
-    } else {
-        page.errors.respond(resp)
-    })
+    page.errors.page(&page)
 }
 
 pub async fn account(
@@ -413,12 +408,7 @@ async fn people_page(
         roles: vec!["responder", "viewer", "admin"],
         errors,
     };
-    let resp = html(&page)?;
-    Ok(if page.errors.is_empty() {
-        resp
-    } else {
-        page.errors.respond(resp)
-    })
+    page.errors.page(&page)
 }
 
 pub async fn people(
@@ -575,12 +565,7 @@ async fn teams_page(
         name,
         errors,
     };
-    let resp = html(&page)?;
-    Ok(if page.errors.is_empty() {
-        resp
-    } else {
-        page.errors.respond(resp)
-    })
+    page.errors.page(&page)
 }
 
 pub async fn teams(

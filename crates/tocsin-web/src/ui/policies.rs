@@ -252,12 +252,7 @@ async fn editor(
         schedules: names.schedules,
         errors,
     };
-    let resp = html(&page)?;
-    Ok(if page.errors.is_empty() {
-        resp
-    } else {
-        page.errors.respond(resp)
-    })
+    page.errors.page(&page)
 }
 
 pub async fn new_form(State(s): State<Arc<AppState>>, me: Signed) -> Result<Response, UiError> {

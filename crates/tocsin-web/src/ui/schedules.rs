@@ -514,12 +514,7 @@ async fn schedule_page(
         errors,
         feed_url,
     };
-    let resp = html(&page)?;
-    Ok(if page.errors.is_empty() {
-        resp
-    } else {
-        page.errors.respond(resp)
-    })
+    page.errors.page(&page)
 }
 
 // ---- overrides ----
@@ -684,12 +679,7 @@ async fn schedule_form(
         rotations: ROTATIONS.to_vec(),
         errors,
     };
-    let resp = html(&page)?;
-    Ok(if page.errors.is_empty() {
-        resp
-    } else {
-        page.errors.respond(resp)
-    })
+    page.errors.page(&page)
 }
 
 /// Next Monday 09:00, as a suggestion for a new layer's start.

@@ -294,12 +294,7 @@ async fn service_page(
         incidents,
         errors,
     };
-    let resp = html(&page)?;
-    Ok(if page.errors.is_empty() {
-        resp
-    } else {
-        page.errors.respond(resp)
-    })
+    page.errors.page(&page)
 }
 
 // ---- creating a service ----
@@ -365,12 +360,7 @@ async fn service_form(
         teams,
         errors,
     };
-    let resp = html(&page)?;
-    Ok(if page.errors.is_empty() {
-        resp
-    } else {
-        page.errors.respond(resp)
-    })
+    page.errors.page(&page)
 }
 
 pub async fn new_form(State(s): State<Arc<AppState>>, me: Signed) -> Result<Response, UiError> {

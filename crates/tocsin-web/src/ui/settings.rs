@@ -5,7 +5,7 @@
 use super::format::when;
 use super::format::zone;
 use super::forms::{Errors, Posted};
-use super::{Chrome, Signed, UiError, html};
+use super::{Chrome, Signed, UiError};
 use crate::AppState;
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -106,12 +106,7 @@ async fn settings_page(
         f,
         errors,
     };
-    let resp = html(&page)?;
-    Ok(if page.errors.is_empty() {
-        resp
-    } else {
-        page.errors.respond(resp)
-    })
+    page.errors.page(&page)
 }
 
 #[derive(Deserialize, Default)]
