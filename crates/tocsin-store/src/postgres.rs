@@ -1252,30 +1252,55 @@ async fn ingest_alert_in_batch(
             else {
                 return Err(StoreError::Backend("join decision without group".into()));
             };
-            insert_alert(c, item, ev, d, &incident_id).await?;
             let severity = worse(&inc_severity, d.severity_or_default());
+            // The alert, the incident's counts and the timeline entry in one statement.
             sqlx::query(
-                "UPDATE incidents SET alert_count = alert_count + 1, open_alerts = open_alerts + 1,
-                   severity = $2, urgency = $3, updated_at = $4 WHERE id = $1",
+                "WITH a AS (
+                   INSERT INTO alerts (id, integration_id, service_id, incident_id, dedup_key,
+                     status, summary, source, severity, component, grp, class, custom_details,
+                     links, images, client, client_url, detected_at, first_seen, last_seen,
+                     occurrences)
+                   VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                     $15, $16, $17, $18, $18, 1)
+                 ), u AS (
+                   UPDATE incidents SET alert_count = alert_count + 1,
+                     open_alerts = open_alerts + 1, severity = $19, urgency = $20,
+                     updated_at = $18
+                   WHERE id = $4
+                 )
+                 INSERT INTO timeline (incident_id, service_id, at, kind, actor_id, actor_name,
+                   channel, message)
+                 VALUES ($4, $3, $18, 'alert_added', $21, $22, $23, $24)",
             )
+            .bind(new_id())
+            .bind(integ.id.as_str())
+            .bind(integ.service_id.as_str())
             .bind(&incident_id)
+            .bind(&ev.dedup_key)
+            .bind(&d.summary)
+            .bind(&d.source)
+            .bind(d.severity_or_default().as_str())
+            .bind(&d.component)
+            .bind(&d.group)
+            .bind(&d.class)
+            .bind(d.custom_details.as_ref().map(json_or_null))
+            .bind((!d.links.is_empty()).then(|| json_or_null(&d.links)))
+            .bind((!d.images.is_empty()).then(|| json_or_null(&d.images)))
+            .bind(&d.client)
+            .bind(&d.client_url)
+            .bind(d.timestamp.map(ms))
+            .bind(ms(now))
             .bind(severity.as_str())
             .bind(severity.urgency().as_str())
-            .bind(ms(now))
+            .bind(&actor.id)
+            .bind(&actor.name)
+            .bind(channel.as_str())
+            .bind(format!(
+                "Alert added ({}): {}",
+                d.severity_or_default(),
+                d.summary
+            ))
             .execute(&mut *c)
-            .await?;
-            insert_timeline(
-                c,
-                Entry {
-                    incident_id: Some(&incident_id),
-                    service_id: integ.service_id.as_str(),
-                    at: now,
-                    kind: "alert_added",
-                    actor: &actor,
-                    channel,
-                    message: &format!("Alert added ({}): {}", d.severity_or_default(), d.summary),
-                },
-            )
             .await?;
             Some(incident_id)
         }
@@ -1286,30 +1311,27 @@ async fn ingest_alert_in_batch(
                     "repeat decision without open alert".into(),
                 ));
             };
+            // The alert and its incident in one statement. Severity only ever rises on an open
+            // incident.
             sqlx::query(
-                "UPDATE alerts SET last_seen = $2, occurrences = occurrences + 1, summary = $3,
-                   severity = $4, custom_details = $5 WHERE id = $1",
+                "WITH a AS (
+                   UPDATE alerts SET last_seen = $2, occurrences = occurrences + 1, summary = $3,
+                     severity = $4, custom_details = $5 WHERE id = $1
+                 )
+                 UPDATE incidents SET updated_at = $2,
+                   severity = CASE WHEN $7 > (CASE severity WHEN 'critical' THEN 3 WHEN 'error' THEN 2
+                       WHEN 'warning' THEN 1 ELSE 0 END) THEN $4 ELSE severity END,
+                   urgency = CASE WHEN $7 > (CASE severity WHEN 'critical' THEN 3 WHEN 'error' THEN 2
+                       WHEN 'warning' THEN 1 ELSE 0 END) THEN $8 ELSE urgency END
+                 WHERE id = $6",
             )
             .bind(&alert_id)
             .bind(ms(now))
             .bind(&d.summary)
             .bind(d.severity_or_default().as_str())
             .bind(d.custom_details.as_ref().map(json_or_null))
-            .execute(&mut *c)
-            .await?;
-            // Severity only ever rises on an open incident.
-            sqlx::query(
-                "UPDATE incidents SET updated_at = $2,
-                   severity = CASE WHEN $3 > (CASE severity WHEN 'critical' THEN 3 WHEN 'error' THEN 2
-                       WHEN 'warning' THEN 1 ELSE 0 END) THEN $4 ELSE severity END,
-                   urgency = CASE WHEN $3 > (CASE severity WHEN 'critical' THEN 3 WHEN 'error' THEN 2
-                       WHEN 'warning' THEN 1 ELSE 0 END) THEN $5 ELSE urgency END
-                 WHERE id = $1",
-            )
             .bind(&incident_id)
-            .bind(ms(now))
             .bind(i64::from(d.severity_or_default().rank()))
-            .bind(d.severity_or_default().as_str())
             .bind(d.severity_or_default().urgency().as_str())
             .execute(&mut *c)
             .await?;
