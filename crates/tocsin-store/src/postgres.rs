@@ -469,6 +469,27 @@ async fn queue_notification(
     Ok(done.rows_affected() > 0)
 }
 
+/// A service's team and escalation policy, when it names them, must exist.
+async fn check_service_links(c: &mut PgConnection, s: &NewService) -> Result<()> {
+    if let Some(t) = &s.team_id {
+        load_team(c, t.as_str()).await?;
+    }
+    if let Some(p) = &s.escalation_policy_id {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM escalation_policies WHERE id = $1)")
+                .bind(p)
+                .fetch_one(&mut *c)
+                .await?;
+        if !exists {
+            return Err(StoreError::Invalid {
+                field: "escalation_policy_id".into(),
+                message: "names no existing escalation policy".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Records one escalation step inside the transaction (see `Store::record_escalation_steps`).
 async fn record_step(c: &mut PgConnection, step: &EscalationStep, now: Timestamp) -> Result<bool> {
     let id = step.incident_id.as_str();
@@ -1886,23 +1907,7 @@ impl Store for PgStore {
 
     async fn create_service(&self, s: NewService, now: Timestamp) -> Result<Service> {
         transaction!(self, |c| {
-            if let Some(t) = &s.team_id {
-                load_team(c, t.as_str()).await?;
-            }
-            if let Some(p) = &s.escalation_policy_id {
-                let exists: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM escalation_policies WHERE id = $1)",
-                )
-                .bind(p)
-                .fetch_one(&mut *c)
-                .await?;
-                if !exists {
-                    return Err(StoreError::Invalid {
-                        field: "escalation_policy_id".into(),
-                        message: "names no existing escalation policy".into(),
-                    });
-                }
-            }
+            check_service_links(c, &s).await?;
             let id = new_id();
             sqlx::query(
                 "INSERT INTO services (id, name, description, team_id, escalation_policy_id,
@@ -1932,23 +1937,7 @@ impl Store for PgStore {
 
     async fn update_service(&self, id: &ServiceId, s: NewService) -> Result<Service> {
         transaction!(self, |c| {
-            if let Some(t) = &s.team_id {
-                load_team(c, t.as_str()).await?;
-            }
-            if let Some(p) = &s.escalation_policy_id {
-                let exists: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM escalation_policies WHERE id = $1)",
-                )
-                .bind(p)
-                .fetch_one(&mut *c)
-                .await?;
-                if !exists {
-                    return Err(StoreError::Invalid {
-                        field: "escalation_policy_id".into(),
-                        message: "names no existing escalation policy".into(),
-                    });
-                }
-            }
+            check_service_links(c, &s).await?;
             let changed = sqlx::query(
                 "UPDATE services SET name = $2, description = $3, team_id = $4,
                    escalation_policy_id = $5, ack_timeout_minutes = $6 WHERE id = $1",

@@ -342,6 +342,27 @@ fn assign(tx: &Transaction<'_>, incident_id: &str, users: &[&str]) -> Result<()>
     Ok(())
 }
 
+/// A service's team and escalation policy, when it names them, must exist.
+fn check_service_links(tx: &Transaction<'_>, s: &NewService) -> Result<()> {
+    if let Some(t) = &s.team_id {
+        load_team(tx, t.as_str())?;
+    }
+    if let Some(p) = &s.escalation_policy_id {
+        let exists: bool = tx.query_row(
+            "SELECT COUNT(*) > 0 FROM escalation_policies WHERE id = ?1",
+            [p],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Err(StoreError::Invalid {
+                field: "escalation_policy_id".into(),
+                message: "names no existing escalation policy".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Records one escalation step inside `tx` (see `Store::record_escalation_steps`).
 fn record_step(tx: &Transaction<'_>, step: &EscalationStep, now: Timestamp) -> Result<bool> {
     let id = step.incident_id.as_str();
@@ -1345,22 +1366,7 @@ impl Store for SqliteStore {
 
     async fn create_service(&self, s: NewService, now: Timestamp) -> Result<Service> {
         self.write(move |tx| {
-            if let Some(t) = &s.team_id {
-                load_team(tx, t.as_str())?;
-            }
-            if let Some(p) = &s.escalation_policy_id {
-                let exists: bool = tx.query_row(
-                    "SELECT COUNT(*) > 0 FROM escalation_policies WHERE id = ?1",
-                    [p],
-                    |r| r.get(0),
-                )?;
-                if !exists {
-                    return Err(StoreError::Invalid {
-                        field: "escalation_policy_id".into(),
-                        message: "names no existing escalation policy".into(),
-                    });
-                }
-            }
+            check_service_links(tx, &s)?;
             let id = new_id();
             tx.execute(
                 "INSERT INTO services (id, name, description, team_id, escalation_policy_id, created_at, ack_timeout_minutes)
@@ -1376,22 +1382,7 @@ impl Store for SqliteStore {
     async fn update_service(&self, id: &ServiceId, s: NewService) -> Result<Service> {
         let id = id.0.clone();
         self.write(move |tx| {
-            if let Some(t) = &s.team_id {
-                load_team(tx, t.as_str())?;
-            }
-            if let Some(p) = &s.escalation_policy_id {
-                let exists: bool = tx.query_row(
-                    "SELECT COUNT(*) > 0 FROM escalation_policies WHERE id = ?1",
-                    [p],
-                    |r| r.get(0),
-                )?;
-                if !exists {
-                    return Err(StoreError::Invalid {
-                        field: "escalation_policy_id".into(),
-                        message: "names no existing escalation policy".into(),
-                    });
-                }
-            }
+            check_service_links(tx, &s)?;
             let changed = tx
                 .execute(
                     "UPDATE services SET name = ?2, description = ?3, team_id = ?4,
