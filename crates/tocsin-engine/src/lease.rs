@@ -121,11 +121,6 @@ impl Lease {
         (st.epoch, st.held_until)
     }
 
-    /// The node's name (without epoch).
-    pub fn node(&self) -> &str {
-        &self.node
-    }
-
     /// A ticket to claim a batch of work with now.
     pub fn ticket(&self) -> Ticket {
         let mut st = self.state();
