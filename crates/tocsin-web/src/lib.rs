@@ -57,6 +57,8 @@ pub struct WebConfig {
     /// The secret token Telegram sends with every webhook update
     /// (`X-Telegram-Bot-Api-Secret-Token`); updates are refused without it.
     pub telegram_webhook_secret: Option<tocsin_notify::Secret>,
+    /// The delivery configuration the notifier was built with, without its secrets (settings).
+    pub delivery: ui::DeliveryView,
 }
 
 /// Everything a handler may use. Built once by the binary (or the test harness).

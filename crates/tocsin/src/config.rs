@@ -529,6 +529,42 @@ mod tests {
     }
 
     #[test]
+    fn notify_secrets_stay_out_of_logs() {
+        let file: FileConfig = toml::from_str(
+            r#"
+[notify]
+webhook_secret = "whsec-A1"
+[notify.smtp]
+host = "mail.example"
+username = "u"
+password = "smtp-B2"
+from = "t@example.com"
+[notify.twilio]
+account_sid = "AC1"
+auth_token = "twilio-C3"
+from_number = "+15005550006"
+[notify.slack]
+signing_secret = "slack-D4"
+[notify.telegram]
+webhook_secret = "telegram-E5"
+"#,
+        )
+        .unwrap();
+        let serve = ServeConfig::resolve(None, Some("/d".into()), None, &file).unwrap();
+        let shown = format!("{file:?} {serve:?}");
+        for secret in [
+            "whsec-A1",
+            "smtp-B2",
+            "twilio-C3",
+            "slack-D4",
+            "telegram-E5",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("mail.example"), "{shown}");
+    }
+
+    #[test]
     fn database_passwords_stay_out_of_logs() {
         let db = Database::Postgres(
             "postgres://tocsin:s3cret@db.example:5432/tocsin?sslmode=require&password=other".into(),

@@ -160,8 +160,10 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
         lease.clone(),
         live.clone(),
     ));
-    let notifier = tocsin_notify::Notifier::new(config.notify.resolve(&config.data_dir)?)
-        .context("in the [notify] configuration")?;
+    let notify = config.notify.resolve(&config.data_dir)?;
+    // What the settings page shows of it: no secret, only whether each is set.
+    let delivery = tocsin_web::ui::DeliveryView::of(&notify);
+    let notifier = tocsin_notify::Notifier::new(notify).context("in the [notify] configuration")?;
     let links = tocsin_engine::links::LinkSigner::new(crate::config::persisted_secret(
         &config.data_dir,
         "link-secret",
@@ -241,6 +243,7 @@ pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result
                 .telegram
                 .as_ref()
                 .map(|t| tocsin_notify::Secret::new(t.webhook_secret.clone())),
+            delivery,
         },
         channel,
     );

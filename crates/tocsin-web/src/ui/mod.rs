@@ -20,6 +20,7 @@ mod settings;
 pub use assets::{css_url, icon_url};
 pub use error::UiError;
 pub use session::{LoginLimits, Signed};
+pub use settings::{DeliveryView, SmsView, SmtpView};
 
 use crate::AppState;
 use axum::Router;

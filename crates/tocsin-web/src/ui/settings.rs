@@ -1,6 +1,8 @@
-//! Settings (admins only): API tokens — created with the secret shown once, listed, revoked —
-//! and a test message through the configured email or SMS provider to any address. Tokens are
-//! made by the REST API's own `api::add_token`, the test by `paging::send_test_to_address`.
+//! Settings (admins only): the delivery configuration the server loaded (read-only, secrets
+//! shown only as set or not), API tokens — created with the secret shown once, listed,
+//! revoked — and a test message through the configured email or SMS provider to any address.
+//! Tokens are made by the REST API's own `api::add_token`, the test by
+//! `paging::send_test_to_address`.
 
 use super::format::when;
 use super::format::zone;
@@ -16,6 +18,87 @@ use serde::Deserialize;
 use std::sync::Arc;
 use tocsin_core::contact::ContactType;
 use tocsin_core::{Role, TokenId};
+
+/// What the settings page shows of the notifier's configuration: every field but the secrets,
+/// and of each secret only whether it is set. Made once at start ([`DeliveryView::of`]) from the
+/// configuration the notifier was built with; it holds no secret, so neither a page nor a log
+/// line printing it can show one.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryView {
+    /// `None`: no `[notify.smtp]`, email pages fail at once.
+    pub smtp: Option<SmtpView>,
+    /// `None`: no `[notify.twilio]`, SMS and voice pages fail at once.
+    pub sms: Option<SmsView>,
+    pub request_timeout_seconds: u64,
+    pub telegram_base_url: String,
+    pub slack_signing_secret_set: bool,
+    pub telegram_webhook_secret_set: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct SmtpView {
+    pub host: String,
+    pub port: u16,
+    /// `none`, `starttls` or `tls`, as written in `tocsin.toml`.
+    pub tls: &'static str,
+    pub from: String,
+    pub username: Option<String>,
+    pub password_set: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct SmsView {
+    /// The provider's API, in words.
+    pub provider: &'static str,
+    pub base_url: String,
+    pub account_sid: String,
+    pub from_number: String,
+    pub status_callback_base: Option<String>,
+    pub auth_token_set: bool,
+}
+
+impl DeliveryView {
+    pub fn of(config: &tocsin_notify::NotifyConfig) -> Self {
+        use tocsin_notify::SmtpTls;
+        DeliveryView {
+            smtp: config.smtp.as_ref().map(|s| SmtpView {
+                host: s.host.clone(),
+                port: s.port,
+                tls: match s.tls {
+                    SmtpTls::None => "none",
+                    SmtpTls::StartTls => "starttls",
+                    SmtpTls::Tls => "tls",
+                },
+                from: s.from.clone(),
+                username: s.username.clone(),
+                password_set: s.password.as_ref().is_some_and(|p| !p.expose().is_empty()),
+            }),
+            sms: config.twilio.as_ref().map(|t| SmsView {
+                provider: "Twilio-compatible REST API",
+                base_url: without_userinfo(&t.base_url),
+                account_sid: t.account_sid.clone(),
+                from_number: t.from_number.clone(),
+                status_callback_base: t.status_callback_base.as_deref().map(without_userinfo),
+                auth_token_set: !t.auth_token.expose().is_empty(),
+            }),
+            request_timeout_seconds: config.request_timeout.as_secs(),
+            telegram_base_url: without_userinfo(&config.telegram_base_url),
+            slack_signing_secret_set: config.slack_buttons,
+            telegram_webhook_secret_set: config.telegram_buttons,
+        }
+    }
+}
+
+/// A URL with any `user:password@` replaced by `[redacted]@`, so credentials someone put in a
+/// provider's URL are not shown either.
+fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) if !scheme.is_empty() => format!("{scheme}://[redacted]{}", &rest[at..]),
+        _ => url.to_owned(),
+    }
+}
 
 struct TokenRow {
     id: String,
@@ -52,6 +135,7 @@ struct SettingsPage {
     kinds: Vec<&'static str>,
     f: SettingsForms,
     errors: Errors,
+    delivery: DeliveryView,
 }
 
 async fn settings_page(
@@ -105,6 +189,7 @@ async fn settings_page(
         kinds: ContactType::ALL.iter().map(|k| k.as_str()).collect(),
         f,
         errors,
+        delivery: s.config.delivery.clone(),
     };
     page.errors.page(&page)
 }
@@ -224,5 +309,55 @@ pub async fn send_test(
             let e = Errors::from_api(e)?.keep_only(&["type", "address"]);
             settings_page(&s, &me, None, None, forms, e).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tocsin_notify::{NotifyConfig, Secret, SmtpConfig, SmtpTls, TwilioConfig};
+
+    #[test]
+    fn the_view_keeps_no_secret() {
+        let mut config = NotifyConfig::new(Secret::new("whsec-1"));
+        config.smtp = Some(SmtpConfig {
+            host: "mail.example".into(),
+            port: 587,
+            tls: SmtpTls::StartTls,
+            username: Some("tocsin".into()),
+            password: Some("smtp-pass-2".into()),
+            from: "tocsin@example.com".into(),
+            extra_root_cert_pem: None,
+        });
+        config.twilio = Some(TwilioConfig {
+            base_url: "https://sid:basic-pass-4@sms.example/api".into(),
+            account_sid: "AC123".into(),
+            auth_token: "twilio-token-3".into(),
+            from_number: "+15005550006".into(),
+            status_callback_base: None,
+        });
+        let view = DeliveryView::of(&config);
+        let printed = format!("{view:?}");
+        for secret in ["whsec-1", "smtp-pass-2", "twilio-token-3", "basic-pass-4"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        let smtp = view.smtp.expect("smtp");
+        assert_eq!(
+            (smtp.host.as_str(), smtp.port, smtp.tls),
+            ("mail.example", 587, "starttls")
+        );
+        assert!(smtp.password_set);
+        let sms = view.sms.expect("sms");
+        assert!(sms.auth_token_set);
+        assert_eq!(sms.base_url, "https://[redacted]@sms.example/api");
+        assert_eq!(
+            without_userinfo("https://api.twilio.com"),
+            "https://api.twilio.com"
+        );
+        assert_eq!(
+            without_userinfo("https://h.example/a@b"),
+            "https://h.example/a@b",
+            "an @ in the path is not userinfo"
+        );
     }
 }

@@ -1978,6 +1978,90 @@ async fn admins_manage_api_tokens_and_test_providers_in_settings() {
 }
 
 #[tokio::test]
+async fn settings_show_the_delivery_configuration_but_never_its_secrets() {
+    const SMTP_PASSWORD: &str = "smtp-pass-Zq81";
+    const TWILIO_TOKEN: &str = "twilio-token-Kp22";
+    let notify: tocsin::config::NotifySection = toml::from_str(&format!(
+        r#"
+[smtp]
+host = "mail.example.test"
+port = 2525
+tls = "tls"
+username = "pager"
+password = "{SMTP_PASSWORD}"
+from = "Tocsin <tocsin@example.test>"
+[twilio]
+base_url = "https://sms.example.test"
+account_sid = "AC0042"
+auth_token = "{TWILIO_TOKEN}"
+from_number = "+15005550006"
+[slack]
+signing_secret = "slack-secret-Yt5"
+"#
+    ))
+    .expect("a [notify] section");
+    let mut app = TestApp::spawn_with(Options {
+        notify,
+        ..Options::default()
+    })
+    .await;
+    person(&app, "Ada", "admin").await;
+    person(&app, "Rob", "responder").await;
+    let mut ada = Visitor::new(&app);
+    ada.sign_in("ada@example.com", PASSWORD).await;
+    let page = ada.get("/settings").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for shown in [
+        "mail.example.test",
+        "<dd>2525</dd>",
+        "<dd>tls</dd>",
+        "tocsin@example.test",
+        "<dd>pager</dd>",
+        "https://sms.example.test",
+        "AC0042",
+        "+15005550006",
+    ] {
+        assert!(page.text.contains(shown), "{shown} in {}", page.text);
+    }
+    assert!(
+        page.text.contains("<dt>Password</dt><dd>set</dd>")
+            && page.text.contains("<dt>Auth token</dt><dd>set</dd>")
+            && page
+                .text
+                .contains("<dt>Slack signing secret</dt><dd>set</dd>")
+            && page
+                .text
+                .contains("<dt>Telegram webhook secret</dt><dd>not set</dd>"),
+        "{}",
+        page.text
+    );
+    for secret in [SMTP_PASSWORD, TWILIO_TOKEN, "slack-secret-Yt5"] {
+        assert!(!page.text.contains(secret), "{secret} shown");
+    }
+    // Admins only, as the rest of the page.
+    let mut rob = Visitor::new(&app);
+    rob.sign_in("rob@example.com", PASSWORD).await;
+    let page = rob.get("/settings").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(!page.text.contains("mail.example.test"));
+    app.stop().await;
+
+    // Nothing configured: said so.
+    let mut bare = TestApp::spawn().await;
+    person(&bare, "Ada", "admin").await;
+    let mut ada = Visitor::new(&bare);
+    ada.sign_in("ada@example.com", PASSWORD).await;
+    let page = ada.get("/settings").await;
+    assert!(
+        page.text.contains("id=\"delivery-smtp\">Not configured")
+            && page.text.contains("id=\"delivery-sms\">Not configured"),
+        "{}",
+        page.text
+    );
+    bare.stop().await;
+}
+
+#[tokio::test]
 async fn admins_edit_a_service_with_the_rules_of_creation() {
     let mut app = TestApp::spawn().await;
     person(&app, "Ada", "admin").await;
