@@ -25,13 +25,15 @@ pub async fn on_call(store: &dyn Store, schedule: &str, at: Timestamp) -> Result
 /// A person's name and how they are reached for `urgency`: their rules for that urgency over
 /// their verified contact methods (method, minutes after the step), or every verified method at
 /// once when no rule covers it, so that nobody is skipped silently. Empty when nothing can reach
-/// them (or they were deleted).
+/// them (or they were deleted, or deactivated: an escalation skips them, as PagerDuty skips a
+/// removed user, and a level with nobody else goes on to the next at once).
 pub async fn contact_plan(
     store: &dyn Store,
     user: &UserId,
     urgency: Urgency,
 ) -> Result<(String, Vec<(ContactMethod, u32)>)> {
     let name = match store.get_user(user).await {
+        Ok(u) if !u.active => return Ok((format!("{} (deactivated)", u.name), Vec::new())),
         Ok(u) => u.name,
         Err(StoreError::NotFound(_)) => return Ok((format!("deleted user {user}"), Vec::new())),
         Err(e) => return Err(e),

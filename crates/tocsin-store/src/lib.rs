@@ -12,6 +12,8 @@ mod status;
 #[macro_use]
 mod contract;
 #[cfg(test)]
+mod contract_people;
+#[cfg(test)]
 mod contract_status;
 
 pub use monitors::*;
@@ -587,6 +589,41 @@ pub trait Store: Send + Sync + 'static {
     async fn unsubscribe(&self, token_hash: &str) -> Result<bool>;
     async fn list_subscribers(&self, confirmed_only: bool) -> Result<Vec<Subscriber>>;
     async fn delete_subscriber(&self, id: &str) -> Result<()>;
+
+    // ---- Editing people, their contact methods and rules, and teams (a backend mirrors this
+    // block as a unit: SQLite in sqlite_people.rs, PostgreSQL in pg_people.rs) ----
+    /// Changes a person's name, time zone, role and whether they are active — each field of
+    /// `changes` that is `Some`, checked by the caller — in one transaction. Deactivating ends
+    /// their web sessions and cancels the notifications queued for them; while deactivated
+    /// they cannot sign in, their API tokens are refused and escalations skip them. The last
+    /// active admin can neither lose the role nor be deactivated: `Conflict`.
+    async fn update_user(&self, id: &UserId, changes: UserChanges, now: Timestamp) -> Result<User>;
+    /// Changes a contact method's address (already checked for its type) and label. A new
+    /// address of a type that needs verifying is unverified again: its pending code is dropped
+    /// and the notifications queued to it are cancelled. `Conflict` when the person already
+    /// has that address.
+    async fn update_contact_method(
+        &self,
+        user: &UserId,
+        id: &str,
+        address: &str,
+        label: &str,
+        now: Timestamp,
+    ) -> Result<ContactMethod>;
+    /// Deletes a contact method together with the notification rules that use it (as
+    /// PagerDuty and GoAlert do) and cancels the notifications queued to it; returns the ids of
+    /// the rules deleted.
+    async fn delete_contact_method(&self, user: &UserId, id: &str) -> Result<Vec<String>>;
+    /// Replaces a rule's contact method, delay, urgency and repeat, checked as on creation
+    /// (`rule.user_id` owns it, or `NotFound`).
+    async fn update_notification_rule(
+        &self,
+        id: &str,
+        rule: NewNotificationRule,
+    ) -> Result<NotificationRule>;
+    async fn delete_notification_rule(&self, user: &UserId, id: &str) -> Result<()>;
+    /// Removes a person from a team; `NotFound` when they are not a member.
+    async fn remove_team_member(&self, team: &TeamId, user: &UserId) -> Result<Team>;
 
     /// Called once on graceful shutdown, after the last write: leaves the database in one
     /// self-contained file (SQLite folds its write-ahead log back in).

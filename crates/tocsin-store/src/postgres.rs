@@ -48,6 +48,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_snooze",
         include_str!("../migrations/postgres/0008_snooze.sql"),
     ),
+    (
+        "0009_deactivated_users",
+        include_str!("../migrations/postgres/0009_deactivated_users.sql"),
+    ),
 ];
 #[path = "pg_copy.rs"]
 pub mod copy;
@@ -274,7 +278,7 @@ async fn migrate(pool: &PgPool) -> Result<()> {
 
 macro_rules! user_cols {
     () => {
-        "id, name, email, time_zone, role, created_at"
+        "id, name, email, time_zone, role, created_at, deactivated_at"
     };
 }
 
@@ -286,6 +290,7 @@ fn user_row(r: &PgRow) -> Result<User> {
         time_zone: r.try_get(3)?,
         role: word(r.try_get(4)?, Role::parse)?,
         created_at: ts(r.try_get(5)?),
+        active: r.try_get::<Option<i64>, _>(6)?.is_none(),
     })
 }
 
@@ -861,8 +866,9 @@ fn rule_row(r: &PgRow) -> Result<NotificationRule> {
             None => None,
         },
         created_at: ts(r.try_get(5)?),
+        // An INTEGER column (INT4): reading it as i64 fails once a rule repeats.
         repeat_every_minutes: r
-            .try_get::<Option<i64>, _>(6)?
+            .try_get::<Option<i32>, _>(6)?
             .and_then(|n| u32::try_from(n).ok()),
     })
 }
@@ -1663,10 +1669,11 @@ impl Store for PgStore {
             .ok_or(StoreError::NotFound("user"))?;
             let user = user_row(&row)?;
             if user.role == Role::Admin && role != Role::Admin {
-                let admins: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
-                        .fetch_one(&mut *c)
-                        .await?;
+                let admins: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM users WHERE role = 'admin' AND deactivated_at IS NULL",
+                )
+                .fetch_one(&mut *c)
+                .await?;
                 if admins <= 1 {
                     return Err(StoreError::Conflict(
                         "this is the last admin: make another person admin first".into(),
@@ -1804,7 +1811,9 @@ impl Store for PgStore {
         let found = sqlx::query(concat!(
             "SELECT ",
             token_cols!(),
-            " FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL"
+            " FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM users u
+                               WHERE u.id = api_tokens.user_id AND u.deactivated_at IS NOT NULL)"
         ))
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -2999,7 +3008,7 @@ impl Store for PgStore {
             }
             let targets: Vec<(String, String)> = sqlx::query_as(
                 r#"SELECT m.user_id, m.id FROM contact_methods m JOIN users u ON u.id = m.user_id
-                   WHERE u.role = 'admin' AND m.verified_at IS NOT NULL
+                   WHERE u.role = 'admin' AND u.deactivated_at IS NULL AND m.verified_at IS NOT NULL
                    ORDER BY m.user_id COLLATE "C", m.created_at"#,
             )
             .fetch_all(&mut *c)
@@ -3515,7 +3524,7 @@ impl Store for PgStore {
             user_cols!(),
             " FROM users WHERE id = (SELECT user_id FROM contact_methods
                WHERE type IN ('sms', 'voice') AND address = $1 AND verified_at IS NOT NULL
-               ORDER BY created_at LIMIT 1)"
+               ORDER BY created_at LIMIT 1) AND deactivated_at IS NULL"
         ))
         .bind(phone)
         .fetch_optional(&self.pool)
@@ -3901,13 +3910,62 @@ impl Store for PgStore {
         Ok(())
     }
 
+    // ---- Editing people, contact methods, rules and teams (pg_people.rs) ----
+
+    async fn update_user(&self, id: &UserId, changes: UserChanges, now: Timestamp) -> Result<User> {
+        transaction!(self, |c| {
+            people::update_user(c, id.as_str(), &changes, now).await
+        })
+    }
+
+    async fn update_contact_method(
+        &self,
+        user: &UserId,
+        id: &str,
+        address: &str,
+        label: &str,
+        now: Timestamp,
+    ) -> Result<ContactMethod> {
+        transaction!(self, |c| {
+            people::update_contact_method(c, user.as_str(), id, address, label, now).await
+        })
+    }
+
+    async fn delete_contact_method(&self, user: &UserId, id: &str) -> Result<Vec<String>> {
+        transaction!(self, |c| {
+            people::delete_contact_method(c, user.as_str(), id).await
+        })
+    }
+
+    async fn update_notification_rule(
+        &self,
+        id: &str,
+        rule: NewNotificationRule,
+    ) -> Result<NotificationRule> {
+        transaction!(self, |c| {
+            people::update_notification_rule(c, id, &rule).await
+        })
+    }
+
+    async fn delete_notification_rule(&self, user: &UserId, id: &str) -> Result<()> {
+        transaction!(self, |c| {
+            people::delete_notification_rule(c, user.as_str(), id).await
+        })
+    }
+
+    async fn remove_team_member(&self, team: &TeamId, user: &UserId) -> Result<Team> {
+        transaction!(self, |c| {
+            people::remove_team_member(c, team.as_str(), user.as_str()).await
+        })
+    }
+
     // ---- Web UI sign-in and sessions ----
 
     async fn find_login(&self, email: &str) -> Result<Option<Login>> {
         sqlx::query(concat!(
             "SELECT ",
             user_cols!(),
-            ", password_hash FROM users WHERE lower(email) = lower($1)"
+            ", password_hash FROM users WHERE lower(email) = lower($1) AND deactivated_at IS NULL"
         ))
         .bind(email.trim())
         .fetch_optional(&self.pool)
@@ -3915,7 +3973,7 @@ impl Store for PgStore {
         .map(|r| {
             Ok(Login {
                 user: user_row(&r)?,
-                password_hash: r.try_get(6)?,
+                password_hash: r.try_get(7)?,
             })
         })
         .transpose()
@@ -3924,6 +3982,9 @@ impl Store for PgStore {
     async fn create_session(&self, s: NewSession, now: Timestamp) -> Result<()> {
         transaction!(self, |c| {
             user_found(c, s.user_id.as_str()).await?;
+            if people::deactivated(c, s.user_id.as_str()).await? {
+                return Err(StoreError::Conflict("this person is deactivated".into()));
+            }
             sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND expires_at <= $2")
                 .bind(s.user_id.as_str())
                 .bind(ms(now))
@@ -3955,10 +4016,10 @@ impl Store for PgStore {
 
     async fn find_session(&self, token_hash: &str, now: Timestamp) -> Result<Option<Session>> {
         sqlx::query(
-            "SELECT u.id, u.name, u.email, u.time_zone, u.role, u.created_at,
+            "SELECT u.id, u.name, u.email, u.time_zone, u.role, u.created_at, u.deactivated_at,
                s.created_at, s.last_seen_at, s.expires_at
              FROM web_sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = $1 AND s.expires_at > $2",
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.deactivated_at IS NULL",
         )
         .bind(token_hash)
         .bind(ms(now))
@@ -3967,9 +4028,9 @@ impl Store for PgStore {
         .map(|r| {
             Ok(Session {
                 user: user_row(&r)?,
-                created_at: ts(r.try_get(6)?),
-                last_seen_at: ts(r.try_get(7)?),
-                expires_at: ts(r.try_get(8)?),
+                created_at: ts(r.try_get(7)?),
+                last_seen_at: ts(r.try_get(8)?),
+                expires_at: ts(r.try_get(9)?),
             })
         })
         .transpose()
@@ -4116,3 +4177,7 @@ impl Drop for ScratchDatabase {
         }
     }
 }
+
+// Declared after the column macros above, which it uses.
+#[path = "pg_people.rs"]
+mod people;

@@ -53,6 +53,18 @@ pub struct User {
     pub role: Role,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// False once an admin deactivated them: they cannot sign in, their API tokens are refused
+    /// and escalations skip them.
+    pub active: bool,
+}
+
+/// What `Store::update_user` changes: each field that is `Some` (already checked).
+#[derive(Clone, Debug, Default)]
+pub struct UserChanges {
+    pub name: Option<String>,
+    pub time_zone: Option<String>,
+    pub role: Option<Role>,
+    pub active: Option<bool>,
 }
 
 #[derive(Clone, Debug)]

@@ -36,9 +36,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0018_claim_renewal.sql"),
     include_str!("../migrations/sqlite/0019_incident_filters.sql"),
     include_str!("../migrations/sqlite/0020_snooze.sql"),
+    include_str!("../migrations/sqlite/0021_deactivated_users.sql"),
 ];
 #[path = "sqlite_monitors.rs"]
 mod monitors;
+#[path = "sqlite_people.rs"]
+mod people;
 #[path = "sqlite_status.rs"]
 mod status;
 
@@ -224,7 +227,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-const USER_COLS: &str = "id, name, email, time_zone, role, created_at";
+const USER_COLS: &str = "id, name, email, time_zone, role, created_at, deactivated_at";
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -234,6 +237,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
         time_zone: r.get(3)?,
         role: word(r.get(4)?, Role::parse)?,
         created_at: ts(r.get(5)?),
+        active: r.get::<_, Option<i64>>(6)?.is_none(),
     })
 }
 
@@ -1142,10 +1146,11 @@ impl Store for SqliteStore {
                 .optional()?
                 .ok_or(StoreError::NotFound("user"))?;
             if user.role == Role::Admin && role != Role::Admin {
-                let admins: i64 =
-                    tx.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
-                        r.get(0)
-                    })?;
+                let admins: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM users WHERE role = 'admin' AND deactivated_at IS NULL",
+                    [],
+                    |r| r.get(0),
+                )?;
                 if admins <= 1 {
                     return Err(StoreError::Conflict(
                         "this is the last admin: make another person admin first".into(),
@@ -1265,7 +1270,9 @@ impl Store for SqliteStore {
         let found = self
             .read(move |c| {
                 Ok(c.prepare_cached(&format!(
-                    "SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL"
+                    "SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL
+                       AND NOT EXISTS (SELECT 1 FROM users u
+                                       WHERE u.id = api_tokens.user_id AND u.deactivated_at IS NOT NULL)"
                 ))?
                 .query_row([hash], token_row)
                 .optional()?)
@@ -2381,7 +2388,7 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
                 &format!(
                     "SELECT {} FROM users WHERE id = (SELECT user_id FROM contact_methods
                        WHERE type IN ('sms', 'voice') AND address = ?1 AND verified_at IS NOT NULL
-                       ORDER BY created_at LIMIT 1)",
+                       ORDER BY created_at LIMIT 1) AND deactivated_at IS NULL",
                     USER_COLS
                 ),
                 [phone],
@@ -2426,7 +2433,8 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
             let targets: Vec<(String, String)> = tx
                 .prepare_cached(
                     "SELECT m.user_id, m.id FROM contact_methods m JOIN users u ON u.id = m.user_id
-                     WHERE u.role = 'admin' AND m.verified_at IS NOT NULL ORDER BY m.user_id, m.created_at",
+                     WHERE u.role = 'admin' AND u.deactivated_at IS NULL AND m.verified_at IS NOT NULL
+                     ORDER BY m.user_id, m.created_at",
                 )?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -3060,18 +3068,71 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
         .await
     }
 
+    // ---- Editing people, contact methods, rules and teams (sqlite_people.rs) ----
+
+    async fn update_user(&self, id: &UserId, changes: UserChanges, now: Timestamp) -> Result<User> {
+        let id = id.0.clone();
+        self.write(move |tx| people::update_user(tx, &id, changes, now))
+            .await
+    }
+
+    async fn update_contact_method(
+        &self,
+        user: &UserId,
+        id: &str,
+        address: &str,
+        label: &str,
+        now: Timestamp,
+    ) -> Result<ContactMethod> {
+        let (user, id) = (user.0.clone(), id.to_owned());
+        let (address, label) = (address.to_owned(), label.to_owned());
+        self.write(move |tx| people::update_contact_method(tx, &user, &id, &address, &label, now))
+            .await
+    }
+
+    async fn delete_contact_method(&self, user: &UserId, id: &str) -> Result<Vec<String>> {
+        let (user, id) = (user.0.clone(), id.to_owned());
+        self.write(move |tx| people::delete_contact_method(tx, &user, &id))
+            .await
+    }
+
+    async fn update_notification_rule(
+        &self,
+        id: &str,
+        rule: NewNotificationRule,
+    ) -> Result<NotificationRule> {
+        let id = id.to_owned();
+        self.write(move |tx| people::update_notification_rule(tx, &id, rule))
+            .await
+    }
+
+    async fn delete_notification_rule(&self, user: &UserId, id: &str) -> Result<()> {
+        let (user, id) = (user.0.clone(), id.to_owned());
+        self.write(move |tx| people::delete_notification_rule(tx, &user, &id))
+            .await
+    }
+
+    async fn remove_team_member(&self, team: &TeamId, user: &UserId) -> Result<Team> {
+        let (team, user) = (team.0.clone(), user.0.clone());
+        self.write(move |tx| people::remove_team_member(tx, &team, &user))
+            .await
+    }
+
     // ---- Web UI sign-in and sessions ----
 
     async fn find_login(&self, email: &str) -> Result<Option<Login>> {
         let email = email.trim().to_owned();
         self.read(move |c| {
             Ok(c.query_row(
-                &format!("SELECT {USER_COLS}, password_hash FROM users WHERE email = ?1"),
+                &format!(
+                    "SELECT {USER_COLS}, password_hash FROM users
+                     WHERE email = ?1 AND deactivated_at IS NULL"
+                ),
                 [email],
                 |r| {
                     Ok(Login {
                         user: user_row(r)?,
-                        password_hash: r.get(6)?,
+                        password_hash: r.get(7)?,
                     })
                 },
             )
@@ -3083,6 +3144,9 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
     async fn create_session(&self, s: NewSession, now: Timestamp) -> Result<()> {
         self.write(move |tx| {
             user_found(tx, &s.user_id.0)?;
+            if people::deactivated(tx, &s.user_id.0)? {
+                return Err(StoreError::Conflict("this person is deactivated".into()));
+            }
             tx.execute(
                 "DELETE FROM web_sessions WHERE user_id = ?1 AND expires_at <= ?2",
                 params![s.user_id.0, ms(now)],
@@ -3108,17 +3172,17 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
         let hash = token_hash.to_owned();
         self.read(move |c| {
             Ok(c.query_row(
-                "SELECT u.id, u.name, u.email, u.time_zone, u.role, u.created_at,
+                "SELECT u.id, u.name, u.email, u.time_zone, u.role, u.created_at, u.deactivated_at,
                    s.created_at, s.last_seen_at, s.expires_at
                  FROM web_sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.deactivated_at IS NULL",
                 params![hash, ms(now)],
                 |r| {
                     Ok(Session {
                         user: user_row(r)?,
-                        created_at: ts(r.get(6)?),
-                        last_seen_at: ts(r.get(7)?),
-                        expires_at: ts(r.get(8)?),
+                        created_at: ts(r.get(7)?),
+                        last_seen_at: ts(r.get(8)?),
+                        expires_at: ts(r.get(9)?),
                     })
                 },
             )
