@@ -55,6 +55,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", delete(revoke_token))
         .merge(crate::paging::routes())
+        .merge(crate::people_api::routes())
         .merge(crate::schedules::routes())
         .merge(crate::feeds::api_routes())
         .fallback(|| async { ApiError::not_found("API route") })

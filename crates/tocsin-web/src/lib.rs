@@ -16,6 +16,7 @@ pub mod monitors;
 pub mod openapi;
 pub mod ops;
 pub mod paging;
+pub mod people_api;
 pub mod schedules;
 pub mod setup;
 pub mod status;

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document of `/api/v1`, generated from the handlers' annotations.
 
 use crate::error::ErrorBody;
-use crate::{api, feeds, monitors, paging, schedules, status_api};
+use crate::{api, feeds, monitors, paging, people_api, schedules, status_api};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -19,6 +19,8 @@ use utoipa::{Modify, OpenApi};
         api::list_tokens, api::create_token, api::revoke_token,
         paging::create_policy, paging::list_policies, paging::get_policy,
         paging::create_contact_method, paging::list_contact_methods, paging::create_rule, paging::list_rules, paging::list_notifications, paging::page_path, paging::send_code, paging::verify, paging::send_test,
+        people_api::update_user, people_api::update_contact_method, people_api::delete_contact_method,
+        people_api::update_rule, people_api::delete_rule, people_api::remove_member,
         schedules::create, schedules::list, schedules::get_one, schedules::add_override,
         schedules::oncall, schedules::shifts, schedules::gaps,
         feeds::schedule_feed_url, feeds::user_feed_url, feeds::revoke_schedule_feed, feeds::revoke_user_feed,

@@ -13,6 +13,7 @@ mod maintenance;
 mod monitors;
 mod paging;
 mod peers;
+mod people;
 mod postgres;
 mod schedules;
 mod status;
