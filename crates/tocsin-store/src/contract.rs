@@ -87,6 +87,8 @@ on_every_backend!(
     a_live_holder_renews_its_leases_and_a_late_writer_is_fenced_off,
     incidents_list_filters_by_team_time_and_text,
     a_snoozed_incident_is_triggered_again_from_the_first_level,
+    a_policy_is_edited_in_place_and_an_incident_being_paged_goes_on_with_its_levels,
+    a_schedule_is_edited_and_keeps_its_overrides_which_are_removed_one_by_one,
 );
 
 pub(crate) struct TempDb {
@@ -2321,5 +2323,247 @@ async fn a_snoozed_incident_is_triggered_again_from_the_first_level(s: &dyn Stor
         s.snooze_incident(&lone_id, &by, Channel::Web, 5, t(12))
             .await,
         Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn a_policy_is_edited_in_place_and_an_incident_being_paged_goes_on_with_its_levels(
+    s: &dyn Store,
+) {
+    use tocsin_core::escalation::{self, Cursor};
+    let (alice, _, i) = paging_setup(s).await;
+    let policy = s.list_escalation_policies().await.unwrap().remove(0);
+    let to = |id: &UserId| TargetRecord::User { id: id.clone() };
+    let level = |id: &UserId| LevelRecord {
+        delay_minutes: 5,
+        targets: vec![to(id)],
+    };
+    let edit = |name: &str, repeat: u32, levels: Vec<LevelRecord>| NewEscalationPolicy {
+        name: name.into(),
+        description: "edited".into(),
+        repeat,
+        levels,
+    };
+    let three = vec![level(&alice.id), level(&alice.id), level(&alice.id)];
+    let p = s
+        .update_escalation_policy(&policy.id, edit("db", 0, three), t(5))
+        .await
+        .unwrap();
+    assert_eq!((p.id.as_str(), p.name.as_str()), (policy.id.as_str(), "db"));
+    assert_eq!((p.levels.len(), p.created_at), (3, policy.created_at));
+    assert_eq!(s.get_escalation_policy(&policy.id).await.unwrap(), p);
+
+    // An incident paged up to the third level...
+    let o = ingest(
+        s,
+        &i,
+        vec![trigger("db", "db down", Severity::Critical, None)],
+        t(10),
+    )
+    .await;
+    let incident = o[0].incident_id.clone().unwrap();
+    let due = s
+        .claim_due_escalations("n1", t(10), t(70), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(
+        s.record_escalation_step(
+            EscalationStep {
+                incident_id: incident.clone(),
+                node: "n1".into(),
+                cursor: StepCursor {
+                    level: 2,
+                    round: 0,
+                    step: 2,
+                },
+                next_due: Some(t(310)),
+                notifications: Vec::new(),
+                message: "level 3".into(),
+            },
+            t(10),
+        )
+        .await
+        .unwrap()
+    );
+    // ...when the policy is cut to one level: its next step reads the new levels and, past
+    // the last of them, ends (no repeat) or starts the next round at the first level.
+    s.update_escalation_policy(&policy.id, edit("db", 0, vec![level(&alice.id)]), t(20))
+        .await
+        .unwrap();
+    let due = s
+        .claim_due_escalations("n1", t(310), t(370), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "the step already due keeps its time");
+    assert_eq!(due[0].policy.levels.len(), 1);
+    let c = due[0].cursor.unwrap();
+    let cursor = Cursor {
+        level: c.level as usize,
+        round: c.round,
+        step: c.step,
+    };
+    assert_eq!(cursor.level, 2);
+    assert!(escalation::advance(&due[0].policy.to_core().unwrap(), cursor, t(310)).is_none());
+    s.update_escalation_policy(&policy.id, edit("db", 1, vec![level(&alice.id)]), t(20))
+        .await
+        .unwrap();
+    let again = s.get_escalation_policy(&policy.id).await.unwrap();
+    let next = escalation::advance(&again.to_core().unwrap(), cursor, t(310)).unwrap();
+    assert_eq!((next.cursor.level, next.cursor.round), (0, 1));
+
+    // Checked as on creation: targets exist, names stay unique, the policy exists.
+    let bad = edit(
+        "db",
+        0,
+        vec![level(&alice.id), level(&UserId("nobody".into()))],
+    );
+    match s.update_escalation_policy(&policy.id, bad, t(30)).await {
+        Err(StoreError::Invalid { field, .. }) => assert_eq!(field, "levels[1].targets[0].id"),
+        other => panic!("{other:?}"),
+    }
+    let other = s
+        .create_escalation_policy(edit("other", 0, vec![level(&alice.id)]), t(30))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.update_escalation_policy(&other.id, edit("DB", 0, vec![level(&alice.id)]), t(30))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.update_escalation_policy("missing", edit("x", 0, vec![level(&alice.id)]), t(30))
+            .await,
+        Err(StoreError::NotFound("escalation policy"))
+    ));
+    assert_eq!(s.get_escalation_policy(&policy.id).await.unwrap(), again);
+}
+
+async fn a_schedule_is_edited_and_keeps_its_overrides_which_are_removed_one_by_one(s: &dyn Store) {
+    use tocsin_core::schedule::{LayerSpec, OverrideSpec, RotationSpec, ScheduleSpec};
+    let person = |name: &str| NewUser {
+        name: name.into(),
+        email: format!("{name}@example.com"),
+        time_zone: "UTC".into(),
+        role: Role::Responder,
+        password_hash: None,
+    };
+    let alice = s.create_user(person("alice"), t(0)).await.unwrap();
+    let bob = s.create_user(person("bob"), t(0)).await.unwrap();
+    let spec = |name: &str, zone: &str, users: Vec<UserId>| ScheduleSpec {
+        name: name.into(),
+        time_zone: zone.into(),
+        layers: vec![LayerSpec {
+            name: "primary".into(),
+            start: "2026-11-23T09:00:00Z".into(),
+            rotation: RotationSpec {
+                kind: "weekly".into(),
+                length: 1,
+                handoff: None,
+            },
+            users,
+            restrictions: Vec::new(),
+        }],
+        overrides: Vec::new(),
+    };
+    let record = s
+        .create_schedule(spec("ops", "UTC", vec![alice.id.clone()]), t(0))
+        .await
+        .unwrap();
+    assert!(record.override_ids.is_empty());
+    let cover = |start: &str, end: &str| OverrideSpec {
+        user_id: bob.id.clone(),
+        start: start.into(),
+        end: end.into(),
+    };
+    s.add_schedule_override(
+        &record.id,
+        cover("2027-02-02T00:00:00Z", "2027-02-03T00:00:00Z"),
+        t(0),
+    )
+    .await
+    .unwrap();
+    let with_two = s
+        .add_schedule_override(
+            &record.id,
+            cover("2027-02-04T00:00:00Z", "2027-02-05T00:00:00Z"),
+            t(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(with_two.override_ids.len(), 2);
+    assert_ne!(with_two.override_ids[0], with_two.override_ids[1]);
+
+    let mut edit = spec(
+        "ops (edited)",
+        "Europe/Paris",
+        vec![bob.id.clone(), alice.id.clone()],
+    );
+    edit.overrides = vec![cover("2030-01-01T00:00:00Z", "2030-01-02T00:00:00Z")];
+    let edited = s.update_schedule(&record.id, edit, t(10)).await.unwrap();
+    assert_eq!(edited.id, record.id);
+    assert_eq!(edited.created_at, record.created_at);
+    assert_eq!(
+        (edited.spec.name.as_str(), edited.spec.time_zone.as_str()),
+        ("ops (edited)", "Europe/Paris")
+    );
+    assert_eq!(
+        edited.spec.layers[0].users,
+        [bob.id.clone(), alice.id.clone()]
+    );
+    assert_eq!(
+        edited.spec.overrides, with_two.spec.overrides,
+        "overrides stay as they were; those in the edit are ignored"
+    );
+    assert_eq!(edited.override_ids, with_two.override_ids);
+    assert_eq!(s.get_schedule(&record.id).await.unwrap(), edited);
+    let listed = s.list_schedules().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].spec.name, "ops (edited)");
+
+    // Checked as on creation.
+    let ghost = spec("ops", "UTC", vec![UserId("nobody".into())]);
+    match s.update_schedule(&record.id, ghost, t(10)).await {
+        Err(StoreError::Invalid { field, .. }) => assert_eq!(field, "layers[0].users[0]"),
+        other => panic!("{other:?}"),
+    }
+    let nowhere = spec("ops", "Mars/Base", vec![alice.id.clone()]);
+    match s.update_schedule(&record.id, nowhere, t(10)).await {
+        Err(StoreError::Invalid { field, .. }) => assert_eq!(field, "time_zone"),
+        other => panic!("{other:?}"),
+    }
+    s.create_schedule(spec("taken", "UTC", vec![alice.id.clone()]), t(0))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.update_schedule(
+            &record.id,
+            spec("taken", "UTC", vec![alice.id.clone()]),
+            t(10)
+        )
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.update_schedule("missing", spec("x", "UTC", vec![alice.id.clone()]), t(10))
+            .await,
+        Err(StoreError::NotFound("schedule"))
+    ));
+
+    // Overrides are removed by id; the other one stays.
+    let first = with_two.override_ids[0].clone();
+    let left = s
+        .delete_schedule_override(&record.id, &first, t(20))
+        .await
+        .unwrap();
+    assert_eq!(left.spec.overrides, with_two.spec.overrides[1..]);
+    assert_eq!(left.override_ids, with_two.override_ids[1..]);
+    assert_eq!(left.spec.name, "ops (edited)");
+    assert!(matches!(
+        s.delete_schedule_override(&record.id, &first, t(20)).await,
+        Err(StoreError::NotFound("override"))
+    ));
+    assert!(matches!(
+        s.delete_schedule_override("missing", &first, t(20)).await,
+        Err(StoreError::NotFound("schedule"))
     ));
 }

@@ -2,6 +2,7 @@
 //! transaction, the records they return, and its SQLite and PostgreSQL backends. Only this crate
 //! contains SQL. No transaction handle crosses the trait: each backend keeps its own.
 
+mod edits;
 mod monitors;
 pub mod postgres;
 mod records;
@@ -230,6 +231,16 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<EscalationPolicy>;
     async fn get_escalation_policy(&self, id: &str) -> Result<EscalationPolicy>;
+    /// Replaces a policy's name, description, repeat and levels (checked as on creation); the
+    /// id stays, so its services keep it. An incident being paged takes its next step with the
+    /// new levels; one at a level the policy no longer has goes on as after the last level
+    /// (the next round, or nothing more), and a step already due keeps its time.
+    async fn update_escalation_policy(
+        &self,
+        id: &str,
+        policy: NewEscalationPolicy,
+        now: Timestamp,
+    ) -> Result<EscalationPolicy>;
     async fn list_escalation_policies(&self) -> Result<Vec<EscalationPolicy>>;
     async fn create_contact_method(
         &self,
@@ -271,6 +282,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ScheduleRecord>;
     async fn get_schedule(&self, id: &str) -> Result<ScheduleRecord>;
     async fn list_schedules(&self) -> Result<Vec<ScheduleRecord>>;
+    /// Replaces a schedule's name, time zone and layers (validated by `Schedule::parse`, users
+    /// must exist); its overrides stay as they are (those in `spec` are ignored).
+    async fn update_schedule(
+        &self,
+        id: &str,
+        spec: tocsin_core::schedule::ScheduleSpec,
+        now: Timestamp,
+    ) -> Result<ScheduleRecord>;
+    /// Removes the override with this id (`ScheduleRecord::override_ids`); `NotFound` when the
+    /// schedule has none such.
+    async fn delete_schedule_override(
+        &self,
+        id: &str,
+        override_id: &str,
+        now: Timestamp,
+    ) -> Result<ScheduleRecord>;
     /// Adds an override (and drops the ones that ended before `now`) in one transaction.
     async fn add_schedule_override(
         &self,

@@ -790,12 +790,55 @@ async fn load_schedule(c: &mut PgConnection, id: &str) -> Result<ScheduleRecord>
         .await?
         .ok_or(StoreError::NotFound("schedule"))?;
     let spec: String = row.try_get(1)?;
-    Ok(ScheduleRecord {
-        id: row.try_get(0)?,
-        spec: serde_json::from_str(&spec)
+    Ok(ScheduleRecord::new(
+        row.try_get(0)?,
+        serde_json::from_str(&spec)
             .map_err(|e| StoreError::Backend(format!("stored schedule: {e}")))?,
-        created_at: ts(row.try_get(2)?),
-    })
+        ts(row.try_get(2)?),
+    ))
+}
+
+/// Fails naming the field when a user or schedule a policy names does not exist.
+async fn policy_refs_exist(c: &mut PgConnection, refs: &[crate::edits::PolicyRef]) -> Result<()> {
+    for (kind, id, field) in refs {
+        let sql = if *kind == "user" {
+            "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)"
+        } else {
+            "SELECT EXISTS (SELECT 1 FROM schedules WHERE id = $1)"
+        };
+        let exists: bool = sqlx::query_scalar(sql).bind(id).fetch_one(&mut *c).await?;
+        if !exists {
+            return Err(StoreError::Invalid {
+                field: field.clone(),
+                message: format!("names no existing {kind}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Records what a policy names (replacing what it named before).
+async fn index_policy_refs(
+    c: &mut PgConnection,
+    id: &str,
+    refs: &[crate::edits::PolicyRef],
+) -> Result<()> {
+    sqlx::query("DELETE FROM escalation_policy_refs WHERE policy_id = $1")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    for (kind, ref_id, _) in refs {
+        sqlx::query(
+            "INSERT INTO escalation_policy_refs (policy_id, ref_type, ref_id)
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(*kind)
+        .bind(ref_id)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn load_policy(c: &mut PgConnection, id: &str) -> Result<EscalationPolicy> {
@@ -2113,46 +2156,9 @@ impl Store for PgStore {
         p: NewEscalationPolicy,
         now: Timestamp,
     ) -> Result<EscalationPolicy> {
-        // Every user and schedule the policy names must exist now.
-        let mut refs: Vec<(&str, String, String)> = Vec::new();
-        for (l, level) in p.levels.iter().enumerate() {
-            for (t, target) in level.targets.iter().enumerate() {
-                match target {
-                    TargetRecord::User { id } => {
-                        refs.push(("user", id.0.clone(), format!("levels[{l}].targets[{t}].id")))
-                    }
-                    TargetRecord::Schedule { id } => refs.push((
-                        "schedule",
-                        id.clone(),
-                        format!("levels[{l}].targets[{t}].id"),
-                    )),
-                    TargetRecord::RoundRobin { ids } => {
-                        for (u, id) in ids.iter().enumerate() {
-                            refs.push((
-                                "user",
-                                id.0.clone(),
-                                format!("levels[{l}].targets[{t}].ids[{u}]"),
-                            ));
-                        }
-                    }
-                }
-            }
-        }
+        let refs = crate::edits::policy_refs(&p.levels);
         transaction!(self, |c| {
-            for (kind, id, field) in &refs {
-                let sql = if *kind == "user" {
-                    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)"
-                } else {
-                    "SELECT EXISTS (SELECT 1 FROM schedules WHERE id = $1)"
-                };
-                let exists: bool = sqlx::query_scalar(sql).bind(id).fetch_one(&mut *c).await?;
-                if !exists {
-                    return Err(StoreError::Invalid {
-                        field: field.clone(),
-                        message: format!("names no existing {kind}"),
-                    });
-                }
-            }
+            policy_refs_exist(c, &refs).await?;
             let id = new_id();
             sqlx::query(
                 "INSERT INTO escalation_policies (id, name, description, repeat, levels, created_at,
@@ -2167,18 +2173,42 @@ impl Store for PgStore {
             .execute(&mut *c)
             .await
             .map_err(|e| conflict_as(e, "an escalation policy with this name already exists"))?;
-            for (kind, ref_id, _) in &refs {
-                sqlx::query(
-                    "INSERT INTO escalation_policy_refs (policy_id, ref_type, ref_id)
-                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .bind(&id)
-                .bind(*kind)
-                .bind(ref_id)
-                .execute(&mut *c)
-                .await?;
-            }
+            index_policy_refs(c, &id, &refs).await?;
             load_policy(c, &id).await
+        })
+    }
+
+    async fn update_escalation_policy(
+        &self,
+        id: &str,
+        p: NewEscalationPolicy,
+        now: Timestamp,
+    ) -> Result<EscalationPolicy> {
+        let refs = crate::edits::policy_refs(&p.levels);
+        transaction!(self, |c| {
+            let found = sqlx::query("SELECT 1 FROM escalation_policies WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound("escalation policy"));
+            }
+            policy_refs_exist(c, &refs).await?;
+            sqlx::query(
+                "UPDATE escalation_policies SET name = $2, description = $3, repeat = $4,
+                   levels = $5, updated_at = $6 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(&p.name)
+            .bind(&p.description)
+            .bind(i64::from(p.repeat))
+            .bind(json_or_null(&p.levels))
+            .bind(ms(now))
+            .execute(&mut *c)
+            .await
+            .map_err(|e| conflict_as(e, "an escalation policy with this name already exists"))?;
+            index_policy_refs(c, id, &refs).await?;
+            load_policy(c, id).await
         })
     }
 
@@ -2459,6 +2489,63 @@ impl Store for PgStore {
                 out.push(load_schedule(c, &id).await?);
             }
             Ok(out)
+        })
+    }
+
+    async fn update_schedule(
+        &self,
+        id: &str,
+        spec: tocsin_core::schedule::ScheduleSpec,
+        now: Timestamp,
+    ) -> Result<ScheduleRecord> {
+        transaction!(self, |c| {
+            // The row stays locked: an override added meanwhile is not lost.
+            sqlx::query("SELECT 1 FROM schedules WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
+            let record = load_schedule(c, id).await?;
+            for (l, layer) in spec.layers.iter().enumerate() {
+                for (u, user) in layer.users.iter().enumerate() {
+                    user_must_exist(c, user, &format!("layers[{l}].users[{u}]")).await?;
+                }
+            }
+            let spec = crate::edits::edited_schedule(&record, spec.clone())?;
+            sqlx::query(
+                "UPDATE schedules SET name = $2, time_zone = $3, spec = $4, updated_at = $5
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(&spec.name)
+            .bind(&spec.time_zone)
+            .bind(json_or_null(&spec))
+            .bind(ms(now))
+            .execute(&mut *c)
+            .await
+            .map_err(|e| conflict_as(e, "a schedule with this name already exists"))?;
+            load_schedule(c, id).await
+        })
+    }
+
+    async fn delete_schedule_override(
+        &self,
+        id: &str,
+        override_id: &str,
+        now: Timestamp,
+    ) -> Result<ScheduleRecord> {
+        transaction!(self, |c| {
+            sqlx::query("SELECT 1 FROM schedules WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
+            let spec = crate::edits::without_override(&load_schedule(c, id).await?, override_id)?;
+            sqlx::query("UPDATE schedules SET spec = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(json_or_null(&spec))
+                .bind(ms(now))
+                .execute(&mut *c)
+                .await?;
+            load_schedule(c, id).await
         })
     }
 

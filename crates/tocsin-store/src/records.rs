@@ -414,11 +414,43 @@ pub struct ScheduleRecord {
     pub id: String,
     #[serde(flatten)]
     pub spec: tocsin_core::schedule::ScheduleSpec,
+    /// The id of each override, in the order of `overrides`: what
+    /// `DELETE /api/v1/schedules/{id}/overrides/{override_id}` takes.
+    pub override_ids: Vec<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
+/// An override's id: a digest of who covers and when (FNV-1a, 64 bits, in hex). Overrides live
+/// inside the schedule's document, so the id needs no column, and it stays the same while the
+/// override exists however others are added or dropped around it.
+pub fn override_id(o: &tocsin_core::schedule::OverrideSpec) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [o.user_id.as_str(), o.start.as_str(), o.end.as_str()] {
+        for b in part.bytes().chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
 impl ScheduleRecord {
+    /// A record with its overrides' ids.
+    pub fn new(
+        id: String,
+        spec: tocsin_core::schedule::ScheduleSpec,
+        created_at: Timestamp,
+    ) -> Self {
+        let override_ids = spec.overrides.iter().map(override_id).collect();
+        Self {
+            id,
+            spec,
+            override_ids,
+            created_at,
+        }
+    }
+
     /// The resolvable schedule (stored documents were validated on the way in).
     pub fn parse(
         &self,

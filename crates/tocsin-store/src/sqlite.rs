@@ -642,17 +642,17 @@ fn load_schedule(conn: &Connection, id: &str) -> Result<ScheduleRecord> {
         [id],
         |r| {
             let spec: String = r.get(1)?;
-            Ok(ScheduleRecord {
-                id: r.get(0)?,
-                spec: serde_json::from_str(&spec).map_err(|e| {
+            Ok(ScheduleRecord::new(
+                r.get(0)?,
+                serde_json::from_str(&spec).map_err(|e| {
                     rusqlite::Error::FromSqlConversionFailure(
                         1,
                         rusqlite::types::Type::Text,
                         Box::new(e),
                     )
                 })?,
-                created_at: ts(r.get(2)?),
-            })
+                ts(r.get(2)?),
+            ))
         },
     )
     .optional()?
@@ -679,6 +679,40 @@ fn load_policy(conn: &Connection, id: &str) -> Result<EscalationPolicy> {
     )
     .optional()?
     .ok_or(StoreError::NotFound("escalation policy"))
+}
+
+/// Fails naming the field when a user or schedule a policy names does not exist.
+fn policy_refs_exist(conn: &Connection, refs: &[crate::edits::PolicyRef]) -> Result<()> {
+    for (kind, id, field) in refs {
+        let sql = if *kind == "user" {
+            "SELECT COUNT(*) > 0 FROM users WHERE id = ?1"
+        } else {
+            "SELECT COUNT(*) > 0 FROM schedules WHERE id = ?1"
+        };
+        let exists: bool = conn.query_row(sql, [id], |r| r.get(0))?;
+        if !exists {
+            return Err(StoreError::Invalid {
+                field: field.clone(),
+                message: format!("names no existing {kind}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Records what a policy names (replacing what it named before).
+fn index_policy_refs(conn: &Connection, id: &str, refs: &[crate::edits::PolicyRef]) -> Result<()> {
+    conn.execute(
+        "DELETE FROM escalation_policy_refs WHERE policy_id = ?1",
+        [id],
+    )?;
+    for (kind, ref_id, _) in refs {
+        conn.execute(
+            "INSERT OR IGNORE INTO escalation_policy_refs (policy_id, ref_type, ref_id) VALUES (?1, ?2, ?3)",
+            params![id, kind, ref_id],
+        )?;
+    }
+    Ok(())
 }
 
 const CONTACT_COLS: &str = "id, user_id, type, address, label, verified_at, created_at";
@@ -1546,32 +1580,8 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<EscalationPolicy> {
         self.write(move |tx| {
-            // Every user and schedule the policy names must exist now.
-            let mut refs: Vec<(&str, String, String)> = Vec::new();
-            for (l, level) in p.levels.iter().enumerate() {
-                for (t, target) in level.targets.iter().enumerate() {
-                    match target {
-                        TargetRecord::User { id } => refs.push(("user", id.0.clone(), format!("levels[{l}].targets[{t}].id"))),
-                        TargetRecord::Schedule { id } => refs.push(("schedule", id.clone(), format!("levels[{l}].targets[{t}].id"))),
-                        TargetRecord::RoundRobin { ids } => {
-                            for (u, id) in ids.iter().enumerate() {
-                                refs.push(("user", id.0.clone(), format!("levels[{l}].targets[{t}].ids[{u}]")));
-                            }
-                        }
-                    }
-                }
-            }
-            for (kind, id, field) in &refs {
-                let sql = if *kind == "user" {
-                    "SELECT COUNT(*) > 0 FROM users WHERE id = ?1"
-                } else {
-                    "SELECT COUNT(*) > 0 FROM schedules WHERE id = ?1"
-                };
-                let exists: bool = tx.query_row(sql, [id], |r| r.get(0))?;
-                if !exists {
-                    return Err(StoreError::Invalid { field: field.clone(), message: format!("names no existing {kind}") });
-                }
-            }
+            let refs = crate::edits::policy_refs(&p.levels);
+            policy_refs_exist(tx, &refs)?;
             let id = new_id();
             tx.execute(
                 "INSERT INTO escalation_policies (id, name, description, repeat, levels, created_at, updated_at)
@@ -1579,12 +1589,30 @@ impl Store for SqliteStore {
                 params![id, p.name, p.description, p.repeat, json_or_null(&p.levels), ms(now)],
             )
             .map_err(|e| conflict_as(e, "an escalation policy with this name already exists"))?;
-            for (kind, ref_id, _) in &refs {
-                tx.execute(
-                    "INSERT OR IGNORE INTO escalation_policy_refs (policy_id, ref_type, ref_id) VALUES (?1, ?2, ?3)",
-                    params![id, kind, ref_id],
-                )?;
-            }
+            index_policy_refs(tx, &id, &refs)?;
+            load_policy(tx, &id)
+        })
+        .await
+    }
+
+    async fn update_escalation_policy(
+        &self,
+        id: &str,
+        p: NewEscalationPolicy,
+        now: Timestamp,
+    ) -> Result<EscalationPolicy> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            load_policy(tx, &id)?;
+            let refs = crate::edits::policy_refs(&p.levels);
+            policy_refs_exist(tx, &refs)?;
+            tx.execute(
+                "UPDATE escalation_policies SET name = ?2, description = ?3, repeat = ?4, levels = ?5,
+                   updated_at = ?6 WHERE id = ?1",
+                params![id, p.name, p.description, p.repeat, json_or_null(&p.levels), ms(now)],
+            )
+            .map_err(|e| conflict_as(e, "an escalation policy with this name already exists"))?;
+            index_policy_refs(tx, &id, &refs)?;
             load_policy(tx, &id)
         })
         .await
@@ -1855,6 +1883,49 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
     async fn list_schedules(&self) -> Result<Vec<ScheduleRecord>> {
         self.read(|c| load_each(c, "SELECT id FROM schedules ORDER BY name", load_schedule))
             .await
+    }
+
+    async fn update_schedule(
+        &self,
+        id: &str,
+        spec: tocsin_core::schedule::ScheduleSpec,
+        now: Timestamp,
+    ) -> Result<ScheduleRecord> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let record = load_schedule(tx, &id)?;
+            for (l, layer) in spec.layers.iter().enumerate() {
+                for (u, user) in layer.users.iter().enumerate() {
+                    user_must_exist(tx, user, &format!("layers[{l}].users[{u}]"))?;
+                }
+            }
+            let spec = crate::edits::edited_schedule(&record, spec)?;
+            tx.execute(
+                "UPDATE schedules SET name = ?2, time_zone = ?3, spec = ?4, updated_at = ?5 WHERE id = ?1",
+                params![id, spec.name, spec.time_zone, json_or_null(&spec), ms(now)],
+            )
+            .map_err(|e| conflict_as(e, "a schedule with this name already exists"))?;
+            load_schedule(tx, &id)
+        })
+        .await
+    }
+
+    async fn delete_schedule_override(
+        &self,
+        id: &str,
+        override_id: &str,
+        now: Timestamp,
+    ) -> Result<ScheduleRecord> {
+        let (id, override_id) = (id.to_owned(), override_id.to_owned());
+        self.write(move |tx| {
+            let spec = crate::edits::without_override(&load_schedule(tx, &id)?, &override_id)?;
+            tx.execute(
+                "UPDATE schedules SET spec = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, json_or_null(&spec), ms(now)],
+            )?;
+            load_schedule(tx, &id)
+        })
+        .await
     }
 
     async fn add_schedule_override(

@@ -33,7 +33,10 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/escalation-policies",
             get(list_policies).post(create_policy),
         )
-        .route("/escalation-policies/{id}", get(get_policy))
+        .route(
+            "/escalation-policies/{id}",
+            get(get_policy).put(update_policy),
+        )
         .route(
             "/users/{id}/contact-methods",
             get(list_contact_methods).post(create_contact_method),
@@ -93,6 +96,13 @@ pub async fn create_policy(
 
 /// Creates an escalation policy with the API's rules; the web UI's editor calls it too.
 pub async fn add_policy(s: &AppState, b: CreatePolicy) -> ApiResult<EscalationPolicy> {
+    Ok(s.store
+        .create_escalation_policy(checked_policy(b)?, s.clock.now())
+        .await?)
+}
+
+/// A policy body checked with the API's rules (the same on creation and on edit).
+fn checked_policy(b: CreatePolicy) -> ApiResult<NewEscalationPolicy> {
     let name = b.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > NAME_CHARS_MAX {
         return Err(ApiError::field(
@@ -102,16 +112,32 @@ pub async fn add_policy(s: &AppState, b: CreatePolicy) -> ApiResult<EscalationPo
     }
     let repeat = b.repeat.unwrap_or(0);
     check_policy(&b.levels, repeat)?;
+    Ok(NewEscalationPolicy {
+        name,
+        description: b.description.unwrap_or_default(),
+        repeat,
+        levels: b.levels,
+    })
+}
+
+/// Replaces a policy's name, description, repeat and levels; the body is the one `POST` takes.
+/// Services keep the policy (its id stays); an incident being paged takes its next step with
+/// the new levels, and one at a level the policy no longer has goes on as after the last level.
+#[utoipa::path(put, path = "/api/v1/escalation-policies/{id}", tag = "paging", security(("bearer" = [])), request_body = CreatePolicy,
+    responses((status = 200, body = EscalationPolicy), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update_policy(
+    State(s): State<Arc<AppState>>,
+    _: Require<Admin>,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<CreatePolicy>,
+) -> ApiResult<Json<EscalationPolicy>> {
+    Ok(Json(edit_policy(&s, &id, b).await?))
+}
+
+/// Edits an escalation policy with the API's rules; the web UI's editor calls it too.
+pub async fn edit_policy(s: &AppState, id: &str, b: CreatePolicy) -> ApiResult<EscalationPolicy> {
     Ok(s.store
-        .create_escalation_policy(
-            NewEscalationPolicy {
-                name,
-                description: b.description.unwrap_or_default(),
-                repeat,
-                levels: b.levels,
-            },
-            s.clock.now(),
-        )
+        .update_escalation_policy(id, checked_policy(b)?, s.clock.now())
         .await?)
 }
 

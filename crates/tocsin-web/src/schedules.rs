@@ -27,10 +27,14 @@ const DEFAULT_RANGE: SignedDuration = SignedDuration::from_hours(7 * 24);
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/schedules", get(list).post(create))
-        .route("/schedules/{id}", get(get_one))
+        .route("/schedules/{id}", get(get_one).put(update))
         .route(
             "/schedules/{id}/overrides",
             axum::routing::post(add_override),
+        )
+        .route(
+            "/schedules/{id}/overrides/{override_id}",
+            axum::routing::delete(delete_override),
         )
         .route("/schedules/{id}/oncall", get(oncall))
         .route("/schedules/{id}/shifts", get(shifts))
@@ -56,6 +60,33 @@ pub async fn create(
         .create_schedule(schedule.to_spec(), s.clock.now())
         .await?;
     Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// Replaces a schedule's name, time zone and layers; the body is the one `POST` takes. Its
+/// overrides stay (any `overrides` in the body are ignored: add and remove them one by one).
+#[utoipa::path(put, path = "/api/v1/schedules/{id}", tag = "paging", security(("bearer" = [])), request_body = ScheduleSpec,
+    responses((status = 200, body = ScheduleRecord), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update(
+    State(s): State<Arc<AppState>>,
+    _: Require<crate::auth::Admin>,
+    Path(id): Path<String>,
+    JsonBody(spec): JsonBody<ScheduleSpec>,
+) -> ApiResult<Json<ScheduleRecord>> {
+    Ok(Json(edit(&s, &id, spec).await?))
+}
+
+/// Edits a schedule with the API's rules; the web UI's form calls it too.
+pub async fn edit(s: &AppState, id: &str, spec: ScheduleSpec) -> ApiResult<ScheduleRecord> {
+    // Checked alone first, so that a mistake names the body's field; the store checks it
+    // again with the overrides it keeps.
+    let spec = ScheduleSpec {
+        overrides: Vec::new(),
+        ..spec
+    };
+    let schedule = Schedule::parse(&spec).map_err(|e| ApiError::from_parse(e.into()))?;
+    Ok(s.store
+        .update_schedule(id, schedule.to_spec(), s.clock.now())
+        .await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/schedules", tag = "paging", security(("bearer" = [])),
@@ -92,6 +123,21 @@ pub async fn add_override(
     o.parse().map_err(|e| ApiError::from_parse(e.into()))?;
     let record = s.store.add_schedule_override(&id, o, s.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// Removes one override; its id is in the schedule's `override_ids`. Returns the schedule.
+#[utoipa::path(delete, path = "/api/v1/schedules/{id}/overrides/{override_id}", tag = "paging", security(("bearer" = [])),
+    responses((status = 200, body = ScheduleRecord), (status = 404, body = ErrorBody)))]
+pub async fn delete_override(
+    State(s): State<Arc<AppState>>,
+    _: Require<Responder>,
+    Path((id, override_id)): Path<(String, String)>,
+) -> ApiResult<Json<ScheduleRecord>> {
+    Ok(Json(
+        s.store
+            .delete_schedule_override(&id, &override_id, s.clock.now())
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]

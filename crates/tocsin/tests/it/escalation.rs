@@ -680,3 +680,88 @@ async fn a_snoozed_incident_is_triggered_and_paged_again_when_the_snooze_ends() 
     );
     assert_eq!(n[2], "paged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_policy_pages_an_incident_in_flight_with_its_new_levels() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app, None).await;
+    let policy = app.get("/api/v1/escalation-policies").await.body["escalation_policies"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/escalation-policies/{policy}");
+    let level = |user: &str, delay: u32| json!({"delay_minutes": delay, "targets": [{"type": "user", "id": user}]});
+    let three = json!({"name": "db", "levels": [
+        level(&s.alice, 5), level(&s.bob, 10), level(&s.bob, 10)
+    ]});
+    let r = app.call("PUT", &path, Some(&app.admin), Some(three)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let id = trigger(&app, &s, "db").await;
+    app.escalate().await;
+    app.clock.advance(SignedDuration::from_mins(5));
+    app.escalate().await;
+    assert_eq!(
+        who(&notifications(&app, &id).await, &s.bob),
+        ["paged"],
+        "at level 2 of 3"
+    );
+
+    // The policy loses its last two levels but loops once more: the incident, at a level the
+    // policy no longer has, goes on with the next round's first level when its step is due.
+    let body = json!({"name": "db (edited)", "repeat": 1, "levels": [level(&s.alice, 5)]});
+    let r = app
+        .call("PUT", &path, Some(&app.admin), Some(body.clone()))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (r.body["id"].as_str(), r.body["repeat"].as_u64()),
+        (Some(policy.as_str()), Some(1))
+    );
+    assert_eq!(r.body["levels"].as_array().unwrap().len(), 1);
+    assert_eq!(app.get(&path).await.body["name"], "db (edited)");
+    app.clock.advance(SignedDuration::from_mins(10));
+    app.escalate().await;
+    assert_eq!(
+        who(&notifications(&app, &id).await, &s.alice),
+        ["paged", "paged"],
+        "round 2, level 1"
+    );
+    app.clock.advance(SignedDuration::from_mins(30));
+    app.escalate().await;
+    assert_eq!(notifications(&app, &id).await.len(), 3, "then it stops");
+    assert_eq!(escalations(&app, &id).await.len(), 3);
+
+    // Bad input names the field; unknown policies are 404; only admins edit.
+    let ghost = json!({"name": "db", "levels": [
+        {"delay_minutes": 5, "targets": [{"type": "user", "id": "ghost"}]}
+    ]});
+    for (b, field) in [
+        (ghost, "levels[0].targets[0].id"),
+        (json!({"name": "db", "levels": []}), "levels"),
+        (json!({"name": " ", "levels": body["levels"]}), "name"),
+    ] {
+        let r = app
+            .call("PUT", &path, Some(&app.admin), Some(b.clone()))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{b}");
+        assert!(
+            r.body["error"]["fields"][field].is_string(),
+            "{field}: {}",
+            r.body
+        );
+    }
+    let r = app
+        .call(
+            "PUT",
+            "/api/v1/escalation-policies/nope",
+            Some(&app.admin),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let responder = app.token("responder").await;
+    let r = app.call("PUT", &path, Some(&responder), Some(body)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let doc = app.get("/api/v1/openapi.json").await.body;
+    assert!(doc["paths"]["/api/v1/escalation-policies/{id}"]["put"].is_object());
+}

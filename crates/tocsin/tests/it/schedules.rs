@@ -637,3 +637,94 @@ async fn the_preview_names_whom_the_next_incident_pages_in_a_round_robin() {
         assert_eq!(paged, expected, "incident {n}");
     }
 }
+
+#[tokio::test]
+async fn a_schedule_is_edited_in_place_and_its_overrides_removed_by_id() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let r = app
+        .post("/api/v1/schedules", spec("Primary", &[&alice]))
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["override_ids"], json!([]));
+    let overrides = format!("/api/v1/schedules/{id}/overrides");
+    let add = |start: &str, end: &str| {
+        app.post(
+            &overrides,
+            json!({"user_id": bob, "start": start, "end": end}),
+        )
+    };
+    add("2026-11-25T09:00:00Z", "2026-11-25T12:00:00Z").await;
+    let r = add("2026-11-27T09:00:00Z", "2026-11-27T12:00:00Z").await;
+    let ids: Vec<String> = serde_json::from_value(r.body["override_ids"].clone()).unwrap();
+    assert_eq!(ids.len(), 2, "{}", r.body);
+
+    // Name, zone and layers change; the id and the overrides stay.
+    let path = format!("/api/v1/schedules/{id}");
+    let mut edit = spec("Primary (UTC)", &[&bob]);
+    edit["time_zone"] = json!("UTC");
+    let r = app
+        .call("PUT", &path, Some(&app.admin), Some(edit.clone()))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (r.body["id"].as_str(), r.body["name"].as_str()),
+        (Some(id.as_str()), Some("Primary (UTC)"))
+    );
+    assert_eq!(r.body["time_zone"], "UTC");
+    assert_eq!(r.body["override_ids"], json!(ids));
+    assert_eq!(app.get(&path).await.body, r.body);
+    let r = app
+        .get(&format!(
+            "/api/v1/schedules/{id}/oncall?at=2026-11-25T14:00:00Z"
+        ))
+        .await;
+    assert_eq!(r.body["users"][0]["id"], bob.as_str(), "the new layer");
+
+    let mut unknown_zone = spec("a", &[&alice]);
+    unknown_zone["time_zone"] = json!("Mars/Olympus");
+    for (body, field) in [
+        (unknown_zone, "time_zone"),
+        (spec("c", &[]), "layers[0].users"),
+        (spec("d", &["ghost"]), "layers[0].users[0]"),
+    ] {
+        let r = app
+            .call("PUT", &path, Some(&app.admin), Some(body.clone()))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            r.body["error"]["fields"][field].is_string(),
+            "{field}: {}",
+            r.body
+        );
+    }
+    let r = app
+        .call(
+            "PUT",
+            "/api/v1/schedules/nope",
+            Some(&app.admin),
+            Some(edit.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let responder = app.token("responder").await;
+    let r = app.call("PUT", &path, Some(&responder), Some(edit)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Responders remove overrides, as they add them.
+    let gone = format!("/api/v1/schedules/{id}/overrides/{}", ids[0]);
+    let r = app.call("DELETE", &gone, Some(&responder), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["override_ids"], json!([ids[1]]));
+    assert_eq!(r.body["overrides"][0]["start"], "2026-11-27T09:00:00Z");
+    let r = app.call("DELETE", &gone, Some(&responder), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let viewer = app.token("viewer").await;
+    let other = format!("/api/v1/schedules/{id}/overrides/{}", ids[1]);
+    let r = app.call("DELETE", &other, Some(&viewer), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let doc = app.get("/api/v1/openapi.json").await.body;
+    assert!(doc["paths"]["/api/v1/schedules/{id}"]["put"].is_object());
+    assert!(doc["paths"]["/api/v1/schedules/{id}/overrides/{override_id}"]["delete"].is_object());
+}
