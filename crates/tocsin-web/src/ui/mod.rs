@@ -95,10 +95,22 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/escalation-policies/new", get(policies::new_form))
         .route("/escalation-policies/{id}", get(policies::page))
+        .route(
+            "/escalation-policies/{id}/edit",
+            get(policies::edit_form).post(policies::update),
+        )
         .route("/schedules", get(schedules::list).post(schedules::create))
         .route("/schedules/new", get(schedules::new_form))
         .route("/schedules/{id}", get(schedules::page))
         .route("/schedules/{id}/overrides", post(schedules::add_override))
+        .route(
+            "/schedules/{id}/overrides/{override_id}/delete",
+            post(schedules::delete_override),
+        )
+        .route(
+            "/schedules/{id}/edit",
+            get(schedules::edit_form).post(schedules::update),
+        )
         .route("/schedules/{id}/feed", post(schedules::show_feed))
         .route("/schedules/{id}/feed/revoke", post(schedules::revoke_feed))
         .route(

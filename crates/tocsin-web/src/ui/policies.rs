@@ -1,8 +1,10 @@
 //! Escalation policies: the list, one policy with its levels in people's and schedules' names
 //! and the services that use it, and the editor (admins) for levels, their targets (people,
 //! schedules, a round robin among people), delays and repeats. The editor is a plain form: "Add
-//! a level" posts it back with one more empty level and writes nothing. Creation goes through
-//! the REST API's `paging::add_policy`, so the core's rules and messages apply unchanged.
+//! a level" posts it back with one more empty level and writes nothing; the same editor,
+//! prefilled, edits a policy (a level is removed by its checkbox or by choosing nobody in it).
+//! Creating and editing go through the REST API's `paging::add_policy` and
+//! `paging::edit_policy`, so the core's rules and messages apply unchanged.
 
 use super::forms::{Errors, Posted};
 use super::{Chrome, Signed, UiError, html};
@@ -147,10 +149,11 @@ struct LevelView {
 #[template(path = "policy.html")]
 struct PolicyPage {
     chrome: Chrome,
-    notice: bool,
+    notice: Option<&'static str>,
     policy: EscalationPolicy,
     levels: Vec<LevelView>,
     services: Vec<(String, String)>,
+    can_admin: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -182,10 +185,19 @@ pub async fn page(
         .unwrap_or_default();
     html(&PolicyPage {
         chrome: Chrome::new(policy.name.clone(), "policies", Some(&me)),
-        notice: q.ok().and_then(|Query(q)| q.done).is_some(),
+        notice: match q.ok().and_then(|Query(q)| q.done).as_deref() {
+            Some("updated") => Some(
+                "Escalation policy saved. Incidents being paged take their next step with these levels.",
+            ),
+            Some(_) => {
+                Some("Escalation policy created. Choose it on a service to page through it.")
+            }
+            None => None,
+        },
         policy,
         levels,
         services,
+        can_admin: me.can(Role::Admin),
     })
 }
 
@@ -199,6 +211,8 @@ struct LevelForm {
     users: Vec<String>,
     schedules: Vec<String>,
     round_robin: bool,
+    /// Ticked "remove this level" (offered when editing).
+    remove: bool,
     error: Option<String>,
 }
 
@@ -207,6 +221,10 @@ struct LevelForm {
 struct PolicyForm {
     chrome: Chrome,
     csrf: String,
+    /// The policy being edited, or `None` for a new one.
+    editing: Option<String>,
+    action: String,
+    services: Vec<(String, String)>,
     name: String,
     description: String,
     repeat: String,
@@ -225,14 +243,34 @@ fn blank_level(index: usize) -> LevelForm {
         users: Vec::new(),
         schedules: Vec::new(),
         round_robin: false,
+        remove: false,
         error: None,
     }
+}
+
+/// A stored level as the editor shows it. A round robin's people fill the people list with
+/// "take turns" ticked (the editor has one list of people per level).
+fn level_form(index: usize, l: &tocsin_store::LevelRecord) -> LevelForm {
+    let mut f = blank_level(index);
+    f.delay = l.delay_minutes.to_string();
+    for t in &l.targets {
+        match t {
+            TargetRecord::User { id } => f.users.push(id.0.clone()),
+            TargetRecord::Schedule { id } => f.schedules.push(id.clone()),
+            TargetRecord::RoundRobin { ids } => {
+                f.round_robin = true;
+                f.users.extend(ids.iter().map(|u| u.0.clone()));
+            }
+        }
+    }
+    f
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn editor(
     s: &AppState,
     me: &Signed,
+    editing: Option<&str>,
     name: String,
     description: String,
     repeat: String,
@@ -240,9 +278,24 @@ async fn editor(
     errors: Errors,
 ) -> Result<Response, UiError> {
     let names = Names::load(s).await?;
+    let (title, action, services) = match editing {
+        Some(id) => (
+            format!("Edit {name}"),
+            format!("/escalation-policies/{id}/edit"),
+            services_by_policy(s).await?.remove(id).unwrap_or_default(),
+        ),
+        None => (
+            "New escalation policy".to_owned(),
+            "/escalation-policies".to_owned(),
+            Vec::new(),
+        ),
+    };
     let page = PolicyForm {
-        chrome: Chrome::new("New escalation policy", "policies", Some(me)),
+        chrome: Chrome::new(title, "policies", Some(me)),
         csrf: me.csrf.clone(),
+        editing: editing.map(str::to_owned),
+        action,
+        services,
         name,
         description,
         repeat,
@@ -261,9 +314,40 @@ pub async fn new_form(State(s): State<Arc<AppState>>, me: Signed) -> Result<Resp
     editor(
         &s,
         &me,
+        None,
         String::new(),
         String::new(),
         "0".into(),
+        levels,
+        Errors::none(),
+    )
+    .await
+}
+
+/// The editor prefilled with a policy, plus one blank level to add.
+pub async fn edit_form(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    me.require(Role::Admin)?;
+    let p = s.store.get_escalation_policy(&id).await?;
+    let mut levels: Vec<LevelForm> = p
+        .levels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| level_form(i, l))
+        .collect();
+    if levels.len() < LEVELS_MAX {
+        levels.push(blank_level(levels.len()));
+    }
+    editor(
+        &s,
+        &me,
+        Some(&p.id),
+        p.name,
+        p.description,
+        p.repeat.to_string(),
         levels,
         Errors::none(),
     )
@@ -278,6 +362,31 @@ pub async fn create(
 ) -> Result<Response, UiError> {
     let f = Posted::checked(&me, &headers, form)?;
     me.require(Role::Admin)?;
+    save(&s, &me, &f, None).await
+}
+
+pub async fn update(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, UiError> {
+    let f = Posted::checked(&me, &headers, form)?;
+    me.require(Role::Admin)?;
+    // An unknown policy is a 404 page, not a form.
+    s.store.get_escalation_policy(&id).await?;
+    save(&s, &me, &f, Some(&id)).await
+}
+
+/// Reads the editor's fields and creates the policy, or edits `editing`.
+#[allow(clippy::too_many_lines)]
+async fn save(
+    s: &AppState,
+    me: &Signed,
+    f: &Posted,
+    editing: Option<&str>,
+) -> Result<Response, UiError> {
     let count = f
         .get("levels")
         .parse::<usize>()
@@ -291,6 +400,7 @@ pub async fn create(
             users: f.all(&format!("users_{i}")),
             schedules: f.all(&format!("schedules_{i}")),
             round_robin: f.has(&format!("rr_{i}")),
+            remove: f.has(&format!("remove_{i}")),
             error: None,
         })
         .collect();
@@ -303,14 +413,24 @@ pub async fn create(
         if levels.len() < LEVELS_MAX {
             levels.push(blank_level(levels.len()));
         }
-        return editor(&s, &me, name, description, repeat, levels, Errors::none()).await;
+        return editor(
+            s,
+            me,
+            editing,
+            name,
+            description,
+            repeat,
+            levels,
+            Errors::none(),
+        )
+        .await;
     }
 
-    // Rows with no target are left out (an editor always offers a spare one); the others
-    // become the policy's levels, in order.
+    // Rows with no target, or ticked for removal, are left out (an editor always offers a
+    // spare one); the others become the policy's levels, in order.
     let kept: Vec<usize> = levels
         .iter()
-        .filter(|l| !l.users.is_empty() || !l.schedules.is_empty() || l.round_robin)
+        .filter(|l| !l.remove && (!l.users.is_empty() || !l.schedules.is_empty() || l.round_robin))
         .map(|l| l.index)
         .collect();
     let mut errors = Errors::none();
@@ -350,7 +470,7 @@ pub async fn create(
         errors.general = Some("Check the levels marked below.".into());
     }
     if !errors.is_empty() {
-        return editor(&s, &me, name, description, repeat, levels, errors).await;
+        return editor(s, me, editing, name, description, repeat, levels, errors).await;
     }
     let body = serde_json::json!({
         "name": name,
@@ -362,13 +482,19 @@ pub async fn create(
         tracing::error!(error = %e, "the policy form no longer fits the API's body");
         UiError::Internal
     })?;
-    match crate::paging::add_policy(&s, b).await {
+    let saved = match editing {
+        Some(id) => crate::paging::edit_policy(s, id, b).await,
+        None => crate::paging::add_policy(s, b).await,
+    };
+    match saved {
         Ok(p) => {
-            tracing::info!(policy = %p.id, user = %me.user.id, "escalation policy created in the web UI");
-            Ok(
-                Redirect::to(&format!("/escalation-policies/{}?done=created", p.id))
-                    .into_response(),
-            )
+            let done = if editing.is_some() {
+                "updated"
+            } else {
+                "created"
+            };
+            tracing::info!(policy = %p.id, user = %me.user.id, "escalation policy {done} in the web UI");
+            Ok(Redirect::to(&format!("/escalation-policies/{}?done={done}", p.id)).into_response())
         }
         Err(e) => {
             let errors = Errors::from_api(e)?;
@@ -379,7 +505,7 @@ pub async fn create(
             if errors.general.is_none() && errors.get("levels").is_none() {
                 errors.general = Some("Check the levels marked below.".into());
             }
-            editor(&s, &me, name, description, repeat, levels, errors).await
+            editor(s, me, editing, name, description, repeat, levels, errors).await
         }
     }
 }

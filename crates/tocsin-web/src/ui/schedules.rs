@@ -1,8 +1,10 @@
 //! The schedules pages: the list with who is on call now; a form to create a schedule with its
-//! layers (admins); and one schedule's final shifts over a week or a month as CSS grids (days by
+//! layers (admins), and the same form prefilled to edit one; and one schedule's final shifts
+//! over a week or a month as CSS grids (days by
 //! half-hours, in the reader's time zone) with coverage gaps marked, each bar a link that fills
 //! in the override form below it, the same shifts as a list for screen readers, each layer's
-//! own shifts, and the calendar (ICS) link with its revocation. The rules are the core's
+//! own shifts, its overrides each with a remove button, and the calendar (ICS) link with its
+//! revocation. The rules are the core's
 //! (`Schedule::parse`, `final_shifts`, `layer_shifts`, `gaps`, `OverrideSpec::parse`), the same
 //! the REST API applies; this module only lays them out and turns form fields into specs.
 
@@ -26,6 +28,7 @@ use tocsin_core::schedule::{
     self, LayerSpec, OverrideSpec, QueryRange, RestrictionSpec, RotationSpec, Schedule,
     ScheduleSpec,
 };
+use tocsin_store::ScheduleRecord;
 
 /// Half-hour columns of one day in the week view.
 const SLOTS_PER_DAY: i64 = 48;
@@ -121,6 +124,12 @@ struct LayerView {
     shifts: Vec<ShiftLine>,
 }
 
+/// One override in the page's range, with its id for the remove button.
+struct OverrideView {
+    id: String,
+    text: String,
+}
+
 /// The override form's values, as `datetime-local` strings in the reader's zone.
 #[derive(Default)]
 struct OverrideValues {
@@ -150,7 +159,7 @@ struct SchedulePage {
     shifts: Vec<ShiftLine>,
     gaps: Vec<String>,
     layers: Vec<LayerView>,
-    overrides: Vec<String>,
+    overrides: Vec<OverrideView>,
     notice: Option<&'static str>,
     can_override: bool,
     can_admin: bool,
@@ -288,6 +297,8 @@ pub async fn page(
     let notice = match q.done.as_deref() {
         Some("created") => Some("Schedule created."),
         Some("override") => Some("Override added: it shows in the timeline below."),
+        Some("override_removed") => Some("Override removed."),
+        Some("updated") => Some("Schedule saved: the timeline below follows the new layers."),
         Some("revoked") => Some("Calendar link revoked: the old link no longer works."),
         _ => None,
     };
@@ -436,17 +447,20 @@ async fn schedule_page(
             shifts: list.iter().map(line).collect(),
         })
         .collect();
+    // The parsed overrides keep the stored order, so the ids line up.
     let overrides = sched
         .overrides()
         .iter()
-        .filter(|ov| ov.end() > range.from() && ov.start() < range.to())
-        .map(|ov| {
-            format!(
+        .zip(&record.override_ids)
+        .filter(|(ov, _)| ov.end() > range.from() && ov.start() < range.to())
+        .map(|(ov, id)| OverrideView {
+            id: id.clone(),
+            text: format!(
                 "{}: {} – {}",
                 name_of(&ov.user().0),
                 when(ov.start(), &tz, now),
                 when(ov.end(), &tz, now)
-            )
+            ),
         })
         .collect();
     let (prev, next, range_label) = match r.month {
@@ -578,6 +592,28 @@ pub async fn add_override(
     }
 }
 
+/// Removes one override (responders, as adding one), then shows the same view.
+pub async fn delete_override(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    headers: HeaderMap,
+    Path((id, override_id)): Path<(String, String)>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, UiError> {
+    let f = Posted::checked(&me, &headers, form)?;
+    me.require(Role::Responder)?;
+    s.store
+        .delete_schedule_override(&id, &override_id, s.clock.now())
+        .await?;
+    tracing::info!(schedule = %id, user = %me.user.id, "override removed in the web UI");
+    let view = match (f.opt("week"), f.opt("month")) {
+        (_, Some(m)) => query(&[("month", &m), ("done", "override_removed")]),
+        (Some(w), None) => query(&[("week", &w), ("done", "override_removed")]),
+        (None, None) => query(&[("done", "override_removed")]),
+    };
+    Ok(Redirect::to(&format!("/schedules/{id}{view}#overrides-h")).into_response())
+}
+
 // ---- the calendar feed ----
 
 pub async fn show_feed(
@@ -607,9 +643,10 @@ pub async fn revoke_feed(
     Ok(Redirect::to(&format!("/schedules/{id}?done=revoked#ics")).into_response())
 }
 
-// ---- creating a schedule ----
+// ---- creating and editing a schedule ----
 
-/// People a layer's form offers slots for, in rotation order.
+/// People a layer's form offers slots for, in rotation order (more when editing a layer that
+/// has more, one spare).
 const USER_SLOTS: usize = 6;
 /// Layers a new schedule's form starts with.
 const START_LAYERS: usize = 1;
@@ -627,6 +664,12 @@ struct LayerForm {
     slots: Vec<(usize, String)>,
     window_start: String,
     window_end: String,
+    /// When editing: the stored layer whose restrictions the form cannot show (weekly ones,
+    /// days, several windows), kept unless a daily window is typed instead; and how many.
+    keep: String,
+    kept: usize,
+    /// Ticked "remove this layer" (offered when editing).
+    remove: bool,
     error: Option<String>,
 }
 
@@ -635,6 +678,9 @@ struct LayerForm {
 struct ScheduleForm {
     chrome: Chrome,
     csrf: String,
+    /// The schedule being edited, or `None` for a new one.
+    editing: Option<String>,
+    action: String,
     name: String,
     time_zone: String,
     layers: Vec<LayerForm>,
@@ -642,6 +688,13 @@ struct ScheduleForm {
     people: Vec<(String, String)>,
     rotations: Vec<(&'static str, &'static str)>,
     errors: Errors,
+}
+
+fn slots(chosen: &[String]) -> Vec<(usize, String)> {
+    let n = USER_SLOTS.max(chosen.len()).min(schedule::LAYER_USERS_MAX);
+    (0..n)
+        .map(|i| (i, chosen.get(i).cloned().unwrap_or_default()))
+        .collect()
 }
 
 fn blank_layer(index: usize, start: String) -> LayerForm {
@@ -653,24 +706,66 @@ fn blank_layer(index: usize, start: String) -> LayerForm {
         rotation: "weekly".into(),
         length: "1".into(),
         handoff: String::new(),
-        slots: (0..USER_SLOTS).map(|n| (n, String::new())).collect(),
+        slots: slots(&[]),
         window_start: String::new(),
         window_end: String::new(),
+        keep: String::new(),
+        kept: 0,
+        remove: false,
         error: None,
     }
 }
 
+/// A stored layer as the form shows it, times in the schedule's zone `tz`.
+fn layer_form(index: usize, l: &LayerSpec, tz: &TimeZone) -> LayerForm {
+    let mut chosen: Vec<String> = l.users.iter().map(|u| u.0.clone()).collect();
+    if chosen.len() < schedule::LAYER_USERS_MAX {
+        chosen.push(String::new());
+    }
+    let mut f = LayerForm {
+        name: l.name.clone(),
+        start: tocsin_core::formats::parse_timestamp(&l.start)
+            .map(|t| local_input(t, tz))
+            .unwrap_or_default(),
+        rotation: l.rotation.kind.clone(),
+        length: l.rotation.length.to_string(),
+        handoff: l.rotation.handoff.clone().unwrap_or_default(),
+        slots: slots(&chosen),
+        ..blank_layer(index, String::new())
+    };
+    match l.restrictions.as_slice() {
+        [] => {}
+        [r] if r.kind == "daily" && r.days.is_none() => {
+            f.window_start.clone_from(&r.start);
+            f.window_end.clone_from(&r.end);
+        }
+        more => {
+            f.keep = index.to_string();
+            f.kept = more.len();
+        }
+    }
+    f
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn schedule_form(
     s: &AppState,
     me: &Signed,
+    editing: Option<&str>,
     name: String,
     time_zone: String,
     layers: Vec<LayerForm>,
     errors: Errors,
 ) -> Result<Response, UiError> {
+    let (title, action) = match editing {
+        Some(id) => (format!("Edit {name}"), format!("/schedules/{id}/edit")),
+        None => ("New schedule".to_owned(), "/schedules".to_owned()),
+    };
     let page = ScheduleForm {
-        chrome: Chrome::new("New schedule", "schedules", Some(me)),
+        chrome: Chrome::new(title, "schedules", Some(me)),
         csrf: me.csrf.clone(),
+        editing: editing.map(str::to_owned),
+        action,
         name,
         time_zone,
         can_add: layers.len() < schedule::LAYERS_MAX,
@@ -695,7 +790,48 @@ pub async fn new_form(State(s): State<Arc<AppState>>, me: Signed) -> Result<Resp
         .map(|i| blank_layer(i, suggested_start(&s, &tz)))
         .collect();
     let zone_name = tz.iana_name().unwrap_or("UTC").to_owned();
-    schedule_form(&s, &me, String::new(), zone_name, layers, Errors::none()).await
+    schedule_form(
+        &s,
+        &me,
+        None,
+        String::new(),
+        zone_name,
+        layers,
+        Errors::none(),
+    )
+    .await
+}
+
+/// The form prefilled with a schedule's name, zone and layers, plus one blank layer to add.
+/// Overrides are not in it: they are added and removed on the schedule's page.
+pub async fn edit_form(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    me.require(Role::Admin)?;
+    let record = s.store.get_schedule(&id).await?;
+    let tz = TimeZone::get(&record.spec.time_zone).unwrap_or(TimeZone::UTC);
+    let mut layers: Vec<LayerForm> = record
+        .spec
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| layer_form(i, l, &tz))
+        .collect();
+    if layers.len() < schedule::LAYERS_MAX {
+        layers.push(blank_layer(layers.len(), suggested_start(&s, &tz)));
+    }
+    schedule_form(
+        &s,
+        &me,
+        Some(&record.id),
+        record.spec.name,
+        record.spec.time_zone,
+        layers,
+        Errors::none(),
+    )
+    .await
 }
 
 pub async fn create(
@@ -706,6 +842,32 @@ pub async fn create(
 ) -> Result<Response, UiError> {
     let f = Posted::checked(&me, &headers, form)?;
     me.require(Role::Admin)?;
+    save(&s, &me, &f, None).await
+}
+
+pub async fn update(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, UiError> {
+    let f = Posted::checked(&me, &headers, form)?;
+    me.require(Role::Admin)?;
+    // An unknown schedule is a 404 page, not a form; its layers give kept restrictions.
+    let record = s.store.get_schedule(&id).await?;
+    save(&s, &me, &f, Some(&record)).await
+}
+
+/// Reads the form's fields and creates the schedule, or edits `editing`.
+#[allow(clippy::too_many_lines)]
+async fn save(
+    s: &AppState,
+    me: &Signed,
+    f: &Posted,
+    editing: Option<&ScheduleRecord>,
+) -> Result<Response, UiError> {
+    let editing_id = editing.map(|r| r.id.as_str());
     let (name, time_zone) = (f.get("name").to_owned(), f.get("time_zone").to_owned());
     let count = f
         .get("layers")
@@ -715,7 +877,13 @@ pub async fn create(
     let mut layers: Vec<LayerForm> = (0..count)
         .map(|i| {
             let mut chosen = f.all(&format!("user_{i}"));
-            chosen.truncate(USER_SLOTS);
+            chosen.truncate(schedule::LAYER_USERS_MAX);
+            let keep = f.get(&format!("keep_{i}")).to_owned();
+            let kept = keep
+                .parse::<usize>()
+                .ok()
+                .and_then(|k| editing?.spec.layers.get(k))
+                .map_or(0, |l| l.restrictions.len());
             LayerForm {
                 index: i,
                 number: i + 1,
@@ -724,11 +892,12 @@ pub async fn create(
                 rotation: f.get(&format!("rotation_{i}")).to_owned(),
                 length: f.get(&format!("length_{i}")).to_owned(),
                 handoff: f.get(&format!("handoff_{i}")).to_owned(),
-                slots: (0..USER_SLOTS)
-                    .map(|n| (n, chosen.get(n).cloned().unwrap_or_default()))
-                    .collect(),
+                slots: slots(&chosen),
                 window_start: f.get(&format!("wstart_{i}")).to_owned(),
                 window_end: f.get(&format!("wend_{i}")).to_owned(),
+                keep: if kept > 0 { keep } else { String::new() },
+                kept,
+                remove: f.has(&format!("remove_{i}")),
                 error: None,
             }
         })
@@ -736,16 +905,16 @@ pub async fn create(
     if f.has("add_layer") {
         if layers.len() < schedule::LAYERS_MAX {
             let tz = zone(&me.user.time_zone);
-            layers.push(blank_layer(layers.len(), suggested_start(&s, &tz)));
+            layers.push(blank_layer(layers.len(), suggested_start(s, &tz)));
         }
-        return schedule_form(&s, &me, name, time_zone, layers, Errors::none()).await;
+        return schedule_form(s, me, editing_id, name, time_zone, layers, Errors::none()).await;
     }
     // The schedule's own zone reads the layers' starts; an unknown zone is the core's to
     // report, so UTC stands in meanwhile.
     let tz = TimeZone::get(time_zone.trim()).unwrap_or(TimeZone::UTC);
     let kept: Vec<usize> = layers
         .iter()
-        .filter(|l| l.slots.iter().any(|(_, u)| !u.is_empty()))
+        .filter(|l| !l.remove && l.slots.iter().any(|(_, u)| !u.is_empty()))
         .map(|l| l.index)
         .collect();
     let mut specs = Vec::new();
@@ -761,7 +930,14 @@ pub async fn create(
             0
         });
         let restrictions = match (l.window_start.is_empty(), l.window_end.is_empty()) {
-            (true, true) => Vec::new(),
+            // The stored layer's restrictions the form could not show stay.
+            (true, true) => l
+                .keep
+                .parse::<usize>()
+                .ok()
+                .and_then(|k| editing?.spec.layers.get(k))
+                .map(|stored| stored.restrictions.clone())
+                .unwrap_or_default(),
             (false, false) => vec![RestrictionSpec {
                 kind: "daily".into(),
                 start: l.window_start.clone(),
@@ -799,7 +975,7 @@ pub async fn create(
     if layers.iter().any(|l| l.error.is_some()) {
         let mut e = Errors::none();
         e.general = Some("Check the layers marked below.".into());
-        return schedule_form(&s, &me, name, time_zone, layers, e).await;
+        return schedule_form(s, me, editing_id, name, time_zone, layers, e).await;
     }
     let spec = ScheduleSpec {
         name: name.clone(),
@@ -807,18 +983,26 @@ pub async fn create(
         layers: specs,
         overrides: Vec::new(),
     };
-    let result = match Schedule::parse(&spec) {
-        Ok(parsed) => s
-            .store
-            .create_schedule(parsed.to_spec(), s.clock.now())
-            .await
-            .map_err(crate::error::ApiError::from),
-        Err(e) => Err(crate::error::ApiError::from_parse(e.into())),
+    let result = match editing_id {
+        Some(id) => crate::schedules::edit(s, id, spec).await,
+        None => match Schedule::parse(&spec) {
+            Ok(parsed) => s
+                .store
+                .create_schedule(parsed.to_spec(), s.clock.now())
+                .await
+                .map_err(crate::error::ApiError::from),
+            Err(e) => Err(crate::error::ApiError::from_parse(e.into())),
+        },
     };
     match result {
         Ok(record) => {
-            tracing::info!(schedule = %record.id, user = %me.user.id, "schedule created in the web UI");
-            Ok(Redirect::to(&format!("/schedules/{}?done=created", record.id)).into_response())
+            let done = if editing.is_some() {
+                "updated"
+            } else {
+                "created"
+            };
+            tracing::info!(schedule = %record.id, user = %me.user.id, "schedule {done} in the web UI");
+            Ok(Redirect::to(&format!("/schedules/{}?done={done}", record.id)).into_response())
         }
         Err(e) => {
             let errors = Errors::from_api(e)?;
@@ -833,7 +1017,7 @@ pub async fn create(
             {
                 errors.general = Some("Check the layers marked below.".into());
             }
-            schedule_form(&s, &me, name, time_zone, layers, errors).await
+            schedule_form(s, me, editing_id, name, time_zone, layers, errors).await
         }
     }
 }

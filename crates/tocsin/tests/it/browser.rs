@@ -586,3 +586,160 @@ async fn a_monitor_page_reads_on_a_phone_in_chromium() {
     let _ = std::fs::remove_dir_all(&profiles);
     app.stop().await;
 }
+
+/// Sets a `<select multiple>`'s choice to exactly `values` (a click would toggle one option).
+async fn choose_only(c: &Client, id: &str, values: &[&str]) {
+    c.execute(
+        "const s = document.getElementById(arguments[0]);
+         for (const o of s.options) { o.selected = arguments[1].includes(o.value); }",
+        vec![json!(id), json!(values)],
+    )
+    .await
+    .expect("choose");
+}
+
+async fn replace_text(c: &Client, id: &str, text: &str) {
+    let field = c.find(Locator::Id(id)).await.expect(id);
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+#[tokio::test]
+async fn an_admin_edits_a_policy_and_a_schedule_layer_in_chromium() {
+    let Some(driver_bin) = chromedriver().filter(|_| Path::new(CHROMIUM).exists()) else {
+        eprintln!(
+            "SKIPPED an_admin_edits_a_policy_and_a_schedule_layer_in_chromium: \
+             Chromium is not installed (apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let mut app = TestApp::spawn().await;
+    let ada = person(&app, "Ada", "admin").await;
+    let bob = person(&app, "Bob", "responder").await;
+    let policy = app
+        .post(
+            "/api/v1/escalation-policies",
+            json!({"name": "Ops", "levels": [
+                {"delay_minutes": 30, "targets": [{"type": "user", "id": ada}]}
+            ]}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .expect("policy")
+        .to_owned();
+    let r = app
+        .post(
+            "/api/v1/schedules",
+            json!({"name": "Primary", "time_zone": "Europe/Paris", "layers": [
+                {"start": "2026-11-23T08:00:00Z", "rotation": {"type": "daily", "length": 1},
+                 "users": [ada]}
+            ]}),
+        )
+        .await;
+    let schedule = r.body["id"].as_str().expect("schedule").to_owned();
+    app.post(
+        &format!("/api/v1/schedules/{schedule}/overrides"),
+        json!({"user_id": bob, "start": "2026-11-26T08:00:00Z", "end": "2026-11-26T11:00:00Z"}),
+    )
+    .await;
+    let driver = Driver::start(&driver_bin).await;
+    let profiles = temp_dir("chromium-edits");
+    let c = browser(&driver, &profiles.join("ada"), false).await;
+    sign_in(&c, &app.url, "ada@example.com").await;
+
+    // The policy: level 1 waits 10 minutes now, and the spare row becomes level 2 (Bob).
+    c.goto(&format!("{}/escalation-policies/{policy}", app.url))
+        .await
+        .expect("policy page");
+    c.find(Locator::Id("edit-policy"))
+        .await
+        .expect("edit link")
+        .click()
+        .await
+        .expect("edit");
+    wait_for_text(&c, "h1", "Edit Ops", Duration::from_secs(10)).await;
+    both_widths(&c, "policy-edit").await;
+    replace_text(&c, "delay_0", "10").await;
+    choose_only(&c, "users_1", &[&bob]).await;
+    replace_text(&c, "delay_1", "15").await;
+    c.find(Locator::Id("save-policy"))
+        .await
+        .expect("save button")
+        .click()
+        .await
+        .expect("save");
+    wait_for_text(
+        &c,
+        ".notice",
+        "Escalation policy saved",
+        Duration::from_secs(10),
+    )
+    .await;
+    wait_for_text(&c, ".levels", "Level 2", Duration::from_secs(5)).await;
+    wait_for_text(&c, ".levels", "Bob", Duration::from_secs(5)).await;
+    wait_for_text(&c, ".levels", "after 10 min", Duration::from_secs(5)).await;
+
+    // The schedule: a new name, and Bob joins the layer's rotation after Ada.
+    c.goto(&format!("{}/schedules/{schedule}?week=2026-11-23", app.url))
+        .await
+        .expect("schedule page");
+    c.find(Locator::Id("edit-schedule"))
+        .await
+        .expect("edit link")
+        .click()
+        .await
+        .expect("edit");
+    wait_for_text(&c, "h1", "Edit Primary", Duration::from_secs(10)).await;
+    both_widths(&c, "schedule-edit").await;
+    replace_text(&c, "name", "Primary (edited)").await;
+    c.find(Locator::Id("user_0_1"))
+        .await
+        .expect("second person")
+        .select_by_value(&bob)
+        .await
+        .expect("Bob");
+    c.find(Locator::Id("save-schedule"))
+        .await
+        .expect("save button")
+        .click()
+        .await
+        .expect("save");
+    wait_for_text(&c, ".notice", "Schedule saved", Duration::from_secs(10)).await;
+    wait_for_text(&c, "h1", "Primary (edited)", Duration::from_secs(5)).await;
+    let week = format!("{}/schedules/{schedule}?week=2026-11-23", app.url);
+    c.goto(&week).await.expect("the week");
+    wait_for_text(
+        &c,
+        "details.alert summary",
+        "Ada → Bob",
+        Duration::from_secs(5),
+    )
+    .await;
+
+    // The override is still there, and its button removes it.
+    wait_for_text(
+        &c,
+        "#overrides",
+        "Bob: Thu 26 Nov 09:00",
+        Duration::from_secs(5),
+    )
+    .await;
+    c.find(Locator::Css("#overrides button.danger"))
+        .await
+        .expect("remove button")
+        .click()
+        .await
+        .expect("remove");
+    wait_for_text(&c, ".notice", "Override removed", Duration::from_secs(10)).await;
+    assert!(
+        c.find(Locator::Id("overrides")).await.is_err(),
+        "no override left"
+    );
+    let errors = console_errors(&c).await;
+    assert!(errors.is_empty(), "the console has errors: {errors:?}");
+    c.close().await.expect("close the browser");
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&profiles);
+    app.stop().await;
+}

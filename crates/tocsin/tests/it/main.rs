@@ -19,5 +19,6 @@ mod schedules;
 mod status;
 mod support;
 mod ui;
+mod ui_edit;
 mod ui_monitors;
 mod verification;
