@@ -62,6 +62,30 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/people/{id}/role", post(people::set_role))
         .route("/teams", get(people::teams).post(people::add_team))
         .route("/teams/{id}/members", post(people::add_member))
+        .route(
+            "/teams/{id}/members/{user}/remove",
+            post(people::remove_member),
+        )
+        .route("/account/profile", post(people::save_profile))
+        .route(
+            "/account/contact-methods/{id}/edit",
+            post(people::edit_method),
+        )
+        .route(
+            "/account/contact-methods/{id}/delete",
+            post(people::delete_method),
+        )
+        .route(
+            "/account/notification-rules/{id}/edit",
+            post(people::edit_rule),
+        )
+        .route(
+            "/account/notification-rules/{id}/delete",
+            post(people::delete_rule),
+        )
+        .route("/people/{id}/edit", post(people::edit_person))
+        .route("/people/{id}/deactivate", post(people::deactivate))
+        .route("/people/{id}/reactivate", post(people::reactivate))
         .route("/settings", get(settings::page))
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))

@@ -596,3 +596,225 @@ async fn a_deactivated_person_is_skipped_to_the_next_level_and_their_token_refus
     let path = app.get(&format!("/api/v1/services/{svc}/page-path")).await;
     assert_eq!(path.status, StatusCode::OK);
 }
+
+/// The web UI's forms, as a browser without scripts posts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_ui_edits_profiles_methods_rules_people_and_teams() {
+    use crate::ui::{PASSWORD, Visitor, person};
+    let app = TestApp::spawn().await;
+    let ada = person(&app, "Ada", "admin").await;
+    let rob = person(&app, "Rob", "responder").await;
+    let mut r = Visitor::new(&app);
+    r.sign_in("rob@example.com", PASSWORD).await;
+    let page = r.get("/account").await;
+    assert!(page.text.contains("id=\"me-tz\""), "{}", page.text);
+    let csrf = page.csrf();
+
+    // Name and time zone: a wrong zone is named beside its field.
+    let bad = r
+        .post(
+            "/account/profile",
+            &[
+                ("csrf", &csrf),
+                ("name", "Rob"),
+                ("time_zone", "Europe/Atlantis"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains("id=\"me-tz-err\""), "{}", bad.text);
+    assert!(bad.text.contains("value=\"Europe/Atlantis\""));
+    let ok = r
+        .post(
+            "/account/profile",
+            &[
+                ("csrf", &csrf),
+                ("name", "Robert"),
+                ("time_zone", "Asia/Tokyo"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let me = app.get(&format!("/api/v1/users/{rob}")).await.body;
+    assert_eq!(
+        (&me["name"], &me["time_zone"]),
+        (&json!("Robert"), &json!("Asia/Tokyo"))
+    );
+
+    // A contact method edited (a bad address is named beside its field) and a rule edited.
+    let m = app
+        .post(
+            &format!("/api/v1/users/{rob}/contact-methods"),
+            json!({"type": "webhook", "address": "http://127.0.0.1:9/rob"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rule = app
+        .post(
+            &format!("/api/v1/users/{rob}/notification-rules"),
+            json!({"contact_method_id": m, "delay_minutes": 0}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bad = r
+        .post(
+            &format!("/account/contact-methods/{m}/edit"),
+            &[("csrf", &csrf), ("address", "not a url"), ("label", "")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text.contains(&format!("id=\"cm-address-{m}-err\"")),
+        "{}",
+        bad.text
+    );
+    assert!(
+        !bad.text.contains("id=\"cm-address-err\""),
+        "not beside the add form"
+    );
+    let ok = r
+        .post(
+            &format!("/account/contact-methods/{m}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("address", "http://127.0.0.1:9/robert"),
+                ("label", "pager"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let ok = r
+        .post(
+            &format!("/account/notification-rules/{rule}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("contact_method_id", &m),
+                ("delay_minutes", "7"),
+                ("urgency", "low"),
+                ("repeat_every_minutes", ""),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let rules = app
+        .get(&format!("/api/v1/users/{rob}/notification-rules"))
+        .await
+        .body;
+    assert_eq!(
+        (
+            &rules["notification_rules"][0]["delay_minutes"],
+            &rules["notification_rules"][0]["urgency"]
+        ),
+        (&json!(7), &json!("low"))
+    );
+    let page = r.get("/account").await;
+    assert!(
+        page.text.contains("Delete (and its 1 rule)"),
+        "{}",
+        page.text
+    );
+    let ok = r
+        .post(
+            &format!("/account/contact-methods/{m}/delete"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get(&format!("/api/v1/users/{rob}/notification-rules"))
+            .await
+            .body["notification_rules"],
+        json!([])
+    );
+
+    // An admin edits, deactivates and reactivates Rob.
+    let mut a = Visitor::new(&app);
+    a.sign_in("ada@example.com", PASSWORD).await;
+    let people = a.get("/people").await;
+    assert!(people.text.contains(&format!("id=\"deactivate-{rob}\"")));
+    assert!(
+        !people.text.contains(&format!("id=\"deactivate-{ada}\"")),
+        "not yourself"
+    );
+    let acsrf = people.csrf();
+    let bad = a
+        .post(
+            &format!("/people/{rob}/edit"),
+            &[
+                ("csrf", &acsrf),
+                ("name", "Rob"),
+                ("time_zone", "Nowhere/Town"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text.contains(&format!("id=\"edit-tz-{rob}-err\"")),
+        "{}",
+        bad.text
+    );
+    assert!(
+        !bad.text.contains("id=\"p-tz-err\""),
+        "not beside the add form"
+    );
+    let mine = a
+        .post(&format!("/people/{ada}/deactivate"), &[("csrf", &acsrf)])
+        .await;
+    assert_eq!(mine.status, StatusCode::CONFLICT, "{}", mine.text);
+    let ok = a
+        .post(&format!("/people/{rob}/deactivate"), &[("csrf", &acsrf)])
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let people = a.get("/people").await;
+    assert!(people.text.contains("deactivated</span>"));
+    assert!(people.text.contains(&format!("id=\"reactivate-{rob}\"")));
+    // Rob's session has ended, and he cannot sign in again.
+    let gone = r.get("/account").await;
+    assert_ne!(gone.status, StatusCode::OK);
+    let mut again = Visitor::new(&app);
+    let refused = again.sign_in("rob@example.com", PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let ok = a
+        .post(&format!("/people/{rob}/reactivate"), &[("csrf", &acsrf)])
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let back = again.sign_in("rob@example.com", PASSWORD).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER);
+
+    // Teams: a member removed.
+    let team = app
+        .post("/api/v1/teams", json!({"name": "Core"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/api/v1/teams/{team}/members"),
+        json!({"user_id": rob}),
+    )
+    .await;
+    let teams = a.get("/teams").await;
+    assert!(
+        teams
+            .text
+            .contains(&format!("/teams/{team}/members/{rob}/remove"))
+    );
+    let ok = a
+        .post(
+            &format!("/teams/{team}/members/{rob}/remove"),
+            &[("csrf", &acsrf)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get(&format!("/api/v1/teams/{team}")).await.body["members"],
+        json!([])
+    );
+}
