@@ -15,6 +15,8 @@ mod contract;
 #[cfg(test)]
 mod contract_people;
 #[cfg(test)]
+mod contract_search;
+#[cfg(test)]
 mod contract_status;
 
 pub use monitors::*;
@@ -118,10 +120,16 @@ pub const SEARCH_MAX_CHARS: usize = 200;
 /// The most words of a text search that `list_incidents` matches.
 pub const SEARCH_MAX_WORDS: usize = 8;
 
+/// Words shorter than this (in characters) cannot use the trigram index of titles
+/// (`0022_incident_search.sql`, PostgreSQL's `0010_incident_search.sql`): a search made only of
+/// them reads titles one by one.
+pub(crate) const SEARCH_INDEXED_CHARS_MIN: usize = 3;
+
 /// A text search, ready for SQL: the incident number it names, if it is one, and the words
-/// as `LIKE` patterns (`%word%`, with `\` escaping `\`, `%` and `_`).
+/// (lowercase), also as `LIKE` patterns (`%word%`, with `\` escaping `\`, `%` and `_`).
 pub(crate) struct Search {
     pub number: Option<i64>,
+    pub words: Vec<String>,
     pub patterns: Vec<String>,
 }
 
@@ -138,13 +146,17 @@ impl Search {
             .parse::<i64>()
             .ok()
             .filter(|n| *n > 0);
-        let patterns = text
+        let words: Vec<String> = text
             .split_whitespace()
             .take(SEARCH_MAX_WORDS)
+            .map(str::to_lowercase)
+            .collect();
+        let patterns = words
+            .iter()
             .map(|w| {
                 let mut p = String::with_capacity(w.len() + 2);
                 p.push('%');
-                for c in w.to_lowercase().chars() {
+                for c in w.chars() {
                     if matches!(c, '\\' | '%' | '_') {
                         p.push('\\');
                     }
@@ -154,7 +166,11 @@ impl Search {
                 p
             })
             .collect();
-        Some(Self { number, patterns })
+        Some(Self {
+            number,
+            words,
+            patterns,
+        })
     }
 }
 

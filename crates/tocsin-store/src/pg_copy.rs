@@ -95,8 +95,11 @@ impl Source {
 
     async fn tables(&self) -> Result<BTreeMap<String, SourceTable>> {
         self.blocking(|c| {
+            // Ordinary tables only: not the search index (`incidents_search`, an FTS5 virtual
+            // table, and its shadow tables), which PostgreSQL keeps its own way.
             let mut st = c.prepare(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+                   AND name IN (SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table')",
             )?;
             let names: Vec<(String, String)> = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?

@@ -52,6 +52,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_deactivated_users",
         include_str!("../migrations/postgres/0009_deactivated_users.sql"),
     ),
+    (
+        "0010_incident_search",
+        include_str!("../migrations/postgres/0010_incident_search.sql"),
+    ),
 ];
 #[path = "pg_copy.rs"]
 pub mod copy;
@@ -3169,8 +3173,39 @@ impl Store for PgStore {
     async fn list_incidents(&self, f: IncidentFilter) -> Result<Vec<Incident>> {
         let statuses: Vec<String> = f.statuses.iter().map(|s| s.as_str().to_owned()).collect();
         let search = f.search.as_deref().and_then(crate::Search::parse);
-        on_connection!(self, |c| {
-            let rows = sqlx::query(concat!(
+        // The text search: the incident it names by number, or every word in the title. A word
+        // of three characters or more is a `LIKE` pattern, which the trigram index of
+        // `0010_incident_search.sql` serves; a shorter one no index can help (`strpos`, the
+        // same substring test), so the planner reads titles newest first instead.
+        let mut text = String::new();
+        let mut text_args: Vec<String> = Vec::new();
+        if let Some(search) = &search {
+            let mut next = if search.number.is_some() { 10 } else { 9 };
+            let words: Vec<String> = search
+                .words
+                .iter()
+                .zip(&search.patterns)
+                .map(|(word, pattern)| {
+                    let n = next;
+                    next += 1;
+                    if word.chars().count() >= crate::SEARCH_INDEXED_CHARS_MIN {
+                        text_args.push(pattern.clone());
+                        format!("lower(title) LIKE ${n}")
+                    } else {
+                        text_args.push(word.clone());
+                        format!("strpos(lower(title), ${n}) > 0")
+                    }
+                })
+                .collect();
+            let number = if search.number.is_some() {
+                "number = $9 OR "
+            } else {
+                ""
+            };
+            text = format!(" AND ({number}({}))", words.join(" AND "));
+        }
+        let sql = format!(
+            concat!(
                 "SELECT ",
                 incident_cols!(),
                 " FROM incidents
@@ -3181,29 +3216,31 @@ impl Store for PgStore {
                    AND ($6::text IS NULL
                         OR service_id IN (SELECT id FROM services WHERE team_id = $6))
                    AND ($7::bigint IS NULL OR created_at >= $7)
-                   AND ($8::bigint IS NULL OR created_at < $8)
-                   AND ($9::bool IS NOT TRUE OR number = $10
-                        OR lower(title) LIKE ALL($11::text[]))
+                   AND ($8::bigint IS NULL OR created_at < $8){}
                  ORDER BY number DESC LIMIT $4"
-            ))
-            .bind(&statuses)
-            .bind(f.service_id.as_ref().map(ServiceId::as_str))
-            .bind(f.before_number)
-            .bind(i64::from(f.limit))
-            .bind(f.urgency.map(Urgency::as_str))
-            .bind(f.team_id.as_ref().map(|t| t.0.as_str()))
-            .bind(f.created_from.map(ms))
-            .bind(f.created_to.map(ms))
-            .bind(search.is_some())
-            .bind(search.as_ref().and_then(|s| s.number))
-            .bind(
-                search
-                    .as_ref()
-                    .map(|s| s.patterns.clone())
-                    .unwrap_or_default(),
-            )
-            .fetch_all(&mut *c)
-            .await?;
+            ),
+            text
+        );
+        on_connection!(self, |c| {
+            // Only placeholders are formatted into the text; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(&statuses)
+                .bind(f.service_id.as_ref().map(ServiceId::as_str))
+                .bind(f.before_number)
+                .bind(i64::from(f.limit))
+                .bind(f.urgency.map(Urgency::as_str))
+                .bind(f.team_id.as_ref().map(|t| t.0.as_str()))
+                .bind(f.created_from.map(ms))
+                .bind(f.created_to.map(ms));
+            if let Some(n) = search.as_ref().and_then(|s| s.number) {
+                q = q.bind(n);
+            }
+            for arg in &text_args {
+                q = q.bind(arg);
+            }
+            // A search is planned with its own words every time (not as a cached generic
+            // plan): whether the index pays depends on how common they are.
+            let rows = q.persistent(search.is_none()).fetch_all(&mut *c).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {
                 out.push(with_assignees(c, incident_row(r)?).await?);

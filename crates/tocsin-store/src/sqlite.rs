@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0019_incident_filters.sql"),
     include_str!("../migrations/sqlite/0020_snooze.sql"),
     include_str!("../migrations/sqlite/0021_deactivated_users.sql"),
+    include_str!("../migrations/sqlite/0022_incident_search.sql"),
 ];
 #[path = "sqlite_monitors.rs"]
 mod monitors;
@@ -291,6 +292,19 @@ fn integration_row(r: &Row<'_>) -> rusqlite::Result<Integration> {
 
 const INCIDENT_COLS: &str = "id, number, title, status, urgency, severity, service_id, dedup_key, \
      alert_count, created_at, acknowledged_at, resolved_at";
+
+/// The FTS5 query that finds titles holding every search word of at least
+/// [`crate::SEARCH_INDEXED_CHARS_MIN`] characters (each a quoted phrase, which the trigram
+/// tokenizer matches as a case-insensitive substring; `%`, `_` and the rest are literal), or
+/// `None` when no word is that long.
+fn trigram_query(words: &[String]) -> Option<String> {
+    let phrases: Vec<String> = words
+        .iter()
+        .filter(|w| w.chars().count() >= crate::SEARCH_INDEXED_CHARS_MIN)
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    (!phrases.is_empty()).then(|| phrases.join(" AND "))
+}
 
 fn incident_row(r: &Row<'_>) -> rusqlite::Result<Incident> {
     Ok(Incident {
@@ -2569,57 +2583,118 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
 
     async fn list_incidents(&self, f: IncidentFilter) -> Result<Vec<Incident>> {
         self.read(move |c| {
-            let mut sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE 1 = 1");
+            // The filters other than the text search, as `AND …` conditions.
+            let mut filters = String::new();
             let mut args: Vec<rusqlite::types::Value> = Vec::new();
             if !f.statuses.is_empty() {
                 let marks: Vec<&str> = f.statuses.iter().map(|_| "?").collect();
-                sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+                filters.push_str(&format!(" AND status IN ({})", marks.join(", ")));
                 args.extend(f.statuses.iter().map(|s| s.as_str().to_owned().into()));
             }
             if let Some(s) = &f.service_id {
-                sql.push_str(" AND service_id = ?");
+                filters.push_str(" AND service_id = ?");
                 args.push(s.0.clone().into());
             }
             if let Some(n) = f.before_number {
-                sql.push_str(" AND number < ?");
+                filters.push_str(" AND number < ?");
                 args.push(n.into());
             }
             if let Some(u) = f.urgency {
-                sql.push_str(" AND urgency = ?");
+                filters.push_str(" AND urgency = ?");
                 args.push(u.as_str().to_owned().into());
             }
             if let Some(t) = &f.team_id {
-                sql.push_str(" AND service_id IN (SELECT id FROM services WHERE team_id = ?)");
+                filters.push_str(" AND service_id IN (SELECT id FROM services WHERE team_id = ?)");
                 args.push(t.0.clone().into());
             }
             if let Some(from) = f.created_from {
-                sql.push_str(" AND created_at >= ?");
+                filters.push_str(" AND created_at >= ?");
                 args.push(ms(from).into());
             }
             if let Some(to) = f.created_to {
-                sql.push_str(" AND created_at < ?");
+                filters.push_str(" AND created_at < ?");
                 args.push(ms(to).into());
             }
-            if let Some(search) = f.search.as_deref().and_then(crate::Search::parse) {
-                let words: Vec<&str> = search
-                    .patterns
-                    .iter()
-                    .map(|_| "lower(title) LIKE ? ESCAPE '\\'")
-                    .collect();
-                sql.push_str(" AND (");
-                if let Some(n) = search.number {
-                    sql.push_str("number = ? OR ");
-                    args.push(n.into());
+            let limit = i64::from(f.limit);
+            let query = |sql: &str, args: Vec<rusqlite::types::Value>| -> Result<Vec<Incident>> {
+                let mut st = c.prepare_cached(sql)?;
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(args), incident_row)?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
+            };
+            let search = f.search.as_deref().and_then(crate::Search::parse);
+            let rows = match search {
+                None => {
+                    let sql = format!(
+                        "SELECT {INCIDENT_COLS} FROM incidents WHERE 1 = 1{filters} \
+                         ORDER BY number DESC LIMIT ?"
+                    );
+                    args.push(limit.into());
+                    query(&sql, args)?
                 }
-                sql.push_str(&format!("({}))", words.join(" AND ")));
-                args.extend(search.patterns.into_iter().map(Into::into));
-            }
-            sql.push_str(" ORDER BY number DESC LIMIT ?");
-            args.push(i64::from(f.limit).into());
-            let mut st = c.prepare_cached(&sql)?;
-            let rows: Vec<Incident> = st
-                .query_map(rusqlite::params_from_iter(args), incident_row)?
-                .collect::<rusqlite::Result<_>>()?;
+                Some(search) => {
+                    let likes = search
+                        .patterns
+                        .iter()
+                        .map(|_| "lower(title) LIKE ? ESCAPE '\\'")
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    match trigram_query(&search.words) {
+                        // Every word is shorter than a trigram: titles are read one by one,
+                        // newest first, until the page is full.
+                        None => {
+                            let mut sql = format!(
+                                "SELECT {INCIDENT_COLS} FROM incidents WHERE 1 = 1{filters} AND ("
+                            );
+                            if let Some(n) = search.number {
+                                sql.push_str("number = ? OR ");
+                                args.push(n.into());
+                            }
+                            sql.push_str(&format!("({likes})) ORDER BY number DESC LIMIT ?"));
+                            args.extend(search.patterns.into_iter().map(Into::into));
+                            args.push(limit.into());
+                            query(&sql, args)?
+                        }
+                        // The trigram index names the incidents whose titles hold every long
+                        // word, newest first (it streams in that order, so a common word stops
+                        // at the page's end); the `LIKE`s then decide exactly as a scan would.
+                        Some(matching) => {
+                            let mut sql = format!(
+                                "SELECT {INCIDENT_COLS} FROM incidents_search \
+                                 CROSS JOIN incidents ON incidents.number = incidents_search.rowid \
+                                 WHERE incidents_search MATCH ?"
+                            );
+                            let mut indexed: Vec<rusqlite::types::Value> = vec![matching.into()];
+                            if let Some(n) = f.before_number {
+                                sql.push_str(" AND incidents_search.rowid < ?");
+                                indexed.push(n.into());
+                            }
+                            sql.push_str(&format!(
+                                "{filters} AND {likes} ORDER BY incidents_search.rowid DESC LIMIT ?"
+                            ));
+                            indexed.extend(args.iter().cloned());
+                            indexed.extend(search.patterns.into_iter().map(Into::into));
+                            indexed.push(limit.into());
+                            let mut rows = query(&sql, indexed)?;
+                            // The incident the search names by number, whatever its title.
+                            if let Some(n) = search.number
+                                && !rows.iter().any(|i| i.number == n)
+                            {
+                                let sql = format!(
+                                    "SELECT {INCIDENT_COLS} FROM incidents WHERE number = ?{filters}"
+                                );
+                                let mut by_number: Vec<rusqlite::types::Value> = vec![n.into()];
+                                by_number.extend(args);
+                                rows.extend(query(&sql, by_number)?);
+                                rows.sort_by_key(|i| std::cmp::Reverse(i.number));
+                                rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                            }
+                            rows
+                        }
+                    }
+                }
+            };
             rows.into_iter().map(|i| with_assignees(c, i)).collect()
         })
         .await
