@@ -213,6 +213,8 @@ struct LevelForm {
     round_robin: bool,
     /// Ticked "remove this level" (offered when editing).
     remove: bool,
+    /// What the editor cannot show exactly about the stored level.
+    note: Option<&'static str>,
     error: Option<String>,
 }
 
@@ -244,24 +246,37 @@ fn blank_level(index: usize) -> LevelForm {
         schedules: Vec::new(),
         round_robin: false,
         remove: false,
+        note: None,
         error: None,
     }
 }
 
 /// A stored level as the editor shows it. A round robin's people fill the people list with
-/// "take turns" ticked (the editor has one list of people per level).
+/// "take turns" ticked (the editor has one list of people per level), so a level that has a
+/// round robin beside other people (made through the API) is shown with a note saying that
+/// saving makes them one round robin.
 fn level_form(index: usize, l: &tocsin_store::LevelRecord) -> LevelForm {
     let mut f = blank_level(index);
     f.delay = l.delay_minutes.to_string();
+    let (mut people, mut turns) = (0, 0);
     for t in &l.targets {
         match t {
-            TargetRecord::User { id } => f.users.push(id.0.clone()),
+            TargetRecord::User { id } => {
+                people += 1;
+                f.users.push(id.0.clone());
+            }
             TargetRecord::Schedule { id } => f.schedules.push(id.clone()),
             TargetRecord::RoundRobin { ids } => {
+                turns += 1;
                 f.round_robin = true;
                 f.users.extend(ids.iter().map(|u| u.0.clone()));
             }
         }
+    }
+    if turns > 0 && people + turns > 1 {
+        f.note = Some(
+            "This level pages a round robin beside other people; saved here, they all take turns in one round robin.",
+        );
     }
     f
 }
@@ -401,6 +416,7 @@ async fn save(
             schedules: f.all(&format!("schedules_{i}")),
             round_robin: f.has(&format!("rr_{i}")),
             remove: f.has(&format!("remove_{i}")),
+            note: None,
             error: None,
         })
         .collect();

@@ -156,6 +156,31 @@ async fn admins_edit_a_policy_in_its_prefilled_editor() {
         admin.get("/escalation-policies/nope/edit").await.status,
         StatusCode::NOT_FOUND
     );
+
+    // A level the editor cannot show exactly (a round robin beside another person) says so.
+    let mixed = app
+        .post(
+            "/api/v1/escalation-policies",
+            json!({"name": "Mixed", "levels": [{"delay_minutes": 5, "targets": [
+                {"type": "user", "id": ada}, {"type": "round_robin", "ids": [rob]}
+            ]}]}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form = admin
+        .get(&format!("/escalation-policies/{mixed}/edit"))
+        .await;
+    assert!(form.text.contains("they all take turns in one round robin"));
+    assert!(
+        !admin
+            .get(&path)
+            .await
+            .text
+            .contains("take turns in one round robin")
+    );
     app.stop().await;
 }
 
