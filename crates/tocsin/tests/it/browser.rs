@@ -743,3 +743,111 @@ async fn an_admin_edits_a_policy_and_a_schedule_layer_in_chromium() {
     let _ = std::fs::remove_dir_all(&profiles);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_person_edits_a_contact_method_and_an_admin_deactivates_someone_in_chromium() {
+    let Some(driver_bin) = chromedriver().filter(|_| Path::new(CHROMIUM).exists()) else {
+        eprintln!(
+            "SKIPPED a_person_edits_a_contact_method_and_an_admin_deactivates_someone_in_chromium: \
+             Chromium is not installed (apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let mut app = TestApp::spawn().await;
+    let ada = person(&app, "Ada", "admin").await;
+    let rob = person(&app, "Rob", "responder").await;
+    let method = app
+        .post(
+            &format!("/api/v1/users/{ada}/contact-methods"),
+            json!({"type": "webhook", "address": "http://127.0.0.1:9/ada"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .expect("method")
+        .to_owned();
+    let driver = Driver::start(&driver_bin).await;
+    let profiles = temp_dir("chromium-people");
+    let c = browser(&driver, &profiles.join("ada"), false).await;
+    sign_in(&c, &app.url, "ada@example.com").await;
+
+    // Ada edits her webhook's address from her profile.
+    c.goto(&format!("{}/account", app.url))
+        .await
+        .expect("profile");
+    c.find(Locator::Css(&format!("#method-{method} summary")))
+        .await
+        .expect("the edit toggle")
+        .click()
+        .await
+        .expect("open the edit form");
+    replace_text(
+        &c,
+        &format!("cm-address-{method}"),
+        "http://127.0.0.1:9/ada-pager",
+    )
+    .await;
+    c.find(Locator::Css(&format!(
+        "#method-{method} form[action$=\"/edit\"] button[type=\"submit\"]"
+    )))
+    .await
+    .expect("save")
+    .click()
+    .await
+    .expect("save the method");
+    wait_for_text(
+        &c,
+        ".notice",
+        "Contact method saved",
+        Duration::from_secs(10),
+    )
+    .await;
+    wait_for_text(
+        &c,
+        &format!("#method-{method}"),
+        "http://127.0.0.1:9/ada-pager",
+        Duration::from_secs(2),
+    )
+    .await;
+    both_widths(&c, "account").await;
+
+    // She deactivates Rob from the people page.
+    c.goto(&format!("{}/people", app.url))
+        .await
+        .expect("people");
+    c.find(Locator::Id(&format!("deactivate-{rob}")))
+        .await
+        .expect("the deactivate button")
+        .click()
+        .await
+        .expect("deactivate");
+    wait_for_text(&c, ".notice", "Deactivated", Duration::from_secs(10)).await;
+    wait_for_text(
+        &c,
+        &format!("#person-{rob}"),
+        "deactivated",
+        Duration::from_secs(2),
+    )
+    .await;
+    c.find(Locator::Id(&format!("reactivate-{rob}")))
+        .await
+        .expect("now a reactivate button");
+    both_widths(&c, "people").await;
+    let errors = console_errors(&c).await;
+    assert!(errors.is_empty(), "the console has errors: {errors:?}");
+    c.close().await.expect("close the browser");
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&profiles);
+
+    let rob = app.get(&format!("/api/v1/users/{rob}")).await.body;
+    assert_eq!(rob["active"], json!(false));
+    let methods = app
+        .get(&format!("/api/v1/users/{ada}/contact-methods"))
+        .await
+        .body;
+    assert_eq!(
+        methods["contact_methods"][0]["address"],
+        json!("http://127.0.0.1:9/ada-pager")
+    );
+    app.stop().await;
+}
