@@ -17,6 +17,18 @@ pub(super) async fn deactivated(c: &mut PgConnection, user: &str) -> Result<bool
     Ok(d.unwrap_or(false))
 }
 
+/// Refuses, naming `field`, a person who is deactivated (nobody is handed work they cannot
+/// be paged for).
+pub(super) async fn not_deactivated(c: &mut PgConnection, user: &str, field: &str) -> Result<()> {
+    if deactivated(c, user).await? {
+        return Err(StoreError::Invalid {
+            field: field.to_owned(),
+            message: "names a deactivated person: reactivate them or choose someone else".into(),
+        });
+    }
+    Ok(())
+}
+
 async fn load_user(c: &mut PgConnection, id: &str) -> Result<User> {
     let row = sqlx::query(concat!(
         "SELECT ",

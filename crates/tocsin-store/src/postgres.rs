@@ -3495,6 +3495,7 @@ impl Store for PgStore {
             let inc = lock_incident(c, id.as_str()).await?;
             let transition = incident::escalate(inc.status)?;
             user_must_exist(c, user, "user_id").await?;
+            people::not_deactivated(c, user.as_str(), "user_id").await?;
             let paging: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM escalations WHERE incident_id = $1)",
             )

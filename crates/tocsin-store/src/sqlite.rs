@@ -2158,6 +2158,7 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
             let inc = load_incident(tx, &id)?;
             let transition = incident::escalate(inc.status)?;
             user_must_exist(tx, &user, "user_id")?;
+            people::not_deactivated(tx, user.as_str(), "user_id")?;
             let paging: bool = tx
                 .query_row("SELECT COUNT(*) > 0 FROM escalations WHERE incident_id = ?1", [&id], |r| r.get(0))?;
             if !paging {

@@ -19,6 +19,18 @@ pub(super) fn deactivated(c: &Connection, user: &str) -> Result<bool> {
     )
 }
 
+/// Refuses, naming `field`, a person who is deactivated (nobody is handed work they cannot
+/// be paged for).
+pub(super) fn not_deactivated(c: &Connection, user: &str, field: &str) -> Result<()> {
+    if deactivated(c, user)? {
+        return Err(StoreError::Invalid {
+            field: field.to_owned(),
+            message: "names a deactivated person: reactivate them or choose someone else".into(),
+        });
+    }
+    Ok(())
+}
+
 fn load_user(c: &Connection, id: &str) -> Result<User> {
     c.query_row(
         &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),

@@ -484,7 +484,20 @@ async fn pages(app: &TestApp, incident: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deactivated_person_is_skipped_to_the_next_level_and_their_token_refused() {
-    let app = TestApp::spawn().await;
+    deactivated_people_are_skipped(TestApp::spawn().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_person_is_skipped_on_postgres() {
+    let Some(app) =
+        TestApp::spawn_on_postgres("a_deactivated_person_is_skipped", Options::default()).await
+    else {
+        return;
+    };
+    deactivated_people_are_skipped(app).await;
+}
+
+async fn deactivated_people_are_skipped(app: TestApp) {
     let (alice, bob, svc, key) = two_levels(&app).await;
     let alices = token_of(&app, &alice, "responder").await;
     assert_eq!(
@@ -556,6 +569,15 @@ async fn a_deactivated_person_is_skipped_to_the_next_level_and_their_token_refus
         after.contains(&(bob.clone(), "cancelled".to_owned())),
         "{after:?}"
     );
+    // Nobody hands the incident to a deactivated person.
+    let r = app
+        .post(
+            &format!("/api/v1/incidents/{id}/reassign"),
+            json!({"user_id": bob}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(field(&r), Some("user_id"));
     app.clock.advance(SignedDuration::from_mins(15));
     app.escalate().await;
     app.dispatch().await;
