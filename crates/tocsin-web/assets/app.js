@@ -1,7 +1,9 @@
 // Tocsin's one script: progressive enhancement only, every page works without it.
 // - Live pages (body[data-live-src]) listen to /ui/events (Server-Sent Events); when an incident
 //   they show changes, they fetch the server-rendered fragment and swap each of its top-level
-//   elements into the element with the same id, keeping keyboard focus where it was.
+//   elements into the element with the same id, keeping keyboard focus where it was. Monitors
+//   pages (data-live-on="monitors") refresh on the `monitors` event instead, which the server
+//   sends at most once a second; the page also fetches at most once a second.
 // - Buttons with data-copy copy the text of the element they name.
 "use strict";
 
@@ -9,6 +11,7 @@
   var body = document.body;
   var src = body.getAttribute("data-live-src");
   var watched = body.getAttribute("data-live-incident") || "*";
+  var on = body.getAttribute("data-live-on") || "incident";
   var state = document.getElementById("live-state");
   var timer = null;
   var inFlight = false;
@@ -67,12 +70,30 @@
     timer = setTimeout(refresh, 50);
   }
 
+  // At most one fetch a second, however often this is called: the first soon, the rest folded
+  // into one at the end of the second.
+  var lastThrottled = 0;
+  var throttleTimer = null;
+  function throttled() {
+    if (throttleTimer) return;
+    var wait = Math.max(50, lastThrottled + 1000 - Date.now());
+    throttleTimer = setTimeout(function () {
+      throttleTimer = null;
+      lastThrottled = Date.now();
+      refresh();
+    }, wait);
+  }
+
   if (src && window.EventSource) {
     var lost = false;
     var events = new EventSource("/ui/events");
-    events.addEventListener("incident", function (e) {
-      if (watched === "*" || watched === e.data) soon();
-    });
+    if (on === "monitors") {
+      events.addEventListener("monitors", throttled);
+    } else {
+      events.addEventListener("incident", function (e) {
+        if (watched === "*" || watched === e.data) soon();
+      });
+    }
     // The server dropped events for this stream (it fell behind): refresh everything.
     events.addEventListener("resync", soon);
     events.onopen = function () {

@@ -194,6 +194,8 @@ pub struct Chrome {
     pub live_src: Option<String>,
     /// The incident a live page shows (`*`: any).
     pub live_incident: String,
+    /// The event stream's event that refreshes a live page: `incident` or `monitors`.
+    pub live_on: &'static str,
 }
 
 pub struct ChromeUser {
@@ -218,12 +220,20 @@ impl Chrome {
             icon: assets::icon_url(),
             live_src: None,
             live_incident: "*".into(),
+            live_on: "incident",
         }
     }
 
     pub fn live(mut self, src: String, incident: &str) -> Self {
         self.live_src = Some(src);
         self.live_incident = incident.to_owned();
+        self
+    }
+
+    /// A live page that refreshes when monitors are checked (`live.rs` coalesces those).
+    pub fn live_monitors(mut self, src: String) -> Self {
+        self.live_src = Some(src);
+        self.live_on = "monitors";
         self
     }
 }

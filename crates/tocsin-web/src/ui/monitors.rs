@@ -2,7 +2,9 @@
 //! monitor with server-rendered SVG response-time charts (24 h and 7 d, from the hourly
 //! roll-ups), its recent results or heartbeat pings, pause and resume (responders), and a form
 //! to create one (admins). Creation goes through the REST API's own `add_monitor`, so the rules
-//! and messages are the API's. No script is needed anywhere here.
+//! and messages are the API's. No script is needed anywhere here; with it, the list and a
+//! monitor's page are live: on the event stream's `monitors` event (at most one a second, see
+//! `live.rs`) the script fetches their fragment (`/ui/fragments/monitors[/{id}]`).
 
 use super::format::{ago, iso, when, zone};
 use super::forms::{Errors, Posted};
@@ -38,6 +40,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/monitors/{id}/edit", get(edit_form).post(edit))
         .route("/monitors/{id}/pause", post(pause))
         .route("/monitors/{id}/resume", post(resume))
+        .route("/ui/fragments/monitors", get(list_fragment))
+        .route("/ui/fragments/monitors/{id}", get(page_fragment))
 }
 
 /// A monitor's state as a word and the badge class that colours it.
@@ -104,16 +108,44 @@ struct MonitorRow {
     uptime: [String; 4],
 }
 
-#[derive(Template)]
-#[template(path = "monitors.html")]
-struct MonitorsPage {
-    chrome: Chrome,
+/// The list's live part (`_monitor_list.html`).
+struct MonitorList {
     monitors: Vec<MonitorRow>,
     more: usize,
     can_admin: bool,
 }
 
+#[derive(Template)]
+#[template(path = "monitors.html")]
+struct MonitorsPage {
+    chrome: Chrome,
+    list: MonitorList,
+}
+
+#[derive(Template)]
+#[template(path = "_monitor_list.html")]
+struct MonitorListFragment {
+    list: MonitorList,
+}
+
 pub async fn list(State(s): State<Arc<AppState>>, me: Signed) -> Result<Response, UiError> {
+    html(&MonitorsPage {
+        chrome: Chrome::new("Monitors", "monitors", Some(&me))
+            .live_monitors("/ui/fragments/monitors".into()),
+        list: monitor_list(&s, &me).await?,
+    })
+}
+
+pub async fn list_fragment(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+) -> Result<Response, UiError> {
+    html(&MonitorListFragment {
+        list: monitor_list(&s, &me).await?,
+    })
+}
+
+async fn monitor_list(s: &AppState, me: &Signed) -> Result<MonitorList, UiError> {
     let now = s.clock.now();
     let tz = zone(&me.user.time_zone);
     let all = s.store.list_monitors(None, now).await?;
@@ -143,8 +175,7 @@ pub async fn list(State(s): State<Arc<AppState>>, me: Signed) -> Result<Response
             kind: m.kind.as_str().to_owned(),
         });
     }
-    html(&MonitorsPage {
-        chrome: Chrome::new("Monitors", "monitors", Some(&me)),
+    Ok(MonitorList {
         monitors,
         more,
         can_admin: me.can(Role::Admin),
@@ -164,10 +195,22 @@ struct ResultRow {
 #[template(path = "monitor.html")]
 struct MonitorPage {
     chrome: Chrome,
-    csrf: String,
     notice: Option<&'static str>,
     /// A new heartbeat's ping URL, shown once.
     ping_url: Option<String>,
+    m: MonitorView,
+}
+
+/// A monitor's live parts (`_monitor_live.html`: state, actions, facts, uptime, charts,
+/// results), swapped in by id.
+#[derive(Template)]
+#[template(path = "_monitor_live.html")]
+struct MonitorFragment {
+    m: MonitorView,
+}
+
+struct MonitorView {
+    csrf: String,
     id: String,
     name: String,
     kind: String,
@@ -208,6 +251,16 @@ pub async fn page(
     monitor_page(&s, &me, &id, notice, None).await
 }
 
+pub async fn page_fragment(
+    State(s): State<Arc<AppState>>,
+    me: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    html(&MonitorFragment {
+        m: monitor_view(&s, &me, &id).await?,
+    })
+}
+
 async fn monitor_page(
     s: &AppState,
     me: &Signed,
@@ -215,6 +268,17 @@ async fn monitor_page(
     notice: Option<&'static str>,
     ping_url: Option<String>,
 ) -> Result<Response, UiError> {
+    let m = monitor_view(s, me, id).await?;
+    html(&MonitorPage {
+        chrome: Chrome::new(m.name.clone(), "monitors", Some(me))
+            .live_monitors(format!("/ui/fragments/monitors/{}", m.id)),
+        notice,
+        ping_url,
+        m,
+    })
+}
+
+async fn monitor_view(s: &AppState, me: &Signed, id: &str) -> Result<MonitorView, UiError> {
     let now = s.clock.now();
     let tz = zone(&me.user.time_zone);
     let m = s.store.get_monitor(id, now).await?;
@@ -290,11 +354,8 @@ async fn monitor_page(
             .map_or_else(|| "none yet".into(), |t| ago(t, now)),
     ));
     let (st, class) = state(&m);
-    html(&MonitorPage {
-        chrome: Chrome::new(m.name.clone(), "monitors", Some(me)),
+    Ok(MonitorView {
         csrf: me.csrf.clone(),
-        notice,
-        ping_url,
         target: target(&m),
         state: st,
         state_class: class,

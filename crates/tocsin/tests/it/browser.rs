@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long a change may take to reach an open page (the issue asks for 2 s).
-const LIVE_WITHIN: Duration = Duration::from_secs(2);
+pub(crate) const LIVE_WITHIN: Duration = Duration::from_secs(2);
 const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE_WIDTH: u32 = 375;
 
-fn chromedriver() -> Option<PathBuf> {
+pub(crate) fn chromedriver() -> Option<PathBuf> {
     ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
         .into_iter()
         .map(PathBuf::from)
@@ -28,13 +28,13 @@ fn chromedriver() -> Option<PathBuf> {
 }
 
 /// `chromedriver` started by this test on a free loopback port, stopped by its PID on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    async fn start(binary: &Path) -> Self {
+    pub(crate) async fn start(binary: &Path) -> Self {
         let port = free_port();
         let child = Command::new(binary)
             .arg(format!("--port={port}"))
@@ -67,7 +67,7 @@ impl Drop for Driver {
 }
 
 /// One browser: a fresh profile folder, nothing that reaches the network by itself.
-async fn browser(driver: &Driver, profile: &Path, dark: bool) -> Client {
+pub(crate) async fn browser(driver: &Driver, profile: &Path, dark: bool) -> Client {
     let mut args: Vec<String> = [
         "--headless",
         "--no-sandbox",
@@ -120,7 +120,7 @@ impl WebDriverCompatibleCommand for BrowserLog {
 }
 
 /// Console errors so far (warnings and info are allowed).
-async fn console_errors(c: &Client) -> Vec<String> {
+pub(crate) async fn console_errors(c: &Client) -> Vec<String> {
     let log = c.issue_cmd(BrowserLog).await.expect("browser log");
     log.as_array()
         .into_iter()
@@ -130,7 +130,7 @@ async fn console_errors(c: &Client) -> Vec<String> {
         .collect()
 }
 
-async fn wait_for_text(c: &Client, css: &str, text: &str, within: Duration) -> Duration {
+pub(crate) async fn wait_for_text(c: &Client, css: &str, text: &str, within: Duration) -> Duration {
     let start = Instant::now();
     loop {
         if let Ok(el) = c.find(Locator::Css(css)).await
@@ -147,7 +147,7 @@ async fn wait_for_text(c: &Client, css: &str, text: &str, within: Duration) -> D
     }
 }
 
-async fn wait_live(c: &Client) {
+pub(crate) async fn wait_live(c: &Client) {
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css("#live-state[data-state=\"live\"]"))
@@ -157,7 +157,7 @@ async fn wait_live(c: &Client) {
 
 /// Signs in with the keyboard only: the email field has focus, Tab moves to the password, Enter
 /// sends the form.
-async fn sign_in(c: &Client, base: &str, email: &str) {
+pub(crate) async fn sign_in(c: &Client, base: &str, email: &str) {
     c.goto(&format!("{base}/login?next=%2Fincidents"))
         .await
         .expect("login page");

@@ -514,3 +514,160 @@ async fn edit_monitors(app: TestApp) {
     let form = ada.get(&format!("/monitors/{hb}/edit")).await;
     assert!(form.text.contains("value=\"7200\"") && !form.text.contains("interval_seconds"));
 }
+
+/// Opens `/ui/events` as a signed-in responder and waits for its first line.
+async fn event_stream(app: &TestApp) -> reqwest::Response {
+    person(app, "Eve", "responder").await;
+    let mut v = Visitor::new(app);
+    v.sign_in("eve@example.com", PASSWORD).await;
+    let mut stream = v
+        .client
+        .get(format!("{}/ui/events", app.url))
+        .header(
+            reqwest::header::COOKIE,
+            format!("tocsin_session={}", v.cookies[0].1),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut seen = String::new();
+    while !seen.contains(": live") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), stream.chunk())
+            .await
+            .expect("the stream opens")
+            .unwrap()
+            .expect("a chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_says_monitors_were_checked_at_most_once_a_second() {
+    use std::time::{Duration, Instant};
+    let mut app = TestApp::spawn().await;
+    let mut stream = event_stream(&app).await;
+    let live = app.running.as_ref().expect("running").state.live.clone();
+    // A burst as busy checkers make: 1,500 batches over 1.5 s.
+    let start = Instant::now();
+    let burst = tokio::spawn(async move {
+        for _ in 0..30 {
+            for _ in 0..50 {
+                let _ = live.send(tocsin_engine::LiveEvent::MonitorsChecked);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut seen = String::new();
+    let mut first: Option<Duration> = None;
+    let deadline = start + Duration::from_millis(3_000);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match tokio::time::timeout(left, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+                if first.is_none() && seen.contains("event: monitors") {
+                    first = Some(start.elapsed());
+                }
+            }
+            _ => break,
+        }
+    }
+    burst.await.unwrap();
+    let sent = seen.matches("event: monitors").count();
+    // The first at once, then one a second while checks go on, then the last owed one.
+    assert!(
+        first.is_some_and(|f| f < Duration::from_millis(500)),
+        "the first check shows at once: {first:?}"
+    );
+    let window = start.elapsed().as_secs();
+    assert!(
+        (2..=window + 1).contains(&(sent as u64)),
+        "{sent} monitors events in {window} s: {seen}"
+    );
+    assert!(!seen.contains("event: resync"), "{seen}");
+    drop(stream);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_result_shows_on_open_monitors_pages_without_a_reload_in_chromium() {
+    use crate::browser::{
+        CHROMIUM, Driver, LIVE_WITHIN, browser, chromedriver, console_errors, sign_in,
+        wait_for_text, wait_live,
+    };
+    let Some(driver_bin) = chromedriver().filter(|_| std::path::Path::new(CHROMIUM).exists())
+    else {
+        eprintln!(
+            "SKIPPED a_check_result_shows_on_open_monitors_pages_without_a_reload_in_chromium: \
+             Chromium is not installed (apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let mut app = TestApp::spawn().await;
+    let svc = app.service("checkout").await;
+    person(&app, "Ada", "responder").await;
+    let failing = Arc::new(AtomicBool::new(false));
+    let base = target(failing.clone()).await;
+    let r = app
+        .post(
+            "/api/v1/monitors",
+            json!({"type": "http", "name": "Checkout health", "service_id": svc,
+                   "target": format!("{base}/health"), "interval_seconds": 60,
+                   "retry_interval_seconds": 60, "failures_before_alert": 1,
+                   "successes_before_resolve": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    check_at_due(&app, &id).await;
+
+    let driver = Driver::start(&driver_bin).await;
+    let profiles = temp_dir("chromium");
+    let c = browser(&driver, &profiles.join("ada"), false).await;
+    sign_in(&c, &app.url, "ada@example.com").await;
+
+    // A monitor's page: the failed check's state and result appear without a reload.
+    c.goto(&format!("{}/monitors/{id}", app.url))
+        .await
+        .expect("monitor page");
+    wait_live(&c).await;
+    wait_for_text(&c, "#monitor-state", "up", LIVE_WITHIN).await;
+    c.execute("window.tocsinSamePage = true; return true;", vec![])
+        .await
+        .expect("mark the page");
+    failing.store(true, Ordering::SeqCst);
+    app.clock.advance(jiff::SignedDuration::from_secs(60));
+    check_at_due(&app, &id).await;
+    let took = wait_for_text(&c, "#monitor-state", "down", LIVE_WITHIN).await;
+    eprintln!("the failed check showed on the monitor's page after {took:?}");
+    wait_for_text(&c, "#monitor-results", "HTTP 503", LIVE_WITHIN).await;
+    let same = c
+        .execute("return window.tocsinSamePage === true;", vec![])
+        .await
+        .expect("read the mark");
+    assert_eq!(same, json!(true), "updated in place, not reloaded");
+
+    // The list: back up, without a reload either.
+    c.goto(&format!("{}/monitors", app.url))
+        .await
+        .expect("monitors list");
+    wait_live(&c).await;
+    let state = "#monitor-list td:nth-child(2) .badge";
+    wait_for_text(&c, state, "down", LIVE_WITHIN).await;
+    c.execute("window.tocsinSamePage = true; return true;", vec![])
+        .await
+        .expect("mark the page");
+    failing.store(false, Ordering::SeqCst);
+    app.clock.advance(jiff::SignedDuration::from_secs(60));
+    check_at_due(&app, &id).await;
+    wait_for_text(&c, state, "up", LIVE_WITHIN).await;
+    let same = c
+        .execute("return window.tocsinSamePage === true;", vec![])
+        .await
+        .expect("read the mark");
+    assert_eq!(same, json!(true), "updated in place, not reloaded");
+    assert_eq!(console_errors(&c).await, Vec::<String>::new());
+    c.close().await.expect("close the browser");
+    app.stop().await;
+}
