@@ -110,6 +110,18 @@ async fn people_edit_themselves_and_admins_edit_anyone() {
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A viewer changes their own profile too (only paging needs a responder).
+    let vic = user(&app, "vic", "viewer").await;
+    let vics = token_of(&app, &vic, "viewer").await;
+    let r = patch(
+        &app,
+        &format!("/api/v1/users/{vic}"),
+        &vics,
+        json!({"time_zone": "Asia/Kolkata"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["time_zone"], json!("Asia/Kolkata"));
     let viewer = app.token("viewer").await;
     let r = patch(
         &app,
