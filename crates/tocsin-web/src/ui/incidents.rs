@@ -36,23 +36,30 @@ const CHANGES_SERVICES_MAX: usize = 50;
 struct Names {
     users: HashMap<String, String>,
     services: HashMap<String, String>,
+    /// Deactivated people: named, but nobody to hand an incident to.
+    deactivated: Vec<String>,
 }
 
 impl Names {
     async fn load(store: &dyn Store) -> Result<Self, UiError> {
-        let users = store
-            .list_users()
-            .await?
-            .into_iter()
-            .map(|u| (u.id.0, u.name))
+        let all = store.list_users().await?;
+        let deactivated = all
+            .iter()
+            .filter(|u| !u.active)
+            .map(|u| u.id.0.clone())
             .collect();
+        let users = all.into_iter().map(|u| (u.id.0, u.name)).collect();
         let services = store
             .list_services()
             .await?
             .into_iter()
             .map(|s| (s.id.0, s.name))
             .collect();
-        Ok(Self { users, services })
+        Ok(Self {
+            users,
+            services,
+            deactivated,
+        })
     }
 
     fn user(&self, id: &str) -> String {
@@ -845,7 +852,11 @@ async fn incident_page(
         None => 0,
     };
     let path = path_view(preview, &tz, now);
-    let mut people: Vec<(String, String)> = names.users.into_iter().collect();
+    let mut people: Vec<(String, String)> = names
+        .users
+        .into_iter()
+        .filter(|(id, _)| !names.deactivated.contains(id))
+        .collect();
     people.sort_by(|a, b| a.1.cmp(&b.1));
     let title = format!("#{} {}", inc.number, inc.title);
     let page = IncidentPage {

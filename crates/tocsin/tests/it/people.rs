@@ -814,12 +814,28 @@ async fn the_web_ui_edits_profiles_methods_rules_people_and_teams() {
     let mut again = Visitor::new(&app);
     let refused = again.sign_in("rob@example.com", PASSWORD).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    // An incident's page does not offer him to reassign to.
+    let svc = app.service("web").await;
+    let key = app.integration(&svc, "events_v2").await;
+    let incident = trigger(&app, &key, &svc, "web").await;
+    let option = format!("<option value=\"{rob}\"");
+    let page = a.get(&format!("/incidents/{incident}")).await;
+    assert!(page.text.contains("name=\"user_id\""), "{}", page.text);
+    assert!(
+        !page.text.contains(&option),
+        "a deactivated person is offered"
+    );
     let ok = a
         .post(&format!("/people/{rob}/reactivate"), &[("csrf", &acsrf)])
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     let back = again.sign_in("rob@example.com", PASSWORD).await;
     assert_eq!(back.status, StatusCode::SEE_OTHER);
+    let page = a.get(&format!("/incidents/{incident}")).await;
+    assert!(
+        page.text.contains(&option),
+        "reactivated, he is offered again"
+    );
 
     // Teams: a member removed.
     let team = app
