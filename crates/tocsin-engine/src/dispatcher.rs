@@ -298,17 +298,26 @@ impl Dispatcher {
                         .min(IDLE_MAX),
                     _ => IDLE_MAX,
                 };
-                tokio::select! {
-                    () = tokio::time::sleep(sleep) => {}
-                    () = self.recorded.notified() => {}
-                    r = live.recv() => {
-                        if let Err(broadcast::error::RecvError::Closed) = r {
-                            return Ok(());
+                let deadline = tokio::time::Instant::now() + sleep;
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(deadline) => break,
+                        () = self.recorded.notified() => break,
+                        r = live.recv() => {
+                            if let Err(broadcast::error::RecvError::Closed) = r {
+                                return Ok(());
+                            }
+                            // A burst of changes is one reason to look, not many.
+                            let mut wakes = wakes_dispatcher(&r);
+                            while let Ok(e) = live.try_recv() {
+                                wakes |= wakes_dispatcher(&Ok(e));
+                            }
+                            if wakes {
+                                break;
+                            }
                         }
-                        // A burst of changes is one reason to look, not many.
-                        while live.try_recv().is_ok() {}
+                        _ = stop.changed() => return Ok(()),
                     }
-                    _ = stop.changed() => return Ok(()),
                 }
                 continue;
             }
@@ -632,6 +641,18 @@ impl Dispatcher {
             );
         }
     }
+}
+
+/// Whether a live event may mean pages are due: steps queued them (here or on another node),
+/// or events were missed. Incidents and services change all the time (every ingested alert)
+/// without queueing anything.
+fn wakes_dispatcher(
+    r: &std::result::Result<crate::LiveEvent, broadcast::error::RecvError>,
+) -> bool {
+    !matches!(
+        r,
+        Ok(crate::LiveEvent::IncidentChanged { .. } | crate::LiveEvent::ServiceChanged { .. })
+    )
 }
 
 #[cfg(test)]

@@ -119,8 +119,11 @@ impl Escalator {
             if stranded {
                 self.meta_alert(&id, now).await?;
             }
-            // Wake the dispatcher: the step queued notifications due now.
             let _ = self.live.send(LiveEvent::IncidentChanged { id });
+        }
+        if done > 0 {
+            // Wake the dispatchers: the steps queued notifications due now.
+            let _ = self.live.send(LiveEvent::PagesQueued);
         }
         Ok(done)
     }
@@ -323,6 +326,9 @@ impl Escalator {
                     if let Err(broadcast::error::RecvError::Closed) = r {
                         return;
                     }
+                    // A burst of changes (an ingest batch opens many incidents) is one reason
+                    // to look, not many.
+                    while live.try_recv().is_ok() {}
                 }
                 _ = stop.changed() => return,
             }

@@ -1,13 +1,17 @@
 //! Group commit: every accepted event goes through one writer task that commits whatever is
 //! queued in one transaction, and answers each sender only after that commit is durable.
 //! Batches form by themselves under load (events queue while the previous commit syncs), so a
-//! quiet server answers at once and a busy one pays one fsync for many events.
+//! quiet server answers at once and a busy one pays one fsync for many events. Where the store
+//! lets several transactions commit at once (`Store::ingest_writers`: PostgreSQL), up to that
+//! many batches commit side by side, except that a batch waits for an earlier one about the same
+//! alert, group or monitor.
 
 use crate::LiveEvent;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use tocsin_store::{IngestItem, IngestOutcome, Store};
+use tocsin_store::{IngestEvent, IngestItem, IngestOutcome, Store};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 #[derive(Clone, Copy, Debug)]
 pub struct IngestorConfig {
@@ -145,15 +149,27 @@ async fn writer(
     mut rx: mpsc::UnboundedReceiver<Job>,
     config: IngestorConfig,
 ) {
+    let writers = store.ingest_writers().max(1);
+    // Batches committing now, by task, with the keys they touch.
+    let mut in_flight: JoinSet<()> = JoinSet::new();
+    let mut touching: HashMap<tokio::task::Id, HashSet<u64>> = HashMap::new();
     let mut carry: Option<Job> = None;
     loop {
+        // A batch forms once a writer is free, so that events queue up (and share a commit)
+        // while the writers are busy.
+        while in_flight.len() >= writers {
+            finished(&mut in_flight, &mut touching).await;
+        }
         let first = match carry.take() {
-            Some(j) => j,
-            None => match rx.recv().await {
-                Some(j) => j,
-                None => break,
+            Some(j) => Some(j),
+            None => loop {
+                tokio::select! {
+                    j = rx.recv() => break j,
+                    _ = finished(&mut in_flight, &mut touching), if !in_flight.is_empty() => {}
+                }
             },
         };
+        let Some(first) = first else { break };
         let mut total = first.items.len();
         let mut jobs = vec![first];
         while total < config.batch_events_max {
@@ -169,9 +185,63 @@ async fn writer(
                 Err(_) => break,
             }
         }
-        commit(store.as_ref(), &live, jobs, total).await;
+        // Events about one alert, group or monitor are applied in the order they came: a batch
+        // that shares one with a batch still committing waits for it.
+        let keys = batch_keys(&jobs);
+        while touching.values().any(|k| !k.is_disjoint(&keys)) {
+            finished(&mut in_flight, &mut touching).await;
+        }
+        let (store, live) = (store.clone(), live.clone());
+        let task = in_flight.spawn(async move { commit(store.as_ref(), &live, jobs, total).await });
+        touching.insert(task.id(), keys);
+    }
+    while !in_flight.is_empty() {
+        finished(&mut in_flight, &mut touching).await;
     }
     tracing::debug!("ingest writer drained and stopped");
+}
+
+/// Waits for one committing batch to finish and forgets its keys.
+async fn finished(
+    in_flight: &mut JoinSet<()>,
+    touching: &mut HashMap<tokio::task::Id, HashSet<u64>>,
+) {
+    match in_flight.join_next_with_id().await {
+        Some(Ok((id, ()))) => {
+            touching.remove(&id);
+        }
+        Some(Err(e)) => {
+            // A panic in a commit: its senders were dropped, which answers them with an error.
+            tracing::error!(error = %e, "an ingest commit task failed");
+            touching.remove(&e.id());
+        }
+        None => {}
+    }
+}
+
+/// What a batch's events are about (alerts, groups, monitors), hashed.
+fn batch_keys(jobs: &[Job]) -> HashSet<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut keys = HashSet::new();
+    let mut add = |integration: &str, kind: u8, key: &str| {
+        let mut h = std::hash::DefaultHasher::new();
+        (integration, kind, key).hash(&mut h);
+        keys.insert(h.finish());
+    };
+    for item in jobs.iter().flat_map(|j| &j.items) {
+        let integration = item.integration.id.as_str();
+        match &item.event {
+            IngestEvent::Alert(ev) => {
+                add(integration, 0, &ev.dedup_key);
+                if let Some(g) = &ev.group_key {
+                    add(integration, 1, g);
+                }
+            }
+            IngestEvent::Ping(p) => add(integration, 2, &p.monitor_id),
+            IngestEvent::Change(_) => {}
+        }
+    }
+    keys
 }
 
 async fn commit(

@@ -32,8 +32,12 @@ pub enum LiveEvent {
     ServiceChanged {
         id: ServiceId,
     },
-    /// Monitors were checked (their incidents may have changed).
+    /// Monitors were checked (their incidents may have changed). Also "look again" after
+    /// events were missed.
     MonitorsChecked,
+    /// Escalation steps queued notifications: the dispatchers look for due pages. (An incident's
+    /// change alone does not wake them: ingestion changes incidents all the time.)
+    PagesQueued,
 }
 
 /// How many live events a slow subscriber may lag behind before it must reload.

@@ -234,16 +234,25 @@ impl MonitorRunner {
                         .min(IDLE_MAX),
                     _ => IDLE_MAX,
                 };
-                tokio::select! {
-                    () = tokio::time::sleep(sleep) => {}
-                    () = self.recorded.notified() => {}
-                    r = live.recv() => {
-                        if let Err(broadcast::error::RecvError::Closed) = r {
-                            return Ok(());
+                let deadline = tokio::time::Instant::now() + sleep;
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(deadline) => break,
+                        () = self.recorded.notified() => break,
+                        r = live.recv() => {
+                            if let Err(broadcast::error::RecvError::Closed) = r {
+                                return Ok(());
+                            }
+                            let mut wakes = wakes_monitors(&r);
+                            while let Ok(e) = live.try_recv() {
+                                wakes |= wakes_monitors(&Ok(e));
+                            }
+                            if wakes {
+                                break;
+                            }
                         }
-                        while live.try_recv().is_ok() {}
+                        _ = stop.changed() => return Ok(()),
                     }
-                    _ = stop.changed() => return Ok(()),
                 }
                 continue;
             }
@@ -273,4 +282,11 @@ impl MonitorRunner {
             drop(claiming);
         }
     }
+}
+
+/// Whether a live event may bring a check forward: a monitor created, changed or checked
+/// elsewhere, or events missed. An incident's change (every ingested alert) does not, and
+/// ingestion under load must not make the runner look for due checks after every batch.
+fn wakes_monitors(r: &std::result::Result<LiveEvent, broadcast::error::RecvError>) -> bool {
+    !matches!(r, Ok(LiveEvent::IncidentChanged { .. }))
 }

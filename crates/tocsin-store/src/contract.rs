@@ -798,6 +798,151 @@ mod model {
         }
     }
 
+    /// One event of a batched run, or a cut between batches.
+    #[derive(Clone, Debug)]
+    enum BatchOp {
+        Trigger {
+            key: u8,
+            group: Option<u8>,
+            severity: u8,
+        },
+        Ack(u8),
+        Resolve(u8),
+        HumanResolve(u8),
+        Cut,
+    }
+
+    fn batch_op() -> impl Strategy<Value = BatchOp> {
+        prop_oneof![
+            5 => (0u8..5, proptest::option::of(0u8..2), 0u8..4)
+                .prop_map(|(key, group, severity)| BatchOp::Trigger { key, group, severity }),
+            1 => (0u8..5).prop_map(BatchOp::Ack),
+            2 => (0u8..5).prop_map(BatchOp::Resolve),
+            1 => (0u8..5).prop_map(BatchOp::HumanResolve),
+            2 => Just(BatchOp::Cut),
+        ]
+    }
+
+    fn batch_event(op: &BatchOp) -> Option<AlertEvent> {
+        let severities = [
+            Severity::Info,
+            Severity::Warning,
+            Severity::Error,
+            Severity::Critical,
+        ];
+        match op {
+            BatchOp::Trigger {
+                key,
+                group,
+                severity,
+            } => Some(trigger(
+                &format!("k{key}"),
+                &format!("alert {key}"),
+                severities[usize::from(*severity)],
+                group.map(|g| format!("g{g}")).as_deref(),
+            )),
+            BatchOp::Ack(key) => Some(action(&format!("k{key}"), AlertAction::Acknowledge)),
+            BatchOp::Resolve(key) => Some(action(&format!("k{key}"), AlertAction::Resolve)),
+            BatchOp::HumanResolve(_) | BatchOp::Cut => None,
+        }
+    }
+
+    /// What a run left: per event its decision and incident (as the incident's rank among the
+    /// service's incidents), and per incident what the lists show, oldest first.
+    type RunResult = (
+        Vec<(Decision, Option<usize>)>,
+        Vec<(IncidentStatus, Urgency, Severity, i64, String)>,
+    );
+
+    /// Applies `ops` to a new service, in batches cut at `Cut` and at humans' resolves
+    /// (`batched`), or one event a batch.
+    async fn run(s: &dyn Store, ops: &[BatchOp], batched: bool) -> RunResult {
+        let i = service_with_integration(s, IntegrationType::Alertmanager).await;
+        let mut outcomes: Vec<IngestOutcome> = Vec::new();
+        let mut batch: Vec<AlertEvent> = Vec::new();
+        for (n, op) in ops.iter().enumerate() {
+            let at = t(n as i64);
+            if let Some(ev) = batch_event(op) {
+                batch.push(ev);
+                if batched {
+                    continue;
+                }
+            }
+            if !batch.is_empty() {
+                outcomes.extend(ingest(s, &i, std::mem::take(&mut batch), at).await);
+            }
+            if let BatchOp::HumanResolve(key) = op {
+                // The incident of the key's open alert, as the store sees it now.
+                let open = s
+                    .list_incidents(IncidentFilter {
+                        limit: 1000,
+                        service_id: Some(i.service_id.clone()),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                for inc in open.iter().filter(|inc| inc.status.is_open()) {
+                    let alerts = s.incident_alerts(&inc.id).await.unwrap();
+                    if alerts
+                        .iter()
+                        .any(|a| a.dedup_key == format!("k{key}") && a.status == AlertStatus::Open)
+                    {
+                        s.resolve_incident(&inc.id, &Actor::system(), Channel::Api, at)
+                            .await
+                            .unwrap();
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            outcomes.extend(ingest(s, &i, batch, t(ops.len() as i64)).await);
+        }
+        let mut all = s
+            .list_incidents(IncidentFilter {
+                limit: 1000,
+                service_id: Some(i.service_id.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        all.sort_by_key(|inc| inc.number);
+        let rank = |id: &Option<IncidentId>| {
+            id.as_ref()
+                .map(|id| all.iter().position(|inc| &inc.id == id).unwrap())
+        };
+        let events = outcomes
+            .iter()
+            .map(|o| (o.decision.unwrap(), rank(&o.incident_id)))
+            .collect();
+        let mut incidents = Vec::new();
+        for inc in &all {
+            let kinds: Vec<String> = s
+                .timeline(&inc.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.kind)
+                .collect();
+            incidents.push((
+                inc.status,
+                inc.urgency,
+                inc.severity,
+                inc.alert_count,
+                kinds.join(","),
+            ));
+        }
+        (events, incidents)
+    }
+
+    /// Events applied in batches decide and write exactly what they do one at a time: the
+    /// backends' batch paths (PostgreSQL gathers runs of new incidents and joins into one
+    /// statement) keep the order of events.
+    async fn check_batches(s: &dyn Store, ops: &[BatchOp]) {
+        let one_by_one = run(s, ops, false).await;
+        let batched = run(s, ops, true).await;
+        assert_eq!(batched, one_by_one);
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -819,6 +964,14 @@ mod model {
                 check(&db.store, &ops).await;
             });
         }
+
+        #[test]
+        fn batches_apply_like_single_events(ops in proptest::collection::vec(batch_op(), 1..60)) {
+            runtime().block_on(async {
+                let db = temp_store();
+                check_batches(&db.store, &ops).await;
+            });
+        }
     }
 
     proptest! {
@@ -834,6 +987,15 @@ mod model {
             runtime().block_on(async {
                 if let Some(db) = pg_store("model::the_store_keeps_pagerduty_semantics_on_postgres").await {
                     check(&db.store, &ops).await;
+                }
+            });
+        }
+
+        #[test]
+        fn batches_apply_like_single_events_on_postgres(ops in proptest::collection::vec(batch_op(), 1..60)) {
+            runtime().block_on(async {
+                if let Some(db) = pg_store("model::batches_apply_like_single_events_on_postgres").await {
+                    check_batches(&db.store, &ops).await;
                 }
             });
         }

@@ -183,6 +183,13 @@ pub trait Store: Send + Sync + 'static {
     /// in order, only after the commit is durable.
     async fn ingest(&self, batch: Vec<IngestItem>) -> Result<Vec<IngestOutcome>>;
 
+    /// How many `ingest` batches may be committing at once: 1 where one writer serialises
+    /// every commit anyway (SQLite), more where transactions about different alerts commit side
+    /// by side (PostgreSQL).
+    fn ingest_writers(&self) -> usize {
+        1
+    }
+
     // People and access.
     async fn create_user(&self, user: NewUser, now: Timestamp) -> Result<User>;
     async fn get_user(&self, id: &UserId) -> Result<User>;

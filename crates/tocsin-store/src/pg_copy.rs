@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 
 /// Rows read from SQLite and inserted into PostgreSQL at a time.
 const ROWS_PER_BATCH_MAX: usize = 1_000;
-/// Tables only PostgreSQL has, filled by the copy itself (`counters`: the next incident number).
+/// Tables only PostgreSQL has (`counters`: what numbered incidents before the `incident_numbers`
+/// sequence, which the copy sets).
 const POSTGRES_ONLY: &[&str] = &["counters", "tocsin_migrations"];
 
 /// How many rows one table holds on both sides after the copy.
@@ -374,8 +375,8 @@ pub async fn copy_from_sqlite(source: &Path, target: &PgStore) -> Result<CopyRep
     }
     // Incident numbers continue after the highest copied one.
     sqlx::query(
-        "UPDATE counters SET value = (SELECT COALESCE(MAX(number), 0) FROM incidents)
-         WHERE name = 'incident_number'",
+        "SELECT setval('incident_numbers', (SELECT COALESCE(MAX(number), 0) FROM incidents) + 1,
+           false)",
     )
     .execute(&mut *c)
     .await?;

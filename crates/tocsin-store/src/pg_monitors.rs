@@ -6,7 +6,8 @@
 //! Each result also adds itself to its hour's and day's roll-up (an adding upsert, safe when
 //! several nodes record at once), which uptime and the response-time series read.
 
-use super::{ingest_alert, integration_row, ms, new_id, opt_ts, ts, word};
+use super::ingest::ingest_alert;
+use super::{integration_row, ms, new_id, opt_ts, ts, word};
 use crate::*;
 use jiff::{SignedDuration, Timestamp};
 use sqlx::postgres::PgRow;
@@ -275,7 +276,7 @@ async fn insert_result(
 }
 
 /// A heartbeat ping, inside the ingest batch's transaction (which took the lock on the
-/// monitor's alert first, see `ingest_lock_keys`).
+/// monitor's alert first, see `ingest::lock_keys`).
 pub(super) async fn ingest_ping(
     c: &mut PgConnection,
     item: &IngestItem,

@@ -19,12 +19,14 @@ const EVENTS_PER_PUBLISH_MAX: usize = 256;
 /// Separates the sending node's name from the event in a message.
 const SEPARATOR: char = '\u{1f}';
 
-/// An event as a short message: `i:<incident>`, `s:<service>` or `m` (monitors checked).
+/// An event as a short message: `i:<incident>`, `s:<service>`, `m` (monitors checked) or `p`
+/// (pages queued).
 fn encode(e: &LiveEvent) -> String {
     match e {
         LiveEvent::IncidentChanged { id } => format!("i:{}", id.0),
         LiveEvent::ServiceChanged { id } => format!("s:{}", id.0),
         LiveEvent::MonitorsChecked => "m".to_owned(),
+        LiveEvent::PagesQueued => "p".to_owned(),
     }
 }
 
@@ -37,6 +39,7 @@ fn decode(s: &str) -> Option<LiveEvent> {
             id: ServiceId(id.to_owned()),
         }),
         None if s == "m" => Some(LiveEvent::MonitorsChecked),
+        None if s == "p" => Some(LiveEvent::PagesQueued),
         _ => None,
     }
 }
@@ -229,6 +232,7 @@ mod tests {
                 id: ServiceId("0190def".into()),
             },
             LiveEvent::MonitorsChecked,
+            LiveEvent::PagesQueued,
         ] {
             assert_eq!(decode(&encode(&e)), Some(e));
         }

@@ -928,3 +928,97 @@ async fn a_pg_dump_restores_into_a_fresh_database_that_pages() {
     drop(node);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Concurrent senders on PostgreSQL, where several ingest batches commit at once: every event is
+/// stored once, a dedup key makes one incident however its repeats fell into batches, a group's
+/// alerts land in one incident with every alert counted, and incident numbers stay distinct.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_senders_on_postgres_each_land_once() {
+    let Some(app) =
+        TestApp::spawn_on_postgres("postgres::concurrent_senders", Options::default()).await
+    else {
+        return;
+    };
+    let svc = app.service("busy").await;
+    let key = app.integration(&svc, "events_v2").await;
+    let am = app.integration(&svc, "alertmanager").await;
+    let client = reqwest::Client::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    // 16 senders: 12 send 20 triggers each over 30 dedup keys (every key is repeated by several
+    // senders), 4 send Alertmanager groups of 8 alerts into one group.
+    for sender in 0..16usize {
+        let (client, url) = (client.clone(), app.url.clone());
+        let (key, am) = (key.clone(), am.clone());
+        tasks.spawn(async move {
+            for n in 0..20usize {
+                let r = if sender < 12 {
+                    client
+                        .post(format!("{url}/v2/enqueue"))
+                        .json(&json!({"routing_key": key, "event_action": "trigger",
+                            "dedup_key": format!("k{}", (sender * 7 + n) % 30),
+                            "payload": {"summary": "busy", "source": "h", "severity": "error"}}))
+                        .send()
+                        .await
+                        .unwrap()
+                } else {
+                    let alerts: Vec<Value> = (0..8)
+                        .map(|a| {
+                            json!({"status": "firing",
+                                "labels": {"alertname": "Busy", "instance": format!("{sender}-{n}-{a}")},
+                                "annotations": {"summary": "busy group"},
+                                "startsAt": "2026-11-26T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                                "fingerprint": format!("f{sender}-{n}-{a}")})
+                        })
+                        .collect();
+                    client
+                        .post(format!("{url}/api/v1/integrations/alertmanager/{am}"))
+                        .json(&json!({"version": "4", "groupKey": "{}:{alertname=\"Busy\"}",
+                            "status": "firing", "receiver": "tocsin", "groupLabels": {},
+                            "commonLabels": {}, "commonAnnotations": {}, "externalURL": "",
+                            "alerts": alerts}))
+                        .send()
+                        .await
+                        .unwrap()
+                };
+                assert!(r.status().is_success(), "{}", r.status());
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let incidents = app.incidents(&svc).await;
+    assert_eq!(
+        incidents.len(),
+        31,
+        "one incident per dedup key, one for the group"
+    );
+    let mut numbers: Vec<i64> = incidents
+        .iter()
+        .map(|i| i["number"].as_i64().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 31, "distinct incident numbers");
+    let group: Vec<&Value> = incidents
+        .iter()
+        .filter(|i| i["alert_count"].as_i64() != Some(1))
+        .collect();
+    assert_eq!(group.len(), 1, "the other incidents have one alert each");
+    assert_eq!(
+        group[0]["alert_count"],
+        4 * 20 * 8,
+        "every grouped alert counted"
+    );
+    // Every trigger of a dedup key after its first is a repeat of the open alert.
+    let mut occurrences = 0;
+    for inc in incidents.iter().filter(|i| i["alert_count"] == 1) {
+        let id = inc["id"].as_str().unwrap();
+        let alerts = app
+            .get(&format!("/api/v1/incidents/{id}/alerts"))
+            .await
+            .body;
+        occurrences += alerts["alerts"][0]["occurrences"].as_i64().unwrap();
+    }
+    assert_eq!(occurrences, 12 * 20, "every trigger stored once");
+}
