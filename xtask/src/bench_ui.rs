@@ -534,7 +534,7 @@ fn tocsin(env: &Env, opts: &Options) -> anyhow::Result<TocsinFigures> {
     drop(conn);
     let before = metrics_text(addr)?;
     let hist_name = http_histogram_name(&before);
-    let lists: [(&str, String); 5] = [
+    let lists: [(&str, String); 9] = [
         ("list: open, first page", "/incidents".to_owned()),
         (
             "list: filtered by service (1 in 10)",
@@ -548,6 +548,24 @@ fn tocsin(env: &Env, opts: &Options) -> anyhow::Result<TocsinFigures> {
         (
             "list: a page halfway down",
             format!("/incidents?status=open&before={}", newest - (n as i64) / 2),
+        ),
+        // The text search (titles are "UI bench group {i}"): a number found in a few titles,
+        // a word in none, a word in every one, and two letters (no trigram: titles are read).
+        (
+            "search: q=4242 (a number, ~20 titles)",
+            "/incidents?q=4242".to_owned(),
+        ),
+        (
+            "search: q=nothing (no title)",
+            "/incidents?q=nothing".to_owned(),
+        ),
+        (
+            "search: q=bench (every title)",
+            "/incidents?q=bench".to_owned(),
+        ),
+        (
+            "search: q=zz (two letters, no title)",
+            "/incidents?q=zz".to_owned(),
         ),
     ];
     for (label, path) in lists {
