@@ -4,7 +4,7 @@
 //! quiet server answers at once and a busy one pays one fsync for many events. Where the store
 //! lets several transactions commit at once (`Store::ingest_writers`: PostgreSQL), up to that
 //! many batches commit side by side, except that a batch waits for an earlier one about the same
-//! alert, group or monitor.
+//! alert, group or monitor, and a second batch starts only when many requests are waiting.
 
 use crate::LiveEvent;
 use std::collections::{HashMap, HashSet};
@@ -143,6 +143,10 @@ impl Ingestor {
     }
 }
 
+/// Requests waiting (the first of the batch included) before a second batch starts committing
+/// beside one in flight.
+const PARALLEL_BATCH_REQUESTS_MIN: usize = 6;
+
 async fn writer(
     store: Arc<dyn Store>,
     live: broadcast::Sender<LiveEvent>,
@@ -170,6 +174,12 @@ async fn writer(
             },
         };
         let Some(first) = first else { break };
+        // With a batch committing, another starts beside it only when enough requests wait
+        // to be worth a commit of their own; otherwise they wait and share the next one (fewer,
+        // larger commits are what a busy database does best).
+        while !in_flight.is_empty() && rx.len() + 1 < PARALLEL_BATCH_REQUESTS_MIN {
+            finished(&mut in_flight, &mut touching).await;
+        }
         let mut total = first.items.len();
         let mut jobs = vec![first];
         while total < config.batch_events_max {

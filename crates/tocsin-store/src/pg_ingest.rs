@@ -170,12 +170,19 @@ impl BatchFacts {
         services.sort_unstable();
         services.dedup();
         // Which of the batch's dedup keys have an open alert ('a'), and which of its services
-        // are in a maintenance window at some moment of the batch ('m'), in one round trip.
+        // are in a maintenance window at some moment of the batch ('m'), in one round trip. The
+        // keys are looked up one by one in `alerts_open_key` (LATERAL ... LIMIT 1): joined
+        // as a set, a planner without fresh statistics on a growing table hashes every open
+        // alert instead.
         let rows = sqlx::query_as::<_, (String, String, Option<String>)>(
-            "SELECT 'a', a.integration_id, a.dedup_key FROM alerts a
-             JOIN unnest($1::text[], $2::text[]) AS k(integration_id, dedup_key)
-               ON a.integration_id = k.integration_id AND a.dedup_key = k.dedup_key
-             WHERE a.status = 'open'
+            "SELECT 'a', k.integration_id, k.dedup_key
+             FROM unnest($1::text[], $2::text[]) AS k(integration_id, dedup_key)
+             CROSS JOIN LATERAL (
+               SELECT 1 FROM alerts a
+               WHERE a.integration_id = k.integration_id AND a.dedup_key = k.dedup_key
+                 AND a.status = 'open'
+               LIMIT 1
+             ) AS open
              UNION ALL
              SELECT DISTINCT 'm', m.service_id, NULL FROM maintenance_services m
              JOIN maintenance_windows w ON w.id = m.window_id
@@ -202,13 +209,17 @@ impl BatchFacts {
             let (g_integrations, g_keys): (Vec<String>, Vec<String>) =
                 group_pairs.iter().cloned().unzip();
             // Locked like the single lookup of `ingest_alert_in_batch`, so that a human's resolve
-            // cannot slip in between this read and the join; the newest open incident wins.
+            // cannot slip in between this read and the join; the newest open incident of each
+            // group, looked up in `incidents_open_group` one group at a time.
             let rows = sqlx::query_as::<_, (String, String, String, String)>(
-                "SELECT i.integration_id, i.group_key, i.id, i.severity FROM incidents i
-                 JOIN unnest($1::text[], $2::text[]) AS k(integration_id, group_key)
-                   ON i.integration_id = k.integration_id AND i.group_key = k.group_key
-                 WHERE i.status <> 'resolved'
-                 ORDER BY i.number DESC FOR UPDATE OF i",
+                "SELECT k.integration_id, k.group_key, i.id, i.severity
+                 FROM unnest($1::text[], $2::text[]) AS k(integration_id, group_key)
+                 CROSS JOIN LATERAL (
+                   SELECT id, severity FROM incidents
+                   WHERE integration_id = k.integration_id AND group_key = k.group_key
+                     AND status <> 'resolved'
+                   ORDER BY number DESC LIMIT 1 FOR UPDATE
+                 ) AS i",
             )
             .bind(&g_integrations)
             .bind(&g_keys)
