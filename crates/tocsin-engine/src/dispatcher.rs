@@ -298,26 +298,8 @@ impl Dispatcher {
                         .min(IDLE_MAX),
                     _ => IDLE_MAX,
                 };
-                let deadline = tokio::time::Instant::now() + sleep;
-                loop {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(deadline) => break,
-                        () = self.recorded.notified() => break,
-                        r = live.recv() => {
-                            if let Err(broadcast::error::RecvError::Closed) = r {
-                                return Ok(());
-                            }
-                            // A burst of changes is one reason to look, not many.
-                            let mut wakes = wakes_dispatcher(&r);
-                            while let Ok(e) = live.try_recv() {
-                                wakes |= wakes_dispatcher(&Ok(e));
-                            }
-                            if wakes {
-                                break;
-                            }
-                        }
-                        _ = stop.changed() => return Ok(()),
-                    }
+                if !crate::wake::idle(sleep, &self.recorded, live, stop, wakes_dispatcher).await {
+                    return Ok(());
                 }
                 continue;
             }
@@ -644,14 +626,12 @@ impl Dispatcher {
 }
 
 /// Whether a live event may mean pages are due: steps queued them (here or on another node),
-/// or events were missed. Incidents and services change all the time (every ingested alert)
+/// or "look again". Incidents and services change all the time (every ingested alert)
 /// without queueing anything.
-fn wakes_dispatcher(
-    r: &std::result::Result<crate::LiveEvent, broadcast::error::RecvError>,
-) -> bool {
+fn wakes_dispatcher(e: &crate::LiveEvent) -> bool {
     !matches!(
-        r,
-        Ok(crate::LiveEvent::IncidentChanged { .. } | crate::LiveEvent::ServiceChanged { .. })
+        e,
+        crate::LiveEvent::IncidentChanged { .. } | crate::LiveEvent::ServiceChanged { .. }
     )
 }
 

@@ -15,6 +15,7 @@ pub mod monitors;
 pub mod politeness;
 pub mod preview;
 pub mod reach;
+mod wake;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatcher::Dispatcher;

@@ -234,25 +234,8 @@ impl MonitorRunner {
                         .min(IDLE_MAX),
                     _ => IDLE_MAX,
                 };
-                let deadline = tokio::time::Instant::now() + sleep;
-                loop {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(deadline) => break,
-                        () = self.recorded.notified() => break,
-                        r = live.recv() => {
-                            if let Err(broadcast::error::RecvError::Closed) = r {
-                                return Ok(());
-                            }
-                            let mut wakes = wakes_monitors(&r);
-                            while let Ok(e) = live.try_recv() {
-                                wakes |= wakes_monitors(&Ok(e));
-                            }
-                            if wakes {
-                                break;
-                            }
-                        }
-                        _ = stop.changed() => return Ok(()),
-                    }
+                if !crate::wake::idle(sleep, &self.recorded, live, stop, wakes_monitors).await {
+                    return Ok(());
                 }
                 continue;
             }
@@ -285,8 +268,8 @@ impl MonitorRunner {
 }
 
 /// Whether a live event may bring a check forward: a monitor created, changed or checked
-/// elsewhere, or events missed. An incident's change (every ingested alert) does not, and
+/// elsewhere. An incident's change (every ingested alert) does not, and
 /// ingestion under load must not make the runner look for due checks after every batch.
-fn wakes_monitors(r: &std::result::Result<LiveEvent, broadcast::error::RecvError>) -> bool {
-    !matches!(r, Ok(LiveEvent::IncidentChanged { .. }))
+fn wakes_monitors(e: &LiveEvent) -> bool {
+    !matches!(e, LiveEvent::IncidentChanged { .. })
 }

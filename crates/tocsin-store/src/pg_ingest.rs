@@ -845,55 +845,11 @@ async fn ingest_alert_in_batch(
             };
             let new = d.severity_or_default();
             let severity = Severity::parse(&inc_severity).map_or(new, |c| worse(c, new));
-            // The alert, the incident's counts and the timeline entry in one statement.
-            sqlx::query(
-                "WITH a AS (
-                   INSERT INTO alerts (id, integration_id, service_id, incident_id, dedup_key,
-                     status, summary, source, severity, component, grp, class, custom_details,
-                     links, images, client, client_url, detected_at, first_seen, last_seen,
-                     occurrences)
-                   VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                     $15, $16, $17, $18, $18, 1)
-                 ), u AS (
-                   UPDATE incidents SET alert_count = alert_count + 1,
-                     open_alerts = open_alerts + 1, severity = $19, urgency = $20,
-                     updated_at = $18
-                   WHERE id = $4
-                 )
-                 INSERT INTO timeline (incident_id, service_id, at, kind, actor_id, actor_name,
-                   channel, message)
-                 VALUES ($4, $3, $18, 'alert_added', $21, $22, $23, $24)",
-            )
-            .bind(new_id())
-            .bind(integ.id.as_str())
-            .bind(integ.service_id.as_str())
-            .bind(&incident_id)
-            .bind(&ev.dedup_key)
-            .bind(&d.summary)
-            .bind(&d.source)
-            .bind(d.severity_or_default().as_str())
-            .bind(&d.component)
-            .bind(&d.group)
-            .bind(&d.class)
-            .bind(d.custom_details.as_ref().map(json_or_null))
-            .bind((!d.links.is_empty()).then(|| json_or_null(&d.links)))
-            .bind((!d.images.is_empty()).then(|| json_or_null(&d.images)))
-            .bind(&d.client)
-            .bind(&d.client_url)
-            .bind(d.timestamp.map(ms))
-            .bind(ms(now))
-            .bind(severity.as_str())
-            .bind(severity.urgency().as_str())
-            .bind(&actor.id)
-            .bind(&actor.name)
-            .bind(channel.as_str())
-            .bind(format!(
-                "Alert added ({}): {}",
-                d.severity_or_default(),
-                d.summary
-            ))
-            .execute(&mut *c)
-            .await?;
+            // The alert, the incident's counts and the timeline entry in one statement, as
+            // the gathered joins of a batch are written.
+            let mut one = Pending::default();
+            one.join_open(&incident_id, severity, item, d);
+            one.write(c, facts).await?;
             Some(incident_id)
         }
         dedup::Decision::Repeat => {
