@@ -718,6 +718,25 @@ struct Metrics {
     am_alerts: f64,
 }
 
+/// `k` of `items` at random (all of them when there are fewer), by a partial Fisher–Yates
+/// shuffle with xorshift64 seeded from the clock.
+pub(crate) fn sample<T>(mut items: Vec<T>, k: usize) -> Vec<T> {
+    let mut x = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
+        | 1;
+    let k = k.min(items.len());
+    for i in 0..k {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = i + (x % (items.len() - i) as u64) as usize;
+        items.swap(i, j);
+    }
+    items.truncate(k);
+    items
+}
+
 /// Sums every series of `name` (optionally only those whose labels contain `label`).
 pub(crate) fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
     text.lines()
@@ -2281,6 +2300,16 @@ mod tests {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_709_210_096); // a leap day
         assert_eq!(rfc3339(t), "2024-02-29T12:34:56Z");
+    }
+
+    #[test]
+    fn samples_are_distinct_and_bounded() {
+        let s = sample((0..1000).collect(), 100);
+        let mut d = s.clone();
+        d.sort_unstable();
+        d.dedup();
+        assert_eq!((s.len(), d.len()), (100, 100));
+        assert_eq!(sample(vec![1, 2, 3], 10).len(), 3);
     }
 
     #[test]

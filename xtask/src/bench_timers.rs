@@ -424,25 +424,6 @@ fn incident_ids(api: &mut Api, service: &str, expected: usize) -> anyhow::Result
     Ok(ids)
 }
 
-/// `k` of `items` at random (all of them when there are fewer), by a partial Fisher–Yates
-/// shuffle with xorshift64 seeded from the clock.
-fn sample<T>(mut items: Vec<T>, k: usize) -> Vec<T> {
-    let mut x = SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
-        | 1;
-    let k = k.min(items.len());
-    for i in 0..k {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let j = i + (x % (items.len() - i) as u64) as usize;
-        items.swap(i, j);
-    }
-    items.truncate(k);
-    items
-}
-
 /// Progress as the server shows it: the histogram's count when it exports one, else whether
 /// the newest incident has the level's step.
 fn steps_seen(
@@ -567,7 +548,7 @@ fn tocsin(env: &Env, rx: &Receiver, opts: &Options) -> anyhow::Result<TocsinFigu
         "the service has {} incidents, {n} were triggered",
         ids.len()
     );
-    let picked = sample(ids, SAMPLE);
+    let picked = bench::sample(ids, SAMPLE);
     let delay_ms = opts.delay().as_secs_f64() * 1000.0;
     let (mut to_level1, mut lateness) = (Vec::new(), Vec::new());
     for id in &picked {
@@ -867,15 +848,5 @@ mod tests {
         assert_eq!(s.level1.unwrap() - s.triggered.unwrap(), 1.0);
         assert_eq!(level_of("Escalated to level 12, repeat 1"), Some(12));
         assert_eq!(level_of("Escalation policy exhausted"), None);
-    }
-
-    #[test]
-    fn samples_are_distinct_and_bounded() {
-        let s = sample((0..1000).collect(), 100);
-        let mut d = s.clone();
-        d.sort_unstable();
-        d.dedup();
-        assert_eq!((s.len(), d.len()), (100, 100));
-        assert_eq!(sample(vec![1, 2, 3], 10).len(), 3);
     }
 }

@@ -578,7 +578,7 @@ fn tocsin(env: &Env, opts: &Options) -> anyhow::Result<TocsinFigures> {
             SERIES_BUDGET,
         )?);
     }
-    let picked: Vec<String> = sample(
+    let picked: Vec<String> = bench::sample(
         all.iter().map(|(id, _)| id.clone()).collect(),
         opts.requests,
     )
@@ -606,7 +606,7 @@ fn tocsin(env: &Env, opts: &Options) -> anyhow::Result<TocsinFigures> {
     // Live updates.
     let live = LiveClient::connect(addr, &cookie)?;
     let mut events = Http::connect(addr)?;
-    let mut to_ack = sample(
+    let mut to_ack = bench::sample(
         all.iter()
             .skip(1)
             .map(|(id, _)| id.clone())
@@ -686,25 +686,6 @@ fn tocsin(env: &Env, opts: &Options) -> anyhow::Result<TocsinFigures> {
     );
     drop(server);
     Ok(f)
-}
-
-/// `k` of `items` at random (all when fewer), by a partial Fisher–Yates shuffle (xorshift64
-/// seeded from the clock).
-fn sample<T>(mut items: Vec<T>, k: usize) -> Vec<T> {
-    let mut x = SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
-        | 1;
-    let k = k.min(items.len());
-    for i in 0..k {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let j = i + (x % (items.len() - i) as u64) as usize;
-        items.swap(i, j);
-    }
-    items.truncate(k);
-    items
 }
 
 // ---- signing in ----
@@ -1212,7 +1193,7 @@ fn alertmanager(env: &Env, opts: &Options) -> anyhow::Result<AmFigures> {
         PEER_FULL_REQUESTS,
         SERIES_BUDGET,
     )?;
-    let picked: Vec<String> = sample((0..n).collect(), PEER_FILTERED_REQUESTS_MAX)
+    let picked: Vec<String> = bench::sample((0..n).collect(), PEER_FILTERED_REQUESTS_MAX)
         .into_iter()
         .map(|a| {
             format!(

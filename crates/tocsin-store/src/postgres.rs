@@ -854,6 +854,16 @@ async fn index_policy_refs(
     Ok(())
 }
 
+/// Loads a schedule and locks its row until the transaction ends: its document (layers and
+/// overrides) is rewritten whole, so two changes at once must not lose one another.
+async fn lock_schedule(c: &mut PgConnection, id: &str) -> Result<ScheduleRecord> {
+    sqlx::query("SELECT 1 FROM schedules WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    load_schedule(c, id).await
+}
+
 async fn load_policy(c: &mut PgConnection, id: &str) -> Result<EscalationPolicy> {
     let row = sqlx::query(
         "SELECT id, name, description, repeat, levels, created_at
@@ -1881,11 +1891,7 @@ impl Store for PgStore {
     ) -> Result<ScheduleRecord> {
         transaction!(self, |c| {
             // The row stays locked: an override added meanwhile is not lost.
-            sqlx::query("SELECT 1 FROM schedules WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .execute(&mut *c)
-                .await?;
-            let record = load_schedule(c, id).await?;
+            let record = lock_schedule(c, id).await?;
             for (l, layer) in spec.layers.iter().enumerate() {
                 for (u, user) in layer.users.iter().enumerate() {
                     user_must_exist(c, user, &format!("layers[{l}].users[{u}]")).await?;
@@ -1915,11 +1921,7 @@ impl Store for PgStore {
         now: Timestamp,
     ) -> Result<ScheduleRecord> {
         transaction!(self, |c| {
-            sqlx::query("SELECT 1 FROM schedules WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .execute(&mut *c)
-                .await?;
-            let spec = crate::edits::without_override(&load_schedule(c, id).await?, override_id)?;
+            let spec = crate::edits::without_override(&lock_schedule(c, id).await?, override_id)?;
             sqlx::query("UPDATE schedules SET spec = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(json_or_null(&spec))
@@ -1938,11 +1940,7 @@ impl Store for PgStore {
     ) -> Result<ScheduleRecord> {
         transaction!(self, |c| {
             // The row stays locked: two overrides added at once both end up in the document.
-            sqlx::query("SELECT 1 FROM schedules WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .execute(&mut *c)
-                .await?;
-            let record = load_schedule(c, id).await?;
+            let record = lock_schedule(c, id).await?;
             user_must_exist(c, &o.user_id, "user_id").await?;
             let invalid = |e: tocsin_core::schedule::SpecError| {
                 let p = e.problems.into_iter().next();
