@@ -161,6 +161,64 @@ fn invalid(field: &str, message: &str) -> crate::StoreError {
     }
 }
 
+/// The columns of a monitor's row that `update_monitor` rewrites, as both backends store them
+/// (times in milliseconds, thresholds and state as JSON).
+pub(crate) struct EditableRow {
+    pub name: String,
+    pub interval_ms: Option<i64>,
+    pub retry_ms: Option<i64>,
+    pub thresholds: String,
+    pub state: String,
+    pub due_ms: Option<i64>,
+}
+
+/// What `ch` makes of monitor `id`'s row (`kind` as stored): name and thresholds, and either a
+/// heartbeat's period and grace (its deadline moves when they change) or a check's cadence.
+pub(crate) fn edited_row(
+    id: &str,
+    kind: &str,
+    row: EditableRow,
+    ch: &MonitorChanges,
+    now: Timestamp,
+) -> crate::Result<EditableRow> {
+    let json_err = |e: serde_json::Error| crate::StoreError::Backend(e.to_string());
+    let mut th: Thresholds = serde_json::from_str(&row.thresholds).unwrap_or_default();
+    if let Some(n) = ch.failures_before_alert {
+        th.failures_before_alert = n;
+    }
+    if let Some(n) = ch.successes_before_resolve {
+        th.successes_before_resolve = n;
+    }
+    let (state, interval_ms, retry_ms, due_ms) =
+        if kind == tocsin_core::monitor::MonitorKind::Heartbeat.as_str() {
+            let mut h: tocsin_core::monitor::Heartbeat =
+                serde_json::from_str(&row.state).map_err(json_err)?;
+            let due = if changed_schedule(&mut h, ch)? {
+                h.deadline().map(|t| t.as_millisecond())
+            } else {
+                row.due_ms
+            };
+            (
+                serde_json::to_string(&h).map_err(json_err)?,
+                row.interval_ms,
+                row.retry_ms,
+                due,
+            )
+        } else {
+            let (interval_ms, retry_ms, due) =
+                changed_cadence(id, row.interval_ms, row.retry_ms, row.due_ms, ch, now)?;
+            (row.state, interval_ms, retry_ms, due)
+        };
+    Ok(EditableRow {
+        name: ch.name.clone().unwrap_or(row.name),
+        interval_ms,
+        retry_ms,
+        thresholds: serde_json::to_string(&th).map_err(json_err)?,
+        state,
+        due_ms,
+    })
+}
+
 /// Applies period and grace changes to a heartbeat; true when its schedule changed.
 pub(crate) fn changed_schedule(
     h: &mut tocsin_core::monitor::Heartbeat,

@@ -709,46 +709,31 @@ pub(super) async fn update(
     .await?
     .ok_or(StoreError::NotFound("monitor"))?;
     let kind: String = row.try_get(0)?;
-    let name: String = row.try_get(1)?;
-    let interval: Option<i64> = row.try_get(2)?;
-    let retry: Option<i64> = row.try_get(3)?;
-    let thresholds: String = row.try_get(4)?;
-    let state: String = row.try_get(5)?;
-    let due: Option<i64> = row.try_get(6)?;
-    let name = ch.name.clone().unwrap_or(name);
-    let mut th: Thresholds = serde_json::from_str(&thresholds).unwrap_or_default();
-    if let Some(n) = ch.failures_before_alert {
-        th.failures_before_alert = n;
-    }
-    if let Some(n) = ch.successes_before_resolve {
-        th.successes_before_resolve = n;
-    }
-    let (state, interval, retry, due) = if kind == MonitorKind::Heartbeat.as_str() {
-        let mut h: Heartbeat = serde_json::from_str(&state).map_err(json_err)?;
-        let changes = crate::monitors::changed_schedule(&mut h, ch)?;
-        let due = if changes { h.deadline().map(ms) } else { due };
-        (
-            serde_json::to_string(&h).map_err(json_err)?,
-            interval,
-            retry,
-            due,
-        )
-    } else {
-        let (interval_ms, retry_ms, due) =
-            crate::monitors::changed_cadence(id, interval, retry, due, ch, now)?;
-        (state, interval_ms, retry_ms, due)
-    };
+    let row = crate::monitors::edited_row(
+        id,
+        &kind,
+        crate::monitors::EditableRow {
+            name: row.try_get(1)?,
+            interval_ms: row.try_get(2)?,
+            retry_ms: row.try_get(3)?,
+            thresholds: row.try_get(4)?,
+            state: row.try_get(5)?,
+            due_ms: row.try_get(6)?,
+        },
+        ch,
+        now,
+    )?;
     sqlx::query(
         "UPDATE monitors SET name = $2, interval_ms = $3, retry_interval_ms = $4, thresholds = $5,
            state = $6, due_at = $7 WHERE id = $1",
     )
     .bind(id)
-    .bind(&name)
-    .bind(interval)
-    .bind(retry)
-    .bind(serde_json::to_string(&th).map_err(json_err)?)
-    .bind(state)
-    .bind(due)
+    .bind(&row.name)
+    .bind(row.interval_ms)
+    .bind(row.retry_ms)
+    .bind(&row.thresholds)
+    .bind(&row.state)
+    .bind(row.due_ms)
     .execute(&mut *c)
     .await?;
     sqlx::query(
@@ -756,7 +741,7 @@ pub(super) async fn update(
          WHERE id = (SELECT integration_id FROM monitors WHERE id = $1)",
     )
     .bind(id)
-    .bind(format!("monitor: {name}"))
+    .bind(format!("monitor: {}", row.name))
     .execute(&mut *c)
     .await?;
     load_monitor(c, id, now).await

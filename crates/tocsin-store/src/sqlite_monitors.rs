@@ -631,49 +631,40 @@ pub(super) fn update(
             },
         )
         .optional()?;
-    let Some((kind, name, interval, retry, thresholds, state, due)) = row else {
+    let Some((kind, name, interval_ms, retry_ms, thresholds, state, due_ms)) = row else {
         return Err(StoreError::NotFound("monitor"));
     };
-    let name = ch.name.clone().unwrap_or(name);
-    let mut th: Thresholds = serde_json::from_str(&thresholds).unwrap_or_default();
-    if let Some(n) = ch.failures_before_alert {
-        th.failures_before_alert = n;
-    }
-    if let Some(n) = ch.successes_before_resolve {
-        th.successes_before_resolve = n;
-    }
-    let (state, interval, retry, due) = if kind == MonitorKind::Heartbeat.as_str() {
-        let mut h: Heartbeat = serde_json::from_str(&state).map_err(json_err)?;
-        let changes = crate::monitors::changed_schedule(&mut h, ch)?;
-        let due = if changes { h.deadline().map(ms) } else { due };
-        (
-            serde_json::to_string(&h).map_err(json_err)?,
-            interval,
-            retry,
-            due,
-        )
-    } else {
-        let (interval_ms, retry_ms, due) =
-            crate::monitors::changed_cadence(id, interval, retry, due, ch, now)?;
-        (state, interval_ms, retry_ms, due)
-    };
+    let row = crate::monitors::edited_row(
+        id,
+        &kind,
+        crate::monitors::EditableRow {
+            name,
+            interval_ms,
+            retry_ms,
+            thresholds,
+            state,
+            due_ms,
+        },
+        ch,
+        now,
+    )?;
     tx.execute(
         "UPDATE monitors SET name = ?2, interval_ms = ?3, retry_interval_ms = ?4, thresholds = ?5,
            state = ?6, due_at = ?7 WHERE id = ?1",
         params![
             id,
-            name,
-            interval,
-            retry,
-            serde_json::to_string(&th).map_err(json_err)?,
-            state,
-            due
+            row.name,
+            row.interval_ms,
+            row.retry_ms,
+            row.thresholds,
+            row.state,
+            row.due_ms
         ],
     )?;
     tx.execute(
         "UPDATE integrations SET name = ?2
          WHERE id = (SELECT integration_id FROM monitors WHERE id = ?1)",
-        params![id, format!("monitor: {name}")],
+        params![id, format!("monitor: {}", row.name)],
     )?;
     load_monitor(tx, id, now)
 }
