@@ -632,85 +632,6 @@ impl Pending {
     }
 }
 
-/// Opens an incident for a trigger on a service not in maintenance, in one statement: the
-/// incident number, the incident, its alert, its first escalation step (when the service has a
-/// policy) and the timeline entry. Returns the incident's id.
-async fn open_incident(
-    c: &mut PgConnection,
-    item: &IngestItem,
-    ev: &AlertEvent,
-    d: &AlertDetails,
-    actor: &Actor,
-    channel: Channel,
-) -> Result<String> {
-    let integ = &item.integration;
-    let now = ms(item.received_at);
-    let severity = d.severity_or_default();
-    let incident_id = new_id();
-    sqlx::query(
-        "WITH n AS (
-           SELECT nextval('incident_numbers') AS value
-         ), i AS (
-           INSERT INTO incidents (id, number, service_id, integration_id, title, status,
-             urgency, severity, dedup_key, group_key, alert_count, open_alerts, created_at,
-             updated_at)
-           SELECT $1, n.value, $2, $3, $4, 'triggered', $5, $6, $7, $8, 1, 1, $9, $9 FROM n
-         ), a AS (
-           INSERT INTO alerts (id, integration_id, service_id, incident_id, dedup_key, status,
-             summary, source, severity, component, grp, class, custom_details, links, images,
-             client, client_url, detected_at, first_seen, last_seen, occurrences)
-           SELECT $10, $3, $2, $1, $7, 'open', $4, $11, $6, $12, $13, $14, $15, $16, $17, $18,
-             $19, $20, $9, $9, 1 FROM n
-         ), e AS (
-           INSERT INTO escalations (incident_id, policy_id, due_at, priority)
-           SELECT $1, s.escalation_policy_id, $9, CASE WHEN $5 = 'high' THEN 1 ELSE 0 END
-           FROM services s, n WHERE s.id = $2 AND s.escalation_policy_id IS NOT NULL
-         )
-         INSERT INTO timeline (incident_id, service_id, at, kind, actor_id, actor_name, channel,
-           message)
-         SELECT $1, $2, $9, 'triggered', $21, $22, $23, $24 FROM n",
-    )
-    .bind(&incident_id)
-    .bind(integ.service_id.as_str())
-    .bind(integ.id.as_str())
-    .bind(&d.summary)
-    .bind(severity.urgency().as_str())
-    .bind(severity.as_str())
-    .bind(&ev.dedup_key)
-    .bind(&ev.group_key)
-    .bind(now)
-    .bind(new_id())
-    .bind(&d.source)
-    .bind(&d.component)
-    .bind(&d.group)
-    .bind(&d.class)
-    .bind(d.custom_details.as_ref().map(json_or_null))
-    .bind((!d.links.is_empty()).then(|| json_or_null(&d.links)))
-    .bind((!d.images.is_empty()).then(|| json_or_null(&d.images)))
-    .bind(&d.client)
-    .bind(&d.client_url)
-    .bind(d.timestamp.map(ms))
-    .bind(&actor.id)
-    .bind(&actor.name)
-    .bind(channel.as_str())
-    .bind(format!(
-        "Triggered by {} ({}): {}",
-        integ.name, severity, d.summary
-    ))
-    .execute(&mut *c)
-    .await
-    .map(|done| {
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Backend(
-                "the new incident was not written".into(),
-            ))
-        }
-    })??;
-    Ok(incident_id)
-}
-
 /// Applies one alert event inside the transaction, looking everything up.
 pub(super) async fn ingest_alert(
     c: &mut PgConnection,
@@ -792,7 +713,10 @@ async fn ingest_alert_in_batch(
                     .maintenance_services
                     .contains(integ.service_id.as_str())
             {
-                let incident_id = open_incident(c, item, ev, d, &actor, channel).await?;
+                // In one statement, as the gathered new incidents of a batch are written.
+                let mut one = Pending::default();
+                let (incident_id, _) = one.open(item, ev, d);
+                one.write(c, facts).await?;
                 return Ok(IngestOutcome {
                     decision: Some(decision),
                     incident_id: Some(IncidentId(incident_id)),
