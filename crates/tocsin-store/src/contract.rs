@@ -174,11 +174,11 @@ async fn pg_database(test: &str) -> Option<ScratchDatabase> {
     )
 }
 
-fn t(secs: i64) -> Timestamp {
+pub(crate) fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).unwrap()
 }
 
-async fn service_with_integration(s: &dyn Store, kind: IntegrationType) -> Integration {
+pub(crate) async fn service_with_integration(s: &dyn Store, kind: IntegrationType) -> Integration {
     let svc = s
         .create_service(
             NewService {
@@ -206,7 +206,12 @@ async fn service_with_integration(s: &dyn Store, kind: IntegrationType) -> Integ
     .unwrap()
 }
 
-fn trigger(key: &str, summary: &str, severity: Severity, group: Option<&str>) -> AlertEvent {
+pub(crate) fn trigger(
+    key: &str,
+    summary: &str,
+    severity: Severity,
+    group: Option<&str>,
+) -> AlertEvent {
     AlertEvent {
         dedup_key: key.into(),
         action: AlertAction::Trigger(Box::new(AlertDetails {

@@ -60,6 +60,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_incident_numbers",
         include_str!("../migrations/postgres/0011_incident_numbers.sql"),
     ),
+    (
+        "0012_ingest_guard",
+        include_str!("../migrations/postgres/0012_ingest_guard.sql"),
+    ),
 ];
 #[path = "pg_copy.rs"]
 pub mod copy;
@@ -87,9 +91,14 @@ const LANES: [i64; 2] = [1, 0];
 const VERIFY_ATTEMPTS_MAX: u32 = 5;
 /// Connections per node: the ingest writer, the two engine loops and HTTP requests share them.
 const CONNECTIONS_MAX: u32 = 16;
-/// Ingest transactions of one node that may commit at once (each holds a connection while it
-/// commits); the database's group commit then shares fsyncs between them.
-const INGEST_WRITERS: usize = 4;
+/// Ingest batches of one node that may commit at once (each holds a connection while it
+/// commits); the database's group commit then shares fsyncs between them. Two keep one batch
+/// forming while another commits; more made batches smaller and each event dearer
+/// (docs/benchmarks.md).
+const INGEST_WRITERS: usize = 2;
+/// After a batch that looked new was not (some alert was open), this many batches go the usual
+/// way before `ingest::apply_new` is tried again.
+const NEW_BATCHES_SKIPPED: u32 = 16;
 /// How long a call waits for a free connection before it fails.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many times a transaction that lost a serialization conflict or a deadlock is run again.
@@ -101,6 +110,11 @@ const TRANSIENT: &str = "transient conflict between transactions";
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Ingestion's connections (`Store::ingest`), up to `INGEST_WRITERS`.
+    ingest_pool: PgPool,
+    /// Batches to apply the usual way before trying `ingest::apply_new` again, after a batch
+    /// that looked new was not: a sender of repeats should not pay a wasted round trip a batch.
+    new_batches_skip: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -191,10 +205,21 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS_MAX)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         migrate(&pool).await?;
-        Ok(Self { pool })
+        // Ingestion's statements are the same every batch but for the size of their arrays,
+        // which a custom plan re-plans each time (a third of a millisecond a batch for the write
+        // of `ingest::Pending`): on ingestion's own connections they keep one generic plan.
+        let ingest_pool = PgPoolOptions::new()
+            .max_connections(INGEST_WRITERS as u32)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options.options([("plan_cache_mode", "force_generic_plan")]));
+        Ok(Self {
+            pool,
+            ingest_pool,
+            new_batches_skip: Default::default(),
+        })
     }
 }
 
@@ -204,15 +229,15 @@ fn typed<T, F: std::future::Future<Output = Result<T>>>(f: F) -> F {
     f
 }
 
-/// `transaction!(store, |c| body)`: runs `body` (with `c: &mut PgConnection`) in one transaction
+/// `transaction!(store, |c| body)` (or `transaction!(pool: p, |c| body)`): runs `body` (with `c: &mut PgConnection`) in one transaction
 /// and commits it. When it lost a serialization conflict or a deadlock to another transaction,
 /// it runs `body` again from the start in a new one (up to `TRANSACTION_RETRIES_MAX` times).
 /// `?` and `return` inside `body` leave the attempt, which then rolls back.
 macro_rules! transaction {
-    ($store:expr, |$c:ident| $body:expr) => {{
+    (pool: $pool:expr, |$c:ident| $body:expr) => {{
         let mut attempt = 0;
         loop {
-            let mut tx = $store.pool.begin().await?;
+            let mut tx = $pool.begin().await?;
             let result = typed(async {
                 let $c: &mut PgConnection = &mut tx;
                 $body
@@ -233,6 +258,9 @@ macro_rules! transaction {
             }
         }
     }};
+    ($store:expr, |$c:ident| $body:expr) => {
+        transaction!(pool: $store.pool, |$c| $body)
+    };
 }
 
 /// `on_connection!(store, |c| body)`: runs `body` on a pooled connection, outside any explicit
@@ -1061,8 +1089,24 @@ async fn acknowledge_locked(
 #[async_trait]
 impl Store for PgStore {
     async fn ingest(&self, batch: Vec<IngestItem>) -> Result<Vec<IngestOutcome>> {
+        use std::sync::atomic::Ordering::Relaxed;
         let keys = ingest::lock_keys(&batch);
-        transaction!(self, |c| ingest::apply(c, &keys, &batch).await)
+        if ingest::looks_new(&batch) {
+            let skip = self.new_batches_skip.load(Relaxed);
+            if skip > 0 {
+                self.new_batches_skip.store(skip - 1, Relaxed);
+            } else {
+                let mut c = self.ingest_pool.acquire().await?;
+                if let Some(out) = ingest::apply_new(&mut c, &keys, &batch).await {
+                    return Ok(out);
+                }
+                self.new_batches_skip.store(NEW_BATCHES_SKIPPED, Relaxed);
+            }
+        }
+        transaction!(pool: self.ingest_pool, |c| ingest::apply(
+            c, &keys, &batch
+        )
+        .await)
     }
 
     fn ingest_writers(&self) -> usize {
@@ -3406,6 +3450,7 @@ impl Store for PgStore {
 
     /// Closes the pool's connections; PostgreSQL has nothing to fold back in.
     async fn close(&self) -> Result<()> {
+        self.ingest_pool.close().await;
         self.pool.close().await;
         Ok(())
     }
