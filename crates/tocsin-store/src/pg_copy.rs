@@ -18,6 +18,9 @@ const ROWS_PER_BATCH_MAX: usize = 1_000;
 /// Tables only PostgreSQL has (`counters`: what numbered incidents before the `incident_numbers`
 /// sequence, which the copy sets).
 const POSTGRES_ONLY: &[&str] = &["counters", "tocsin_migrations"];
+/// Tables only SQLite has: how far its search index reaches (PostgreSQL's is kept by the
+/// database itself).
+const SQLITE_ONLY: &[&str] = &["incidents_search_state"];
 
 /// How many rows one table holds on both sides after the copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,7 +100,8 @@ impl Source {
     async fn tables(&self) -> Result<BTreeMap<String, SourceTable>> {
         self.blocking(|c| {
             // Ordinary tables only: not the search index (`incidents_search`, an FTS5 virtual
-            // table, and its shadow tables), which PostgreSQL keeps its own way.
+            // table, and its shadow tables), which PostgreSQL keeps its own way, nor
+            // `SQLITE_ONLY` ones.
             let mut st = c.prepare(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
                    AND name IN (SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table')",
@@ -107,6 +111,9 @@ impl Source {
                 .collect::<rusqlite::Result<_>>()?;
             let mut out = BTreeMap::new();
             for (name, sql) in names {
+                if SQLITE_ONLY.contains(&name.as_str()) {
+                    continue;
+                }
                 let mut st = c.prepare(&format!("PRAGMA table_info({})", quote(&name)))?;
                 let columns = st
                     .query_map([], |r| r.get::<_, String>(1))?

@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0020_snooze.sql"),
     include_str!("../migrations/sqlite/0021_deactivated_users.sql"),
     include_str!("../migrations/sqlite/0022_incident_search.sql"),
+    include_str!("../migrations/sqlite/0023_search_backlog.sql"),
 ];
 #[path = "sqlite_monitors.rs"]
 mod monitors;
@@ -825,6 +826,34 @@ fn insert_timeline(tx: &Transaction<'_>, e: Entry<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Incidents newer than the search index holds before ingestion indexes them together (one
+/// FTS5 segment for them all instead of one per commit; migration 0023). A search reads at most
+/// this many titles one by one.
+#[cfg(not(test))]
+const SEARCH_BACKLOG_MAX: i64 = 256;
+/// Small in the store's own tests, so that a few incidents span the index and the backlog.
+#[cfg(test)]
+const SEARCH_BACKLOG_MAX: i64 = 5;
+
+/// After incident `number` opened: indexes the titles the search index lacks once there are
+/// `SEARCH_BACKLOG_MAX` of them.
+fn index_search_backlog(tx: &Transaction<'_>, number: i64) -> Result<()> {
+    let through: i64 = tx
+        .prepare_cached("SELECT indexed_through FROM incidents_search_state")?
+        .query_row([], |r| r.get(0))?;
+    if number - through < SEARCH_BACKLOG_MAX {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "INSERT INTO incidents_search (rowid, title_trigrams)
+         SELECT number, title FROM incidents WHERE number > ?1 AND number <= ?2 ORDER BY number",
+    )?
+    .execute(params![through, number])?;
+    tx.prepare_cached("UPDATE incidents_search_state SET indexed_through = ?1")?
+        .execute([number])?;
+    Ok(())
+}
+
 /// Applies one alert event inside the batch's transaction.
 fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Result<IngestOutcome> {
     let integ = &item.integration;
@@ -890,6 +919,7 @@ fn ingest_alert(tx: &Transaction<'_>, item: &IngestItem, ev: &AlertEvent) -> Res
                 ev.group_key,
                 ms(now),
             ])?;
+            index_search_backlog(tx, number)?;
             insert_alert(tx, item, ev, d, &incident_id)?;
             insert_timeline(
                 tx,
@@ -2657,27 +2687,49 @@ out.push(DueEscalation { incident, policy, cursor, manual_level, due_at: ts(due_
                             args.push(limit.into());
                             query(&sql, args)?
                         }
-                        // The trigram index names the incidents whose titles hold every long
+                        // Incidents newer than the index holds (fewer than
+                        // `SEARCH_BACKLOG_MAX`) are read one by one, newest first; then the
+                        // trigram index names the older incidents whose titles hold every long
                         // word, newest first (it streams in that order, so a common word stops
-                        // at the page's end); the `LIKE`s then decide exactly as a scan would.
+                        // at the page's end). The `LIKE`s decide exactly as a scan would.
                         Some(matching) => {
-                            let mut sql = format!(
-                                "SELECT {INCIDENT_COLS} FROM incidents_search \
-                                 CROSS JOIN incidents ON incidents.number = incidents_search.rowid \
-                                 WHERE incidents_search MATCH ?"
+                            let through: i64 = c.query_row(
+                                "SELECT indexed_through FROM incidents_search_state",
+                                [],
+                                |r| r.get(0),
+                            )?;
+                            let before = |column: &str, values: &mut Vec<rusqlite::types::Value>| {
+                                f.before_number.map_or(String::new(), |n| {
+                                    values.push(n.into());
+                                    format!(" AND {column} < ?")
+                                })
+                            };
+                            let mut newer: Vec<rusqlite::types::Value> = vec![through.into()];
+                            let sql = format!(
+                                "SELECT {INCIDENT_COLS} FROM incidents WHERE number > ?{}{filters} \
+                                 AND {likes} ORDER BY number DESC LIMIT ?",
+                                before("number", &mut newer)
                             );
-                            let mut indexed: Vec<rusqlite::types::Value> = vec![matching.into()];
-                            if let Some(n) = f.before_number {
-                                sql.push_str(" AND incidents_search.rowid < ?");
-                                indexed.push(n.into());
+                            newer.extend(args.iter().cloned());
+                            newer.extend(search.patterns.iter().cloned().map(Into::into));
+                            newer.push(limit.into());
+                            let mut rows = query(&sql, newer)?;
+                            let room = limit - rows.len() as i64;
+                            if room > 0 {
+                                let mut indexed: Vec<rusqlite::types::Value> =
+                                    vec![matching.into(), through.into()];
+                                let sql = format!(
+                                    "SELECT {INCIDENT_COLS} FROM incidents_search \
+                                     CROSS JOIN incidents ON incidents.number = incidents_search.rowid \
+                                     WHERE incidents_search MATCH ? AND incidents_search.rowid <= ?{}\
+                                     {filters} AND {likes} ORDER BY incidents_search.rowid DESC LIMIT ?",
+                                    before("incidents_search.rowid", &mut indexed)
+                                );
+                                indexed.extend(args.iter().cloned());
+                                indexed.extend(search.patterns.into_iter().map(Into::into));
+                                indexed.push(room.into());
+                                rows.extend(query(&sql, indexed)?);
                             }
-                            sql.push_str(&format!(
-                                "{filters} AND {likes} ORDER BY incidents_search.rowid DESC LIMIT ?"
-                            ));
-                            indexed.extend(args.iter().cloned());
-                            indexed.extend(search.patterns.into_iter().map(Into::into));
-                            indexed.push(limit.into());
-                            let mut rows = query(&sql, indexed)?;
                             // The incident the search names by number, whatever its title.
                             if let Some(n) = search.number
                                 && !rows.iter().any(|i| i.number == n)
