@@ -239,23 +239,12 @@ impl BatchFacts {
         services.sort_unstable();
         services.dedup();
         // Which of the batch's dedup keys have an open alert ('a'), and which of its services
-        // are in a maintenance window at some moment of the batch ('m'), in one round trip. The
-        // keys are looked up one by one in `alerts_open_key` (LATERAL ... LIMIT 1): joined
-        // as a set, a planner without fresh statistics on a growing table hashes every open
-        // alert instead.
+        // are in a maintenance window at some moment of the batch ('m'), in one round trip
+        // (the functions of migration 0012, which `ingest_new_batch_allowed` asks too).
         let rows = sqlx::query_as::<_, (String, String, Option<String>)>(
-            "SELECT 'a', k.integration_id, k.dedup_key
-             FROM unnest($1::text[], $2::text[]) AS k(integration_id, dedup_key)
-             CROSS JOIN LATERAL (
-               SELECT 1 FROM alerts a
-               WHERE a.integration_id = k.integration_id AND a.dedup_key = k.dedup_key
-                 AND a.status = 'open'
-               LIMIT 1
-             ) AS open
+            "SELECT 'a', o.integration_id, o.dedup_key FROM ingest_open_alerts($1, $2) AS o
              UNION ALL
-             SELECT DISTINCT 'm', m.service_id, NULL FROM maintenance_services m
-             JOIN maintenance_windows w ON w.id = m.window_id
-             WHERE m.service_id = ANY($3) AND w.starts_at <= $5 AND w.ends_at > $4",
+             SELECT 'm', m.service_id, NULL FROM ingest_services_in_maintenance($3, $4, $5) AS m",
         )
         .bind(&integrations)
         .bind(&dedup_keys)
