@@ -5,6 +5,7 @@
 //! Its state lives in the database: a restart resumes exactly where it stopped.
 
 use crate::lease::{Lease, Ticket};
+use crate::reach::{ContactPlan, Unreachable};
 use crate::{Clock, LiveEvent};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
@@ -194,11 +195,12 @@ impl Escalator {
                 },
             };
             for user in users {
-                let (name, queued) = self
+                let (name, queued, why) = self
                     .notifications_for(&d.incident, &user, cursor.step, now, cache)
                     .await?;
                 if queued.is_empty() {
-                    unreachable.push(format!("{name} (no usable contact method)"));
+                    let why = why.unwrap_or(Unreachable::NoContactMethod);
+                    unreachable.push(format!("{name} ({})", why.as_str()));
                 } else {
                     let how: Vec<String> = queued.iter().map(|(_, how)| how.clone()).collect();
                     reached.push(format!("{name} ({})", how.join(", ")));
@@ -271,7 +273,7 @@ impl Escalator {
     }
 
     /// The notifications one person gets for one step (see `reach::contact_plan`), each with a
-    /// short "type in N min" label. Returns their name too.
+    /// short "type in N min" label. Returns their name too, and why nothing reaches them.
     async fn notifications_for(
         &self,
         incident: &Incident,
@@ -279,11 +281,12 @@ impl Escalator {
         step: u32,
         now: Timestamp,
         cache: &mut Lookups,
-    ) -> Result<(String, Vec<(NewNotification, String)>)> {
-        let (name, plan) = cache
+    ) -> Result<(String, Vec<(NewNotification, String)>, Option<Unreachable>)> {
+        let plan = cache
             .contact_plan(self.store.as_ref(), user, incident.urgency)
             .await?;
         let out = plan
+            .methods
             .iter()
             .map(|(m, delay)| {
                 let delay = *delay;
@@ -297,7 +300,7 @@ impl Escalator {
                 (n, crate::reach::label(m, delay))
             })
             .collect();
-        Ok((name.clone(), out))
+        Ok((plan.name.clone(), out, plan.unreachable))
     }
 
     /// Runs until `stop` turns true: a pass whenever something changes, or when the next
@@ -338,9 +341,6 @@ impl Escalator {
         }
     }
 }
-
-/// A person's name, and their contact methods with each one's delay in minutes.
-type ContactPlan = (String, Vec<(ContactMethod, u32)>);
 
 /// Lookups that one batch of steps shares: who is on call (all steps of a batch are planned
 /// at the same moment) and how each person wants to be reached.

@@ -75,8 +75,9 @@ impl Handoffs {
                 let Ok(user) = self.store.get_user(&shift.user).await else {
                     continue;
                 };
-                let (_, methods) =
-                    reach::contact_plan(self.store.as_ref(), &shift.user, Urgency::Low).await?;
+                let methods = reach::contact_plan(self.store.as_ref(), &shift.user, Urgency::Low)
+                    .await?
+                    .methods;
                 let ends = schedule::oncall_at(&parsed, shift.start).map_or(shift.end, |s| s.end);
                 let msg = Message {
                     idempotency_key: format!(

@@ -120,11 +120,20 @@ pub async fn page_path(
                 }
             };
             let Some(user) = user else { continue };
-            let (name, methods) = reach::contact_plan(store, &user, urgency).await?;
-            if methods.is_empty() {
-                out.warnings.push(format!(
+            let reach::ContactPlan {
+                name,
+                methods,
+                unreachable,
+            } = reach::contact_plan(store, &user, urgency).await?;
+            match unreachable {
+                None => {}
+                Some(reach::Unreachable::NoContactMethod) => out.warnings.push(format!(
                     "level {level}: {name} has no verified contact method for {urgency} urgency"
-                ));
+                )),
+                Some(why) => out.warnings.push(format!(
+                    "level {level}: {name} is {} and is skipped",
+                    why.as_str()
+                )),
             }
             people.push(PreviewPerson {
                 user_id: user.0.clone(),

@@ -22,20 +22,64 @@ pub async fn on_call(store: &dyn Store, schedule: &str, at: Timestamp) -> Result
     }
 }
 
+/// Why a person's plan reaches nobody.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unreachable {
+    Deactivated,
+    Deleted,
+    /// No verified contact method (for the urgency's rules, or at all).
+    NoContactMethod,
+}
+
+impl Unreachable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unreachable::Deactivated => "deactivated",
+            Unreachable::Deleted => "deleted",
+            Unreachable::NoContactMethod => "no usable contact method",
+        }
+    }
+}
+
+/// How a person is reached for one urgency.
+#[derive(Clone, Debug)]
+pub struct ContactPlan {
+    pub name: String,
+    /// Contact methods, each with the minutes after the step that it is used.
+    pub methods: Vec<(ContactMethod, u32)>,
+    /// Why `methods` is empty, when it is.
+    pub unreachable: Option<Unreachable>,
+}
+
+impl ContactPlan {
+    fn nobody(name: String, why: Unreachable) -> Self {
+        Self {
+            name,
+            methods: Vec::new(),
+            unreachable: Some(why),
+        }
+    }
+}
+
 /// A person's name and how they are reached for `urgency`: their rules for that urgency over
 /// their verified contact methods (method, minutes after the step), or every verified method at
-/// once when no rule covers it, so that nobody is skipped silently. Empty when nothing can reach
-/// them (or they were deleted, or deactivated: an escalation skips them, as PagerDuty skips a
-/// removed user, and a level with nobody else goes on to the next at once).
+/// once when no rule covers it, so that nobody is skipped silently. Empty, saying why, when
+/// nothing can reach them (or they were deleted, or deactivated: an escalation skips them, as
+/// PagerDuty skips a removed user, and a level with nobody else goes on to the next at once).
 pub async fn contact_plan(
     store: &dyn Store,
     user: &UserId,
     urgency: Urgency,
-) -> Result<(String, Vec<(ContactMethod, u32)>)> {
+) -> Result<ContactPlan> {
     let name = match store.get_user(user).await {
-        Ok(u) if !u.active => return Ok((format!("{} (deactivated)", u.name), Vec::new())),
+        Ok(u) if !u.active => return Ok(ContactPlan::nobody(u.name, Unreachable::Deactivated)),
         Ok(u) => u.name,
-        Err(StoreError::NotFound(_)) => return Ok((format!("deleted user {user}"), Vec::new())),
+        Err(StoreError::NotFound(_)) => {
+            return Ok(ContactPlan::nobody(
+                format!("user {user}"),
+                Unreachable::Deleted,
+            ));
+        }
         Err(e) => return Err(e),
     };
     let methods: Vec<ContactMethod> = store
@@ -50,7 +94,7 @@ pub async fn contact_plan(
         .into_iter()
         .filter(|r| r.urgency.is_none_or(|u| u == urgency))
         .collect();
-    let plan = if rules.is_empty() {
+    let plan: Vec<(ContactMethod, u32)> = if rules.is_empty() {
         methods.into_iter().map(|m| (m, 0)).collect()
     } else {
         rules
@@ -72,7 +116,11 @@ pub async fn contact_plan(
             })
             .collect()
     };
-    Ok((name, plan))
+    Ok(ContactPlan {
+        name,
+        unreachable: plan.is_empty().then_some(Unreachable::NoContactMethod),
+        methods: plan,
+    })
 }
 
 /// "slack now", "sms in 2 min".

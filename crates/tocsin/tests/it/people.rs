@@ -559,12 +559,25 @@ async fn deactivated_people_are_skipped(app: TestApp) {
         .map(|e| e["message"].as_str().unwrap())
         .collect();
     assert!(
-        steps[0].contains("level 1") && steps[0].contains("alice (deactivated)"),
+        steps[0].contains("level 1")
+            && steps[0].contains("Could not reach alice (deactivated)")
+            && !steps[0].contains("contact method"),
         "{steps:?}"
     );
     assert!(
         steps[1].contains("level 2") && steps[1].contains("bob"),
         "{steps:?}"
+    );
+    // The page path says why she is skipped.
+    let path = app.get(&format!("/api/v1/services/{svc}/page-path")).await;
+    assert!(
+        path.body["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str() == Some("level 1: alice is deactivated and is skipped")),
+        "{}",
+        path.body
     );
 
     // Deactivating Bob cancels his reminder still queued; nothing more goes to him.
@@ -625,10 +638,6 @@ async fn deactivated_people_are_skipped(app: TestApp) {
             .await
             .contains(&(alice.clone(), "paged".to_owned()))
     );
-
-    // The page path shows who is skipped.
-    let path = app.get(&format!("/api/v1/services/{svc}/page-path")).await;
-    assert_eq!(path.status, StatusCode::OK);
 }
 
 /// The web UI's forms, as a browser without scripts posts them.
