@@ -84,7 +84,6 @@ pub(super) async fn apply_new(
     };
     let mut pending = Pending::default();
     let mut out = Vec::with_capacity(batch.len());
-    let (mut first, mut last) = (i64::MAX, i64::MIN);
     for item in batch {
         let IngestEvent::Alert(ev) = &item.event else {
             return None;
@@ -94,22 +93,14 @@ pub(super) async fn apply_new(
             return None;
         }
         out.push(outcome);
-        let g = &mut pending.guard;
-        g.integrations.push(item.integration.id.as_str().to_owned());
-        g.dedup_keys.push(ev.dedup_key.clone());
-        g.services
-            .push(item.integration.service_id.as_str().to_owned());
-        first = first.min(ms(item.received_at));
-        last = last.max(ms(item.received_at));
     }
     if out.is_empty() {
         return None;
     }
-    let g = &mut pending.guard;
-    g.services.sort_unstable();
-    g.services.dedup();
-    g.locks = keys.to_vec();
-    (g.first, g.last) = (first, last);
+    pending.guard = Guard {
+        locks: keys.to_vec(),
+        questions: Questions::of(batch),
+    };
     match pending.write(c, &mut facts).await {
         Ok(true) => Some(out),
         Ok(false) => None,
@@ -201,20 +192,11 @@ impl BatchFacts {
     }
 
     async fn read(c: &mut PgConnection, batch: &[IngestItem]) -> Result<Self> {
-        let mut integrations = Vec::new();
-        let mut dedup_keys = Vec::new();
-        let mut services = Vec::new();
         let mut group_pairs = HashSet::new();
         let mut touched = HashSet::new();
-        let (mut first, mut last) = (i64::MAX, i64::MIN);
         for item in batch {
             match &item.event {
                 IngestEvent::Alert(ev) => {
-                    integrations.push(item.integration.id.as_str().to_owned());
-                    dedup_keys.push(ev.dedup_key.clone());
-                    services.push(item.integration.service_id.as_str().to_owned());
-                    first = first.min(ms(item.received_at));
-                    last = last.max(ms(item.received_at));
                     if let (AlertAction::Trigger(_), Some(g)) = (&ev.action, &ev.group_key) {
                         group_pairs.insert((item.integration.id.as_str().to_owned(), g.clone()));
                     }
@@ -233,11 +215,10 @@ impl BatchFacts {
             touched,
             ..Self::unread()
         };
-        if integrations.is_empty() {
+        let q = Questions::of(batch);
+        if q.integrations.is_empty() {
             return Ok(facts);
         }
-        services.sort_unstable();
-        services.dedup();
         // Which of the batch's dedup keys have an open alert ('a'), and which of its services
         // are in a maintenance window at some moment of the batch ('m'), in one round trip
         // (the functions of migration 0012, which `ingest_new_batch_allowed` asks too).
@@ -246,11 +227,11 @@ impl BatchFacts {
              UNION ALL
              SELECT 'm', m.service_id, NULL FROM ingest_services_in_maintenance($3, $4, $5) AS m",
         )
-        .bind(&integrations)
-        .bind(&dedup_keys)
-        .bind(&services)
-        .bind(first)
-        .bind(last)
+        .bind(&q.integrations)
+        .bind(&q.dedup_keys)
+        .bind(&q.services)
+        .bind(q.first)
+        .bind(q.last)
         .fetch_all(&mut *c)
         .await?;
         for (kind, a, b) in rows {
@@ -443,12 +424,11 @@ struct Pending {
     guard: Guard,
 }
 
-/// For a batch written without an explicit transaction (`apply_new`): the locks the statement
-/// takes, and what must hold for it to write (no open alert with these keys, no maintenance
-/// window over these services between `first` and `last`).
+/// What a batch asks before it decides (migration 0012's functions): whether its alerts are
+/// open, and whether its services are in a maintenance window at some moment between the first
+/// and the last of its alert events.
 #[derive(Default)]
-struct Guard {
-    locks: Vec<String>,
+struct Questions {
     integrations: Vec<String>,
     dedup_keys: Vec<String>,
     services: Vec<String>,
@@ -456,9 +436,42 @@ struct Guard {
     last: i64,
 }
 
+impl Questions {
+    /// The questions of the batch's alert events.
+    fn of(batch: &[IngestItem]) -> Self {
+        let mut q = Self {
+            first: i64::MAX,
+            last: i64::MIN,
+            ..Self::default()
+        };
+        for item in batch {
+            if let IngestEvent::Alert(ev) = &item.event {
+                q.integrations.push(item.integration.id.as_str().to_owned());
+                q.dedup_keys.push(ev.dedup_key.clone());
+                q.services
+                    .push(item.integration.service_id.as_str().to_owned());
+                q.first = q.first.min(ms(item.received_at));
+                q.last = q.last.max(ms(item.received_at));
+            }
+        }
+        q.services.sort_unstable();
+        q.services.dedup();
+        q
+    }
+}
+
+/// For a batch written without an explicit transaction (`apply_new`): the locks the statement
+/// takes, and what must hold for it to write (none of the alerts open, none of the services in
+/// maintenance).
+#[derive(Default)]
+struct Guard {
+    locks: Vec<String>,
+    questions: Questions,
+}
+
 impl Guard {
     fn checks(&self) -> bool {
-        !self.integrations.is_empty()
+        !self.questions.integrations.is_empty()
     }
 }
 
@@ -696,11 +709,11 @@ impl Pending {
         .bind(&self.tl_channel)
         .bind(&self.tl_message)
         .bind(&self.guard.locks)
-        .bind(&self.guard.integrations)
-        .bind(&self.guard.dedup_keys)
-        .bind(&self.guard.services)
-        .bind(self.guard.first)
-        .bind(self.guard.last)
+        .bind(&self.guard.questions.integrations)
+        .bind(&self.guard.questions.dedup_keys)
+        .bind(&self.guard.questions.services)
+        .bind(self.guard.questions.first)
+        .bind(self.guard.questions.last)
         .execute(&mut *c)
         .await?;
         if done.rows_affected() == 0 && self.guard.checks() {
