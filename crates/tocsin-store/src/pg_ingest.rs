@@ -39,15 +39,11 @@ pub(super) async fn lock(c: &mut PgConnection, keys: &[String]) -> Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
-    // The sort happens in the subquery, so the locks are taken in hash order.
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(k) FROM (
-           SELECT DISTINCT hashtextextended(key, 0) AS k FROM unnest($1::text[]) AS key ORDER BY 1
-         ) AS keys",
-    )
-    .bind(keys)
-    .execute(&mut *c)
-    .await?;
+    // In hash order (migration 0012), as `apply_new`'s statement takes them too.
+    sqlx::query("SELECT ingest_lock($1)")
+        .bind(keys)
+        .execute(&mut *c)
+        .await?;
     Ok(())
 }
 

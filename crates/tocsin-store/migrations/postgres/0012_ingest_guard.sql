@@ -1,5 +1,17 @@
--- What an ingest batch reads before it decides (pg_ingest.rs), as functions, so that the
--- usual read and the one-statement path for new alerts below ask the same questions.
+-- What an ingest batch locks and reads before it decides (pg_ingest.rs), as functions, so that
+-- the usual path and the one-statement path for new alerts below do the same.
+
+-- Takes transaction-scoped advisory locks on `keys` (an ingest batch's alert and group keys,
+-- monitors' alerts), one per distinct key, in hash order so that two transactions never wait
+-- for each other crosswise. The usual ingest path and the one below take the same locks
+-- through it.
+CREATE FUNCTION ingest_lock(keys TEXT[]) RETURNS VOID LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(k) FROM (
+        SELECT DISTINCT hashtextextended(key, 0) AS k FROM unnest(keys) AS key ORDER BY 1
+    ) AS sorted;
+END
+$$;
 
 -- The open alerts among (integration, dedup key) pairs. Each key is looked up on its own in
 -- `alerts_open_key` (LATERAL ... LIMIT 1): joined as a set, a planner without fresh statistics
@@ -29,19 +41,17 @@ $$;
 
 -- A batch of triggers that all open new incidents (a sender of new problems, one event a
 -- request) is written in one statement without an explicit transaction (`apply_new`). That
--- statement calls this function first: it takes the batch's advisory locks (as a transaction
--- of the usual path does), then, with a snapshot taken after them, checks that none of the
--- alerts is open and none of the services in a maintenance window between `from_ms` and
--- `until_ms`. Being VOLATILE and plpgsql, its queries see what committed while it waited for a
--- lock, which the calling statement's own snapshot would not.
+-- statement calls this function first: it takes the batch's advisory locks (`ingest_lock`, as
+-- a transaction of the usual path does), then, with a snapshot taken after them, checks that
+-- none of the alerts is open and none of the services in a maintenance window between
+-- `from_ms` and `until_ms`. Being VOLATILE and plpgsql, its queries see what committed while it
+-- waited for a lock, which the calling statement's own snapshot would not.
 CREATE FUNCTION ingest_new_batch_allowed(
     locks TEXT[], integrations TEXT[], dedup_keys TEXT[], service_ids TEXT[],
     from_ms BIGINT, until_ms BIGINT
 ) RETURNS BOOLEAN LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(k) FROM (
-        SELECT DISTINCT hashtextextended(key, 0) AS k FROM unnest(locks) AS key ORDER BY 1
-    ) AS keys;
+    PERFORM ingest_lock(locks);
     RETURN NOT EXISTS (SELECT 1 FROM ingest_open_alerts(integrations, dedup_keys))
         AND NOT EXISTS (
             SELECT 1 FROM ingest_services_in_maintenance(service_ids, from_ms, until_ms)
