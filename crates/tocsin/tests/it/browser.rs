@@ -27,6 +27,19 @@ pub(crate) fn chromedriver() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// chromedriver's path when Chromium and chromedriver are both installed; otherwise `None`,
+/// after saying that `test` is skipped and what to install.
+pub(crate) fn chromium_or_skip(test: &str) -> Option<PathBuf> {
+    let found = chromedriver().filter(|_| Path::new(CHROMIUM).exists());
+    if found.is_none() {
+        eprintln!(
+            "SKIPPED {test}: Chromium is not installed \
+             (apt-get install chromium chromium-driver; `cargo xtask test` installs them)"
+        );
+    }
+    found
+}
+
 /// `chromedriver` started by this test on a free loopback port, stopped by its PID on drop.
 pub(crate) struct Driver {
     child: Child,
@@ -223,11 +236,7 @@ async fn both_widths(c: &Client, name: &str) {
 
 #[tokio::test]
 async fn two_people_work_one_incident_live_in_chromium() {
-    let Some(driver_bin) = chromedriver().filter(|_| Path::new(CHROMIUM).exists()) else {
-        eprintln!(
-            "SKIPPED two_people_work_one_incident_live_in_chromium: Chromium is not installed \
-             (apt-get install chromium chromium-driver; `cargo xtask test` installs them)"
-        );
+    let Some(driver_bin) = chromium_or_skip("two_people_work_one_incident_live_in_chromium") else {
         return;
     };
     let mut app = TestApp::spawn().await;
@@ -334,11 +343,9 @@ async fn two_people_work_one_incident_live_in_chromium() {
 
 #[tokio::test]
 async fn an_admin_builds_a_schedule_and_overrides_it_from_the_timeline_in_chromium() {
-    let Some(driver_bin) = chromedriver().filter(|_| Path::new(CHROMIUM).exists()) else {
-        eprintln!(
-            "SKIPPED an_admin_builds_a_schedule_and_overrides_it_from_the_timeline_in_chromium: \
-             Chromium is not installed (apt-get install chromium chromium-driver)"
-        );
+    let Some(driver_bin) = chromium_or_skip(
+        "an_admin_builds_a_schedule_and_overrides_it_from_the_timeline_in_chromium",
+    ) else {
         return;
     };
     let mut app = TestApp::spawn().await;
@@ -528,8 +535,7 @@ async fn an_admin_builds_a_schedule_and_overrides_it_from_the_timeline_in_chromi
 async fn a_monitor_page_reads_on_a_phone_in_chromium() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let Some(driver_bin) = chromedriver().filter(|_| Path::new(CHROMIUM).exists()) else {
-        eprintln!("SKIPPED a_monitor_page_reads_on_a_phone_in_chromium: Chromium is not installed");
+    let Some(driver_bin) = chromium_or_skip("a_monitor_page_reads_on_a_phone_in_chromium") else {
         return;
     };
     let mut app = TestApp::spawn().await;
@@ -606,11 +612,9 @@ async fn replace_text(c: &Client, id: &str, text: &str) {
 
 #[tokio::test]
 async fn an_admin_edits_a_policy_and_a_schedule_layer_in_chromium() {
-    let Some(driver_bin) = chromedriver().filter(|_| Path::new(CHROMIUM).exists()) else {
-        eprintln!(
-            "SKIPPED an_admin_edits_a_policy_and_a_schedule_layer_in_chromium: \
-             Chromium is not installed (apt-get install chromium chromium-driver)"
-        );
+    let Some(driver_bin) =
+        chromium_or_skip("an_admin_edits_a_policy_and_a_schedule_layer_in_chromium")
+    else {
         return;
     };
     let mut app = TestApp::spawn().await;
@@ -746,11 +750,9 @@ async fn an_admin_edits_a_policy_and_a_schedule_layer_in_chromium() {
 
 #[tokio::test]
 async fn a_person_edits_a_contact_method_and_an_admin_deactivates_someone_in_chromium() {
-    let Some(driver_bin) = chromedriver().filter(|_| Path::new(CHROMIUM).exists()) else {
-        eprintln!(
-            "SKIPPED a_person_edits_a_contact_method_and_an_admin_deactivates_someone_in_chromium: \
-             Chromium is not installed (apt-get install chromium chromium-driver)"
-        );
+    let Some(driver_bin) = chromium_or_skip(
+        "a_person_edits_a_contact_method_and_an_admin_deactivates_someone_in_chromium",
+    ) else {
         return;
     };
     let mut app = TestApp::spawn().await;

@@ -593,15 +593,12 @@ async fn the_event_stream_says_monitors_were_checked_at_most_once_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_result_shows_on_open_monitors_pages_without_a_reload_in_chromium() {
     use crate::browser::{
-        CHROMIUM, Driver, LIVE_WITHIN, browser, chromedriver, console_errors, sign_in,
-        wait_for_text, wait_live,
+        Driver, LIVE_WITHIN, browser, chromium_or_skip, console_errors, sign_in, wait_for_text,
+        wait_live,
     };
-    let Some(driver_bin) = chromedriver().filter(|_| std::path::Path::new(CHROMIUM).exists())
-    else {
-        eprintln!(
-            "SKIPPED a_check_result_shows_on_open_monitors_pages_without_a_reload_in_chromium: \
-             Chromium is not installed (apt-get install chromium chromium-driver)"
-        );
+    let Some(driver_bin) = chromium_or_skip(
+        "a_check_result_shows_on_open_monitors_pages_without_a_reload_in_chromium",
+    ) else {
         return;
     };
     let mut app = TestApp::spawn().await;
